@@ -1,0 +1,1 @@
+History = Sequential = load_model = None

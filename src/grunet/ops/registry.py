@@ -1,0 +1,89 @@
+"""Backend registry: names map to implementations; `auto` picks the fastest that can run the call.
+
+A backend implements one recurrence (one layer, one direction) for one cell. It declares what it
+can run through `why_not(call)`, which returns None when it can run the call and otherwise a
+sentence saying why not. A named backend that cannot run raises that sentence; `auto` skips it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+CELLS = ("gru", "lstm", "rnn")
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a backend needs to know to say whether it can run a recurrence."""
+
+    cell: str
+    device: str  # torch device type: "cpu", "cuda", ...
+    dtype: torch.dtype
+    reset_after: bool = True
+    default_activations: bool = True  # tanh candidate, sigmoid gates
+    recurrent_mask: bool = False  # Keras recurrent dropout during training
+
+    @classmethod
+    def of(cls, cell: str, x: torch.Tensor, **kwargs) -> "Call":
+        return cls(cell=cell, device=x.device.type, dtype=x.dtype, **kwargs)
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    cell: str
+    fn: Callable
+    priority: int  # higher wins under "auto"
+    why_not: Callable[[Call], str | None]
+
+
+_REGISTRY: dict[str, dict[str, Backend]] = {cell: {} for cell in CELLS}
+
+
+def register(
+    cell: str, name: str, *, priority: int, why_not: Callable[[Call], str | None] = lambda c: None
+) -> Callable[[Callable], Callable]:
+    """Decorator: register `fn` as backend `name` for `cell`."""
+
+    def deco(fn: Callable) -> Callable:
+        _REGISTRY[cell][name] = Backend(name, cell, fn, priority, why_not)
+        return fn
+
+    return deco
+
+
+def backends(cell: str) -> list[str]:
+    """Names registered for `cell`, fastest first."""
+    return [b.name for b in sorted(_REGISTRY[cell].values(), key=lambda b: -b.priority)]
+
+
+def available(call: Call) -> list[str]:
+    """Names of the backends that can run `call`, fastest first."""
+    return [n for n in backends(call.cell) if _REGISTRY[call.cell][n].why_not(call) is None]
+
+
+def resolve(call: Call, backend: str = "auto") -> Backend:
+    """Return the backend to run `call` with.
+
+    Raises:
+        ValueError: `backend` is not a registered name.
+        RuntimeError: the named backend cannot run this call (the message says why).
+    """
+    table = _REGISTRY[call.cell]
+    if backend == "auto":
+        for name in backends(call.cell):
+            if table[name].why_not(call) is None:
+                return table[name]
+        raise RuntimeError(f"No {call.cell} backend can run on {call.device} with {call.dtype}.")
+    if backend not in table:
+        raise ValueError(
+            f"Unknown backend {backend!r} for {call.cell}; choose one of: "
+            f"auto, {', '.join(backends(call.cell))}."
+        )
+    reason = table[backend].why_not(call)
+    if reason is not None:
+        raise RuntimeError(f"backend={backend!r} cannot run this {call.cell}: {reason}")
+    return table[backend]
