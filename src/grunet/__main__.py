@@ -1,0 +1,3 @@
+from grunet.cli import main
+
+main()

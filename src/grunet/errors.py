@@ -1,0 +1,17 @@
+"""Exceptions raised at grunet's boundaries. Each message says what was wrong and what to do."""
+
+
+class GrunetError(Exception):
+    """Base class of grunet's own errors; the CLI prints these as one line."""
+
+
+class DataError(GrunetError, ValueError):
+    """Input data is unusable: wrong shape, NaN/inf, non-numeric, empty, too short."""
+
+
+class ModelFileError(GrunetError, ValueError):
+    """A model file is missing, truncated, corrupt, or not a grunet model."""
+
+
+class NotCompiledError(GrunetError, RuntimeError):
+    """fit/evaluate called before compile."""

@@ -1,0 +1,380 @@
+"""Keras-style recurrent layers: GRU, LSTM, SimpleRNN, Bidirectional. No math here: grunet.ops runs it.
+
+Parameters are stored in PyTorch's layout (rows r, z, n for the GRU) so the recurrence runs without
+conversion; ``get_weights`` / ``set_weights`` speak Keras's layout (kernel (I, G*H), recurrent_kernel
+(H, G*H), GRU gate order z, r, h) and Keras's order.
+
+Legend:  B: batch  T: time  F: features  H: units  G: gates (GRU 3, LSTM 4, SimpleRNN 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from grunet import ops
+from grunet.errors import DataError
+from grunet.layers.base import Layer, Shape
+from grunet.layers.initializers import glorot_uniform, orthogonal
+
+
+@dataclass(frozen=True)
+class _CellSpec:
+    op: str  # grunet.ops function
+    gates: int
+    keras_blocks: tuple[int, ...]  # torch block index of each Keras block
+
+
+def _reorder(w: torch.Tensor, blocks: tuple[int, ...], H: int) -> torch.Tensor:
+    """Rows of `w` (G*H, ...) reordered so block j is block blocks[j] of the input."""
+    return torch.cat([w[b * H : (b + 1) * H] for b in blocks], dim=0)
+
+
+def _inverse(blocks: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(sorted(range(len(blocks)), key=lambda j: blocks[j]))
+
+
+class _Recurrent(Layer):
+    _spec: _CellSpec
+
+    def __init__(
+        self,
+        units: int,
+        activation: str = "tanh",
+        recurrent_activation: str = "sigmoid",
+        use_bias: bool = True,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        backend: str = "auto",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+            raise ValueError(f"{type(self).__name__}: units must be a positive integer, got {units!r}.")
+        for label, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{type(self).__name__}: {label} must be in [0, 1), got {rate!r}.")
+        ops.get_activation(activation)
+        ops.get_activation(recurrent_activation)
+        self.units = units
+        self.activation = activation
+        self.recurrent_activation = recurrent_activation
+        self.use_bias = use_bias
+        self.dropout = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
+        self.return_sequences = return_sequences
+        self.return_state = return_state
+        self.go_backwards = go_backwards
+        self.stateful = stateful
+        self.backend = backend
+        self._states: list[torch.Tensor] | None = None  # carried when stateful
+        if self.input_shape is not None:
+            self.maybe_build(self.input_shape)
+
+    # -- parameters -------------------------------------------------------------------------
+    @property
+    def _has_recurrent_bias(self) -> bool:
+        return False
+
+    def build(self, input_shape: Shape) -> None:
+        F, H, G = input_shape[-1], self.units, self._spec.gates
+        blocks = _inverse(self._spec.keras_blocks)
+        factory = {"dtype": torch.get_default_dtype()}
+        kernel = glorot_uniform((F, G * H), **factory)  # Keras layout (F, G*H)
+        recurrent = orthogonal((H, G * H), **factory)  # Keras layout (H, G*H)
+        self.weight_ih = nn.Parameter(_reorder(kernel.T, blocks, H))  # (G*H, F)
+        self.weight_hh = nn.Parameter(_reorder(recurrent.T, blocks, H))  # (G*H, H)
+        self.bias_ih = nn.Parameter(self._initial_bias(**factory)) if self.use_bias else None
+        self.bias_hh = (
+            nn.Parameter(torch.zeros(G * H, **factory)) if self._has_recurrent_bias else None
+        )
+
+    def _initial_bias(self, **factory) -> torch.Tensor:
+        return torch.zeros(self._spec.gates * self.units, **factory)
+
+    def _keras_weights(self) -> list[torch.Tensor]:
+        H, blocks = self.units, self._spec.keras_blocks
+        weights = [_reorder(self.weight_ih, blocks, H).T, _reorder(self.weight_hh, blocks, H).T]
+        if self.use_bias:
+            b = _reorder(self.bias_ih, blocks, H)
+            if self._has_recurrent_bias:
+                b = torch.stack([b, _reorder(self.bias_hh, blocks, H)])  # (2, G*H)
+            weights.append(b)
+        return weights
+
+    def _set_keras_weights(self, weights: list[torch.Tensor]) -> None:
+        H, blocks = self.units, _inverse(self._spec.keras_blocks)
+        self.weight_ih.copy_(_reorder(weights[0].T, blocks, H))
+        self.weight_hh.copy_(_reorder(weights[1].T, blocks, H))
+        if self.use_bias:
+            b = weights[2]
+            if self._has_recurrent_bias:
+                self.bias_hh.copy_(_reorder(b[1], blocks, H))
+                b = b[0]
+            self.bias_ih.copy_(_reorder(b, blocks, H))
+
+    # -- running ----------------------------------------------------------------------------
+    @property
+    def _n_states(self) -> int:
+        return 1
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], self.units) if self.return_sequences else (self.units,)
+
+    def _op_kwargs(self) -> dict[str, Any]:
+        return {"activation": self.activation, "recurrent_activation": self.recurrent_activation}
+
+    def reset_states(self) -> None:
+        """Forget the state carried between batches (``stateful=True``)."""
+        self._states = None
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dim() != 3:
+            raise DataError(
+                f"{type(self).__name__} layer {self.name!r} expects input of shape "
+                f"(batch, timesteps, features), got shape {tuple(x.shape)}."
+            )
+        if x.shape[1] == 0:
+            raise DataError(f"{type(self).__name__} layer {self.name!r} got 0 timesteps.")
+        if self.built and x.shape[2] != self.weight_ih.shape[1]:
+            raise DataError(
+                f"{type(self).__name__} layer {self.name!r} was built for "
+                f"{self.weight_ih.shape[1]} features, got {x.shape[2]}."
+            )
+
+    def _initial_states(self, x: torch.Tensor, initial_state) -> list[torch.Tensor]:
+        B = x.shape[1]
+        if initial_state is not None:
+            states = [initial_state] if torch.is_tensor(initial_state) else list(initial_state)
+            return [torch.as_tensor(s, dtype=x.dtype, device=x.device) for s in states]
+        if self.stateful and self._states is not None and self._states[0].shape[0] == B:
+            return self._states
+        return [x.new_zeros(B, self.units) for _ in range(self._n_states)]
+
+    def _dropout_mask(self, shape, rate: float, like: torch.Tensor) -> torch.Tensor:
+        # One mask per sequence, the same at every step (Keras semantics).
+        return torch.bernoulli(like.new_full(shape, 1.0 - rate)) / (1.0 - rate)
+
+    def forward(self, x: torch.Tensor, initial_state=None):
+        self._check(x)
+        self.maybe_build(tuple(x.shape[1:]))
+        xt = x.transpose(0, 1)  # (T, B, F)
+        if self.go_backwards:
+            xt = xt.flip(0)
+        B = xt.shape[1]
+        if self.training and self.dropout > 0:
+            xt = xt * self._dropout_mask((B, xt.shape[2]), self.dropout, xt)
+        rec_mask = None
+        if self.training and self.recurrent_dropout > 0:
+            rec_mask = self._dropout_mask((B, self.units), self.recurrent_dropout, xt)
+        states = [s.unsqueeze(0) for s in self._initial_states(xt, initial_state)]  # (1, B, H)
+        state = states[0] if self._n_states == 1 else tuple(states)
+        weights = [(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)]
+        out, final = getattr(ops, self._spec.op)(
+            xt, state, weights, backend=self.backend, recurrent_mask=rec_mask, **self._op_kwargs()
+        )  # out (T, B, H)
+        finals = [f[0] for f in final] if self._n_states > 1 else [final[0]]  # (B, H) each
+        if self.stateful:
+            self._states = [f.detach() for f in finals]
+        y = out.transpose(0, 1) if self.return_sequences else out[-1]  # (B, T, H) or (B, H)
+        return [y, *finals] if self.return_state else y
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation,
+            "recurrent_activation": self.recurrent_activation,
+            "use_bias": self.use_bias,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "backend": self.backend,
+        }
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, units={self.units}"
+
+
+class GRU(_Recurrent):
+    """Keras-style GRU layer (``keras.layers.GRU``): input (B, T, F), output (B, H) or (B, T, H).
+
+    reset_after=True (Keras default, cuDNN-compatible), with z, r, h in Keras's order::
+
+        z = sigmoid(x W_z + b_z + h U_z + c_z)        r = sigmoid(x W_r + b_r + h U_r + c_r)
+        hh = tanh(x W_h + b_h + r * (h U_h + c_h))    h' = z * h + (1 - z) * hh
+
+    reset_after=False (the article): ``hh = tanh(x W_h + b_h + (r * h) U_h)``, one bias (3H,).
+
+    Args:
+        units: H. activation, recurrent_activation: Keras names. use_bias: add biases.
+        dropout, recurrent_dropout: rates in [0, 1) for inputs and for the recurrent state.
+        return_sequences: output every step (B, T, H) rather than the last (B, H).
+        return_state: also return the final state. go_backwards: process time in reverse.
+        stateful: carry the final state into the next batch (``reset_states()`` clears it).
+        reset_after: see above. backend: grunet.ops backend ("auto" picks the fastest).
+        input_shape: (T, F) to build at construction.
+
+    Weights (``get_weights``): kernel (F, 3H), recurrent_kernel (H, 3H), bias (2, 3H) or (3H,).
+
+    Examples:
+        >>> import grunet as gn
+        >>> layer = gn.layers.GRU(50, input_shape=(1, 1))
+        >>> layer.count_params()
+        7950
+    """
+
+    _spec = _CellSpec("gru", 3, (1, 0, 2))
+
+    def __init__(self, units: int, *args: Any, reset_after: bool = True, **kwargs: Any) -> None:
+        self.reset_after = bool(reset_after)
+        super().__init__(units, *args, **kwargs)
+
+    @property
+    def _has_recurrent_bias(self) -> bool:
+        return self.use_bias and self.reset_after
+
+    def _op_kwargs(self) -> dict[str, Any]:
+        return {**super()._op_kwargs(), "reset_after": self.reset_after}
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "reset_after": self.reset_after}
+
+
+class LSTM(_Recurrent):
+    """Keras-style LSTM layer. Weights: kernel (F, 4H), recurrent_kernel (H, 4H), bias (4H,),
+    gates (i, f, c, o). ``unit_forget_bias`` starts the forget-gate bias at 1, as Keras does.
+    """
+
+    _spec = _CellSpec("lstm", 4, (0, 1, 2, 3))
+
+    def __init__(self, units: int, *args: Any, unit_forget_bias: bool = True, **kwargs: Any):
+        self.unit_forget_bias = unit_forget_bias
+        super().__init__(units, *args, **kwargs)
+
+    @property
+    def _n_states(self) -> int:
+        return 2
+
+    def _initial_bias(self, **factory) -> torch.Tensor:
+        b = super()._initial_bias(**factory)
+        if self.unit_forget_bias:
+            b[self.units : 2 * self.units] = 1.0
+        return b
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
+
+
+class SimpleRNN(_Recurrent):
+    """Keras-style SimpleRNN: ``h' = activation(x W + h U + b)``; kernel (F, H), recurrent (H, H)."""
+
+    _spec = _CellSpec("rnn", 1, (0,))
+
+    def __init__(self, units: int, activation: str = "tanh", **kwargs: Any) -> None:
+        super().__init__(units, activation, **kwargs)
+
+    def _op_kwargs(self) -> dict[str, Any]:
+        return {"activation": self.activation}
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["recurrent_activation"]
+        return config
+
+
+_MERGES = {
+    "concat": lambda a, b: torch.cat([a, b], dim=-1),
+    "sum": lambda a, b: a + b,
+    "mul": lambda a, b: a * b,
+    "ave": lambda a, b: (a + b) / 2,
+}
+
+
+class Bidirectional(Layer):
+    """Run a recurrent layer forwards and a copy backwards, and merge their outputs (Keras).
+
+    Args:
+        layer: a GRU, LSTM or SimpleRNN layer (not built).
+        merge_mode: "concat" (default), "sum", "mul" or "ave".
+
+    Weights: the forward layer's, then the backward layer's.
+    """
+
+    def __init__(self, layer: _Recurrent, merge_mode: str = "concat", **kwargs: Any) -> None:
+        if isinstance(layer, dict):
+            from grunet.layers import deserialize
+
+            layer = deserialize(layer)
+        if not isinstance(layer, _Recurrent):
+            raise ValueError(
+                f"Bidirectional wraps a GRU, LSTM or SimpleRNN layer, got {type(layer).__name__}."
+            )
+        if merge_mode not in _MERGES:
+            raise ValueError(
+                f"Unknown merge_mode {merge_mode!r}; use one of: {', '.join(_MERGES)}."
+            )
+        kwargs.setdefault("name", f"bidirectional_{layer.name}")
+        input_shape = kwargs.pop("input_shape", None) or layer.input_shape
+        super().__init__(input_shape=input_shape, **kwargs)
+        config = layer.get_config()
+        config.pop("input_shape", None)
+        self.merge_mode = merge_mode
+        self.forward_layer = type(layer).from_config({**config, "name": f"forward_{layer.name}"})
+        self.backward_layer = type(layer).from_config(
+            {**config, "name": f"backward_{layer.name}", "go_backwards": not layer.go_backwards}
+        )
+        if self.input_shape is not None:
+            self.maybe_build(self.input_shape)
+
+    def build(self, input_shape: Shape) -> None:
+        self.forward_layer.maybe_build(input_shape)
+        self.backward_layer.maybe_build(input_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        shape = self.forward_layer.compute_output_shape(input_shape)
+        return (*shape[:-1], 2 * shape[-1]) if self.merge_mode == "concat" else shape
+
+    def forward(self, x: torch.Tensor):
+        self.maybe_build(tuple(x.shape[1:]))
+        fwd, bwd = self.forward_layer(x), self.backward_layer(x)
+        states: list[torch.Tensor] = []
+        if self.forward_layer.return_state:
+            fwd, *sf = fwd
+            bwd, *sb = bwd
+            states = sf + sb
+        if self.forward_layer.return_sequences:
+            bwd = bwd.flip(1)  # back to input time order
+        y = _MERGES[self.merge_mode](fwd, bwd)
+        return [y, *states] if states else y
+
+    def _keras_weights(self) -> list[torch.Tensor]:
+        return self.forward_layer._keras_weights() + self.backward_layer._keras_weights()
+
+    def _set_keras_weights(self, weights: list[torch.Tensor]) -> None:
+        n = len(self.forward_layer._keras_weights())
+        self.forward_layer._set_keras_weights(weights[:n])
+        self.backward_layer._set_keras_weights(weights[n:])
+
+    def reset_states(self) -> None:
+        self.forward_layer.reset_states()
+        self.backward_layer.reset_states()
+
+    def get_config(self) -> dict[str, Any]:
+        inner = self.forward_layer.get_config()
+        inner["name"] = inner["name"].removeprefix("forward_")
+        return {
+            **super().get_config(),
+            "layer": {"class_name": type(self.forward_layer).__name__, "config": inner},
+            "merge_mode": self.merge_mode,
+        }
