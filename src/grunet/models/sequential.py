@@ -204,7 +204,7 @@ class Sequential(nn.Module):
         if not len(self.layers):
             raise ValueError("the model has no layers; add some with model.add(...).")
         expected = self.build_input_shape
-        if expected is None and hasattr(self.layers[0], "reset_states") and x.dim() != 3:
+        if hasattr(self.layers[0], "reset_states") and x.dim() != 3:  # a recurrent first layer
             raise DataError(
                 f"{name} must be 3-D (samples, timesteps, features), got shape "
                 f"{tuple(x.shape)}. For one series, gn.data.lag_pairs(series) builds it."

@@ -44,7 +44,7 @@ class _OpsForward:
                 f"{name}: input.size(-1) must be equal to input_size. "
                 f"Expected {self.input_size}, got {input.shape[-1]}"
             )
-        if input.shape[-2 if (input.dim() == 2 or not self.batch_first) else 1] == 0:
+        if input.shape[1 if (input.dim() == 3 and self.batch_first) else 0] == 0:
             raise ValueError(f"{name}: the input sequence is empty (length 0).")
         return input.dim() == 3
 

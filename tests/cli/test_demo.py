@@ -1,0 +1,62 @@
+"""grunet demo: the article end to end, under a test runner."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from grunet.cli import app
+
+runner = CliRunner()
+
+
+def test_demo_writes_everything_the_issue_lists(tmp_path):
+    out = tmp_path / "d"
+    result = runner.invoke(app, ["demo", "--out", str(out), "--epochs", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "Total params: 8,001" in result.output and "final loss" in result.output
+    for name in ("history.png", "predictions.png", "model.grunet", "metrics.json"):
+        assert (out / name).stat().st_size > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["total_params"] == 8001 and metrics["epochs"] == 2
+    assert {"final_loss", "final_val_loss", "fit_seconds"} <= set(metrics)
+    assert (out / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(("flags", "params"), [(["--no-reset-after"], 7851),
+                                               (["--cell", "lstm"], 10451),
+                                               (["--cell", "rnn", "--synthetic"], 2651)])
+def test_demo_variants(tmp_path, flags, params):
+    out = tmp_path / "d"
+    result = runner.invoke(app, ["demo", "--out", str(out), "--epochs", "1", "-q", *flags])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "metrics.json").read_text())["total_params"] == params
+
+
+def test_demo_does_not_overwrite_without_force(tmp_path):
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "model.grunet").write_text("an earlier model")
+    result = runner.invoke(app, ["demo", "--out", str(out), "--epochs", "1", "-q"])
+    assert result.exit_code == 1
+    assert "--force" in result.output and "Traceback" not in result.output
+    assert (out / "model.grunet").read_text() == "an earlier model"
+    assert runner.invoke(app, ["demo", "--out", str(out), "--epochs", "1", "-q", "--force"]).exit_code == 0
+
+
+@pytest.mark.parametrize("flags", [["--epochs", "0"], ["--cell", "transformer"], ["--units", "-3"]])
+def test_demo_bad_options_exit_nonzero_without_traceback(tmp_path, flags):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), *flags])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_full_demo_reaches_keras_loss_range(tmp_path):
+    """DESIGN.md: Keras reaches loss 0.055 +- 0.01 and val_loss 0.049 +- 0.015 on this data."""
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "-q"])
+    assert result.exit_code == 0, result.output
+    m = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert m["epochs"] == 100 and m["optimizer_steps"] == 7900
+    assert abs(m["final_loss"] - 0.055) <= 0.01
+    assert abs(m["final_val_loss"] - 0.049) <= 0.015

@@ -1,0 +1,67 @@
+"""grunet.nn modules are drop-ins for torch.nn's."""
+
+import pytest
+import torch
+
+import grunet
+
+
+@pytest.mark.parametrize("cell", ["GRU", "LSTM", "RNN"])
+def test_state_dict_keys_and_shapes_match_torch(cell):
+    kw = dict(num_layers=2, bidirectional=True, bias=True)
+    ours = getattr(grunet.nn, cell)(3, 5, **kw).state_dict()
+    theirs = getattr(torch.nn, cell)(3, 5, **kw).state_dict()
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
+
+
+def test_no_bias_and_is_a_torch_gru():
+    gru = grunet.nn.GRU(3, 5, bias=False)
+    assert isinstance(gru, torch.nn.GRU)
+    assert set(gru.state_dict()) == {"weight_ih_l0", "weight_hh_l0"}
+    out, h = gru(torch.randn(4, 2, 3))
+    assert out.shape == (4, 2, 5) and h.shape == (1, 2, 5)
+
+
+def test_unbatched_input_matches_batched():
+    torch.manual_seed(0)
+    gru = grunet.nn.GRU(3, 5, num_layers=2, reset_after=False)
+    x = torch.randn(7, 3)
+    out, h = gru(x)
+    out_b, h_b = gru(x.unsqueeze(1))
+    assert out.shape == (7, 5) and h.shape == (2, 5)
+    torch.testing.assert_close(out, out_b[:, 0])
+    torch.testing.assert_close(h, h_b[:, 0])
+
+
+def test_dropout_between_layers_only_in_training():
+    torch.manual_seed(0)
+    gru = grunet.nn.GRU(3, 8, num_layers=2, dropout=0.5)
+    x = torch.randn(5, 4, 3)
+    gru.eval()
+    torch.testing.assert_close(gru(x)[0], gru(x)[0])
+    gru.train()
+    assert not torch.equal(gru(x)[0], gru(x)[0])
+
+
+def test_repr_mentions_the_variant():
+    assert "reset_after=False" in repr(grunet.nn.GRU(2, 3, reset_after=False))
+
+
+@pytest.mark.parametrize(
+    ("x", "hx", "match"),
+    [
+        (torch.randn(2, 3, 4, 3), None, "Expected input to be 2D or 3D, got 4D"),
+        (torch.randn(5, 2, 4), None, "Expected 3, got 4"),
+        (torch.randn(5, 2, 3), torch.zeros(1, 3, 5), r"expected hidden state of shape \(1, 2, 5\)"),
+        (torch.randn(0, 2, 3), None, "empty"),
+    ],
+)
+def test_bad_input_is_a_clear_error(x, hx, match):
+    with pytest.raises(ValueError, match=match):
+        grunet.nn.GRU(3, 5)(x, hx)
+
+
+def test_packed_sequence_is_refused_clearly():
+    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.randn(4, 2, 3), [4, 2])
+    with pytest.raises(TypeError, match="PackedSequence"):
+        grunet.nn.GRU(3, 5)(packed)

@@ -1,0 +1,58 @@
+"""Backend dispatch: names, refusals with reasons, and what auto picks."""
+
+import pytest
+import torch
+
+from grunet import ops
+from grunet.ops.registry import Call
+
+
+def test_unknown_backend_names_the_choices():
+    with pytest.raises(ValueError, match="Unknown backend 'nope'.*reference"):
+        ops.gru(torch.randn(2, 1, 3), torch.zeros(1, 1, 4),
+                [(torch.randn(12, 3), torch.randn(12, 4), None, None)], backend="nope")  # fmt: skip
+
+
+def test_named_backend_that_cannot_run_says_why():
+    call = Call(cell="gru", device="cpu", dtype=torch.float32, reset_after=False)
+    with pytest.raises(RuntimeError, match="reset_after=True"):
+        ops.resolve(call, "torch")
+    with pytest.raises(RuntimeError, match="CUDA"):
+        ops.resolve(Call(cell="gru", device="cpu", dtype=torch.float32), "cudnn")
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_auto_picks_the_highest_priority_backend_that_can_run(reset_after):
+    call = Call(cell="gru", device="cpu", dtype=torch.float32, reset_after=reset_after)
+    chosen = ops.resolve(call, "auto").name
+    assert chosen == ops.available(call)[0]
+    if not reset_after:
+        assert chosen not in ("torch", "cudnn")
+
+
+def test_non_default_activation_falls_back_to_reference():
+    call = Call(cell="gru", device="cpu", dtype=torch.float32, default_activations=False)
+    assert ops.resolve(call, "auto").name == "reference"
+
+
+def test_auto_dispatch_actually_calls_the_chosen_backend(monkeypatch):
+    calls = []
+    backend = ops.resolve(Call(cell="lstm", device="cpu", dtype=torch.float32), "auto")
+    original = backend.fn
+
+    def spy(*args, **kwargs):
+        calls.append(backend.name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setitem(ops.registry._REGISTRY["lstm"], backend.name,
+                        ops.registry.Backend(backend.name, "lstm", spy, backend.priority,
+                                             backend.why_not))  # fmt: skip
+    x = torch.randn(3, 2, 4)
+    state = (torch.zeros(1, 2, 5), torch.zeros(1, 2, 5))
+    ops.lstm(x, state, [(torch.randn(20, 4), torch.randn(20, 5), None, None)])
+    assert calls == [backend.name]
+
+
+def test_unknown_activation_is_a_clear_error():
+    with pytest.raises(ValueError, match="Unknown activation 'tanhh'"):
+        ops.get_activation("tanhh")
