@@ -1,4 +1,4 @@
-"""History (what fit returns) and the callback base class."""
+"""History (what fit returns) and the callback base class (callbacks.py holds the rest)."""
 
 from __future__ import annotations
 
@@ -54,44 +54,3 @@ class Callback:
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
-
-
-class EarlyStopping(Callback):
-    """Stop when `monitor` has not improved by `min_delta` for `patience` epochs.
-
-    Args:
-        monitor: a history key, default "val_loss". mode: "min" or "max".
-        restore_best_weights: put back the weights of the best epoch when stopping.
-    """
-
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
-                 mode: str = "min", restore_best_weights: bool = False) -> None:  # fmt: skip
-        if mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {mode!r}.")
-        self.monitor, self.min_delta, self.patience = monitor, abs(min_delta), patience
-        self.sign = 1.0 if mode == "min" else -1.0
-        self.restore_best_weights = restore_best_weights
-
-    def on_train_begin(self, logs=None) -> None:
-        self.best, self.wait, self.best_state, self.stopped_epoch = float("inf"), 0, None, None
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        if not logs or self.monitor not in logs:
-            raise ValueError(
-                f"EarlyStopping monitors {self.monitor!r}, which fit did not log; logged: "
-                f"{', '.join(logs or {})}. Pass validation data or monitor 'loss'."
-            )
-        value = self.sign * logs[self.monitor]
-        if value < self.best - self.min_delta:
-            self.best, self.wait = value, 0
-            if self.restore_best_weights:
-                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            return
-        self.wait += 1
-        if self.wait > self.patience:
-            self.model.stop_training = True
-            self.stopped_epoch = epoch
-
-    def on_train_end(self, logs=None) -> None:
-        if self.restore_best_weights and self.best_state is not None:
-            self.model.load_state_dict(self.best_state)

@@ -39,6 +39,10 @@ def atomic_write(path: str | os.PathLike, write) -> None:
 
 def save_model(model, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write `model` (a built Sequential) to `path`; refuses to replace a file unless `overwrite`."""
+    if Path(path).suffix == ".keras":
+        from grunet.keras import save_keras
+
+        return save_keras(model, path, overwrite=overwrite)
     from grunet import __version__
 
     path = Path(path)

@@ -11,6 +11,7 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -21,6 +22,8 @@ from grunet.data.series import as_array
 from grunet.errors import DataError, NotCompiledError
 from grunet.layers import Layer, deserialize, serialize
 from grunet.layers.base import unique_name
+from grunet.models.checkpoint import FILENAME as CHECKPOINT_FILE
+from grunet.models.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from grunet.models.history import Callback, History
 from grunet.models.losses import get_loss, make_optimizer
 
@@ -248,6 +251,9 @@ class Sequential(nn.Module):
         callbacks: Sequence[Callback] | None = None,
         initial_epoch: int = 0,
         print_fn: Callable[[str], None] | None = None,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
     ) -> History:
         """Train for `epochs` epochs with Keras's semantics.
 
@@ -261,6 +267,10 @@ class Sequential(nn.Module):
             callbacks: Callback objects (EarlyStopping, ...).
             initial_epoch: epoch to start counting from.
             print_fn: where progress goes (default: stdout).
+            checkpoint_dir: folder for a training checkpoint (model, optimizer, RNG states,
+                history), written atomically every `checkpoint_every` epochs and at the end.
+            resume: continue from the checkpoint in `checkpoint_dir` if there is one; the resumed
+                run ends with the same weights and history as an uninterrupted one.
 
         Returns:
             History with "loss", "val_loss" and metrics per epoch.
@@ -301,6 +311,14 @@ class Sequential(nn.Module):
         steps = math.ceil(n / batch_size)
         history = History()
         history.params = {"verbose": verbose, "epochs": epochs, "steps": steps, "batch_size": batch_size}
+        checkpoint, run_id = None, ""
+        if checkpoint_dir is not None:
+            checkpoint, run_id = self._checkpoint_setup(
+                Path(checkpoint_dir), resume, checkpoint_every,
+                (X, Y, *(val or ())), batch_size=batch_size, shuffle=shuffle,
+            )  # fmt: skip
+            if resume and checkpoint.exists():
+                initial_epoch = load_checkpoint(checkpoint, self, history, run_id)
         callbacks = list(callbacks or [])
         for cb in callbacks:
             cb.set_model(self)
@@ -315,10 +333,13 @@ class Sequential(nn.Module):
             logs = self._train_epoch(X, Y, batch_size, shuffle, progress)
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in self._evaluate(*val).items()})
-            history.append(epoch, logs)
             progress.epoch_end(logs)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
+            history.append(epoch, logs)  # last, as Keras's History callback: sees callbacks' keys
+            last = self.stop_training or epoch == epochs - 1
+            if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or last):
+                save_checkpoint(checkpoint, self, epoch, history, run_id)
             if self.stop_training:
                 break
         for cb in callbacks:
@@ -326,6 +347,20 @@ class Sequential(nn.Module):
         self.eval()
         self.history = history
         return history
+
+    def _checkpoint_setup(self, folder: Path, resume: bool, every: int, tensors, **settings):
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"checkpoint_every must be a positive integer, got {every!r}.")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / CHECKPOINT_FILE
+        if path.exists() and not resume:
+            raise FileExistsError(
+                f"{folder} already holds a training checkpoint; pass resume=True (--resume) to "
+                "continue that run, or choose another checkpoint folder."
+            )
+        run_id = fingerprint(*tensors, config=self.get_config(), compile=self.compile_config,
+                             optimizer=type(self.optimizer).__name__, **settings)  # fmt: skip
+        return path, run_id
 
     def _train_epoch(self, X, Y, batch_size, shuffle, progress) -> dict[str, float]:
         self.train()
@@ -418,6 +453,12 @@ class Sequential(nn.Module):
         from grunet.models.io import save_model
 
         save_model(self, path, overwrite=overwrite)
+
+    def export(self, path, format: str = "onnx", overwrite: bool = False, **options):
+        """Write the model for another runtime (``format="onnx"``); see ``grunet.export``."""
+        from grunet.export import export
+
+        return export(self, path, format, overwrite=overwrite, **options)
 
 
 class _Progress:
