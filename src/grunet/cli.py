@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 _state = {"debug": False}
 USER_ERRORS = (GrunetError, ValueError, FileNotFoundError, FileExistsError, IsADirectoryError,
-               PermissionError, RuntimeError)  # fmt: skip
+               PermissionError, RuntimeError, ImportError)  # fmt: skip
 
 
 class Cell(str, Enum):
@@ -84,6 +84,22 @@ def bench(
 
     try:
         run_bench(device=device, quick=quick, json_path=json_path)
+    except USER_ERRORS as e:
+        _fail(e)
+
+
+@app.command()
+def export(
+    model: Path = typer.Argument(..., help="A saved model (.grunet or .keras)."),
+    format: str = typer.Option("onnx", "--format", help="Target format (onnx)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: MODEL with the format's suffix)."),
+    force: bool = typer.Option(False, help="Replace an existing output file."),
+) -> None:
+    """Export a saved model for another runtime (ONNX keeps the GRU variant exactly)."""
+    from grunet.export import export_command
+
+    try:
+        typer.echo(export_command(model, format, out, force))
     except USER_ERRORS as e:
         _fail(e)
 

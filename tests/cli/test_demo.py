@@ -60,3 +60,18 @@ def test_full_demo_reaches_keras_loss_range(tmp_path):
     assert m["epochs"] == 100 and m["optimizer_steps"] == 7900
     assert abs(m["final_loss"] - 0.055) <= 0.01
     assert abs(m["final_val_loss"] - 0.049) <= 0.015
+
+
+def test_export_command_writes_onnx_and_never_overwrites(tmp_path):
+    pytest.importorskip("onnx")
+    out = tmp_path / "d"
+    assert runner.invoke(app, ["demo", "--out", str(out), "--epochs", "1", "-q"]).exit_code == 0
+    onnx_path = tmp_path / "m.onnx"
+    args = ["export", str(out / "model.grunet"), "--format", "onnx", "--out", str(onnx_path)]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0 and onnx_path.stat().st_size > 0, first.output
+    again = runner.invoke(app, args)
+    assert again.exit_code == 1 and "--force" in again.output and "Traceback" not in again.output
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+    bad = runner.invoke(app, ["export", str(tmp_path / "missing.grunet"), "--out", str(onnx_path)])
+    assert bad.exit_code == 1 and "no model file" in bad.output

@@ -83,7 +83,7 @@ class ModelCheckpoint(_Monitor):
         self.filepath, self.save_best_only = str(filepath), save_best_only
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        if self.save_best_only and not self._improved(logs):
+        if (self.save_best_only and not self._improved(logs)) or self.model.rank != 0:
             return
         path = self.filepath.format(epoch=epoch + 1, **(logs or {}))
         self.model.save(path, overwrite=True)
@@ -103,6 +103,8 @@ class CSVLogger(Callback):
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         self.rows.append({"epoch": epoch, **(logs or {})})
+        if self.model.rank != 0:
+            return
         fields = list(dict.fromkeys(k for row in self.rows for k in row))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=fields)

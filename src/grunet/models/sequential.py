@@ -8,6 +8,7 @@ on the device and read once at the end of the epoch.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -16,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from torch import distributed as torch_dist
 from torch import nn
 
 from grunet.data.series import as_array
@@ -62,6 +64,7 @@ class Sequential(nn.Module):
         self.layers = nn.ModuleList()
         self.build_input_shape: tuple | None = None
         self.stop_training = False
+        self.rank = 0  # this process's rank when training distributed; only rank 0 writes files
         self.optimizer: torch.optim.Optimizer | None = None
         self._compile: CompileConfig | None = None
         self._optimizer_spec: Any = None
@@ -254,6 +257,7 @@ class Sequential(nn.Module):
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 1,
         resume: bool = False,
+        distributed: bool = False,
     ) -> History:
         """Train for `epochs` epochs with Keras's semantics.
 
@@ -271,6 +275,9 @@ class Sequential(nn.Module):
                 history), written atomically every `checkpoint_every` epochs and at the end.
             resume: continue from the checkpoint in `checkpoint_dir` if there is one; the resumed
                 run ends with the same weights and history as an uninterrupted one.
+            distributed: train data-parallel with torch DistributedDataParallel inside a torchrun
+                (or an initialised process group): each process takes its share of every batch
+                of `batch_size` (the global batch); only rank 0 prints and writes files.
 
         Returns:
             History with "loss", "val_loss" and metrics per epoch.
@@ -311,6 +318,9 @@ class Sequential(nn.Module):
         steps = math.ceil(n / batch_size)
         history = History()
         history.params = {"verbose": verbose, "epochs": epochs, "steps": steps, "batch_size": batch_size}
+        dist = self._distributed_setup(batch_size, n) if distributed else None
+        if self.rank != 0:
+            verbose = 0
         checkpoint, run_id = None, ""
         if checkpoint_dir is not None:
             checkpoint, run_id = self._checkpoint_setup(
@@ -330,7 +340,7 @@ class Sequential(nn.Module):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch)
             progress.epoch_begin(epoch)
-            logs = self._train_epoch(X, Y, batch_size, shuffle, progress)
+            logs = self._train_epoch(X, Y, batch_size, shuffle, progress, dist)
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in self._evaluate(*val).items()})
             progress.epoch_end(logs)
@@ -338,7 +348,7 @@ class Sequential(nn.Module):
                 cb.on_epoch_end(epoch, logs)
             history.append(epoch, logs)  # last, as Keras's History callback: sees callbacks' keys
             last = self.stop_training or epoch == epochs - 1
-            if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or last):
+            if checkpoint is not None and self.rank == 0 and ((epoch + 1) % checkpoint_every == 0 or last):
                 save_checkpoint(checkpoint, self, epoch, history, run_id)
             if self.stop_training:
                 break
@@ -362,20 +372,26 @@ class Sequential(nn.Module):
                              optimizer=type(self.optimizer).__name__, **settings)  # fmt: skip
         return path, run_id
 
-    def _train_epoch(self, X, Y, batch_size, shuffle, progress) -> dict[str, float]:
+    def _train_epoch(self, X, Y, batch_size, shuffle, progress, dist=None) -> dict[str, float]:
+        """One epoch; `dist` = (ddp_module, rank, world) when training data-parallel."""
         self.train()
         if shuffle:
-            perm = torch.randperm(len(X), device=X.device)
+            perm = torch.randperm(len(X), device=X.device)  # the same on every rank (same seed)
             X, Y = X[perm], Y[perm]  # one gather per epoch; batches below are views
+        net, rank, world = dist or (self, 0, 1)
         loss_fn, opt = self._loss, self.optimizer
         total = torch.zeros((), dtype=torch.float64, device=X.device)
         metric_totals = [torch.zeros_like(total) for _ in self._metrics]
         for step, (a, b) in enumerate(_batches(len(X), batch_size)):
+            if world > 1:  # this rank's share of the global batch [a, b)
+                a, b, n_global = a + (b - a) * rank // world, a + (b - a) * (rank + 1) // world, b - a
             xb, yb = X[a:b], Y[a:b]
-            pred = self(xb)
+            pred = net(xb)
             loss = loss_fn(yb, pred)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            # DDP averages gradients over ranks; weighting by this rank's share makes the result
+            # the global batch's mean gradient even when the shares differ in size.
+            (loss * ((b - a) * world / n_global) if world > 1 else loss).backward()
             opt.step()
             total += loss.detach() * (b - a)  # stays on the device: no sync per step
             if self._metrics:
@@ -383,9 +399,38 @@ class Sequential(nn.Module):
                     for acc, (_, fn) in zip(metric_totals, self._metrics):
                         acc += fn(yb, pred) * (b - a)
             progress.step(step + 1)
+        if world > 1:
+            for t in (total, *metric_totals):
+                torch_dist.all_reduce(t)  # once per epoch
         logs = {"loss": total.item() / len(X)}
         logs.update({name: t.item() / len(X) for (name, _), t in zip(self._metrics, metric_totals)})
         return logs
+
+    def _distributed_setup(self, batch_size: int, n: int):
+        """Join (or start, under torchrun) the process group and wrap the model in DDP."""
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+
+        if not dist.is_available():
+            raise RuntimeError("distributed=True: this torch build has no torch.distributed.")
+        if not dist.is_initialized():
+            if "RANK" not in os.environ:
+                raise RuntimeError(
+                    "distributed=True needs a torchrun launch (torchrun --nproc-per-node N ...) "
+                    "or an initialised torch.distributed process group."
+                )
+            device = self._dtype_device()[1]
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        last = n % batch_size or batch_size
+        if min(batch_size, last) < world:
+            raise ValueError(
+                f"distributed fit over {world} processes needs every batch to hold at least "
+                f"{world} samples (batch_size {batch_size}, last batch {last}); use a larger "
+                "batch_size or fewer processes."
+            )
+        self.rank = rank
+        return DistributedDataParallel(self), rank, world
 
     @torch.no_grad()
     def _evaluate(self, X: torch.Tensor, Y: torch.Tensor, batch_size: int = 1024) -> dict[str, float]:

@@ -139,6 +139,19 @@ class GRU(_OpsForward, nn.GRU):
             s += f", backend={self.backend!r}"
         return s
 
+    @classmethod
+    def from_torch(cls, module: nn.GRU, reset_after: bool = True) -> "GRU":
+        """A grunet GRU with `module`'s configuration and parameters (see ``grunet.nn.convert``)."""
+        from grunet.nn.convert import from_torch
+
+        return from_torch(module, reset_after=reset_after)
+
+    def to_torch(self) -> nn.GRU:
+        """A ``torch.nn.GRU`` with these parameters; raises for reset_after=False."""
+        from grunet.nn.convert import to_torch
+
+        return to_torch(self)
+
 
 class LSTM(_OpsForward, nn.LSTM):
     """Drop-in for :class:`torch.nn.LSTM` (no ``proj_size``) running through grunet.ops."""

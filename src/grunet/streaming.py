@@ -1,0 +1,178 @@
+"""Step a Sequential one observation at a time, carrying the recurrent state between calls.
+
+For online forecasting: feed each new observation as it arrives and read the model's output at
+once, without re-running the whole history. ``Stepper(model).step(x_t)`` after t+1 calls equals
+``model.predict(x[:, :t+1])`` when the recurrent layers return only their last state, and
+``model.predict(x)[:, t]`` when they return sequences. One step is a few small matrix products
+per layer under ``torch.no_grad``: no validation, registry lookup or time loop per call.
+
+Legend:  B: batch  F: features  H: units
+
+Examples:
+    >>> import numpy as np, grunet as gn
+    >>> from grunet.streaming import Stepper
+    >>> model = gn.Sequential([gn.layers.GRU(8, input_shape=(None, 2)), gn.layers.Dense(1)])
+    >>> stepper = Stepper(model)
+    >>> stepper.step(np.zeros(2, dtype=np.float32)).shape
+    (1,)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from grunet import layers as gl
+from grunet.errors import DataError
+from grunet.ops.activations import get_activation
+
+State = list[torch.Tensor]
+StepFn = Callable[[torch.Tensor, State], torch.Tensor]  # (x (B, F), state) -> y; updates state
+
+
+def _addmm(b: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """x @ w.T (+ b), with `w` in torch layout (out, in)."""
+    return x @ w.T if b is None else torch.addmm(b, x, w.T)
+
+
+def _gru_step(layer: gl.GRU) -> StepFn:
+    act, gate = get_activation(layer.activation), get_activation(layer.recurrent_activation)
+    w_ih, b_ih, w_hh, b_hh = layer.weight_ih, layer.bias_ih, layer.weight_hh, layer.bias_hh
+    H = layer.units
+    w_rz, w_n = w_hh[: 2 * H], w_hh[2 * H :]  # (2H, H), (H, H): views, so training stays visible
+    b_rz = None if b_hh is None else b_hh[: 2 * H]
+    b_n = None if b_hh is None else b_hh[2 * H :]
+
+    def step(x: torch.Tensor, state: State) -> torch.Tensor:
+        h = state[0]  # (B, H)
+        gi = _addmm(b_ih, x, w_ih)  # (B, 3H), rows r, z, n
+        r, z = gate(gi[:, : 2 * H] + _addmm(b_rz, h, w_rz)).chunk(2, dim=1)
+        if layer.reset_after:
+            n = act(gi[:, 2 * H :] + r * _addmm(b_n, h, w_n))
+        else:
+            n = act(gi[:, 2 * H :] + _addmm(b_n, r * h, w_n))
+        state[0] = z * h + (1.0 - z) * n
+        return state[0]
+
+    return step
+
+
+def _lstm_step(layer: gl.LSTM) -> StepFn:
+    act, gate = get_activation(layer.activation), get_activation(layer.recurrent_activation)
+
+    def step(x: torch.Tensor, state: State) -> torch.Tensor:
+        h, c = state  # (B, H) each
+        g = _addmm(layer.bias_ih, x, layer.weight_ih) + h @ layer.weight_hh.T  # (B, 4H) i,f,g,o
+        i, f, cand, o = g.chunk(4, dim=1)
+        c = gate(f) * c + gate(i) * act(cand)
+        state[0], state[1] = gate(o) * act(c), c
+        return state[0]
+
+    return step
+
+
+def _rnn_step(layer: gl.SimpleRNN) -> StepFn:
+    act = get_activation(layer.activation)
+
+    def step(x: torch.Tensor, state: State) -> torch.Tensor:
+        state[0] = act(_addmm(layer.bias_ih, x, layer.weight_ih) + state[0] @ layer.weight_hh.T)
+        return state[0]
+
+    return step
+
+
+def _dense_step(layer: gl.Dense) -> StepFn:
+    act = get_activation(layer.activation)
+    return lambda x, state: act(_addmm(layer.bias, x, layer.kernel.T))
+
+
+_STEPS = {gl.GRU: _gru_step, gl.LSTM: _lstm_step, gl.SimpleRNN: _rnn_step}
+
+
+class Stepper:
+    """Run a built Sequential one time step at a time (online inference).
+
+    Supports stacked GRU (both variants), LSTM and SimpleRNN layers, Dense and Dropout (identity,
+    as in ``predict``). Bidirectional and ``go_backwards`` layers need the whole sequence and are
+    refused. The stepper reads the model's parameters live, so later training is visible.
+
+    Args:
+        model: a built ``grunet.Sequential``.
+
+    Raises:
+        DataError: the model is not built or holds a layer that cannot stream.
+    """
+
+    def __init__(self, model) -> None:
+        if not model.built:
+            raise DataError("Stepper: the model is not built; give its first layer input_shape=...")
+        self._fns: list[tuple[StepFn, int]] = []  # (step function, number of state tensors)
+        self._units: list[int] = []
+        dtype, device = model._dtype_device()
+        self._dtype, self._device = dtype, device
+        self._features = model.build_input_shape[-1]
+        for layer in model.layers:
+            if isinstance(layer, gl.Bidirectional) or getattr(layer, "go_backwards", False):
+                raise DataError(
+                    f"Stepper: layer {layer.name!r} reads the sequence backwards "
+                    f"({type(layer).__name__}), so its output at step t depends on later inputs; "
+                    "it cannot run one step at a time. Use model.predict on whole windows."
+                )
+            if type(layer) in _STEPS:
+                self._fns.append((_STEPS[type(layer)](layer), 2 if isinstance(layer, gl.LSTM) else 1))
+                self._units.append(layer.units)
+            elif isinstance(layer, gl.Dense):
+                self._fns.append((_dense_step(layer), 0))
+                self._units.append(0)
+            elif not isinstance(layer, gl.Dropout):
+                raise DataError(f"Stepper: layer type {type(layer).__name__} cannot be stepped.")
+        self._states: list[State] | None = None
+
+    def reset(self) -> None:
+        """Forget the carried state: the next step starts a new sequence from zeros."""
+        self._states = None
+
+    @property
+    def states(self) -> list[list[torch.Tensor]] | None:
+        """Per layer, its state tensors ((B, H); LSTM: h then c); None before the first step."""
+        return self._states
+
+    @torch.no_grad()
+    def step(self, x_t):
+        """Feed one observation per sequence and return the model's output for it.
+
+        Args:
+            x_t: (F,) for one sequence or (B, F) for B sequences (numpy, list or torch).
+
+        Returns:
+            The output for this step, (out,) or (B, out): a numpy array, or a tensor if `x_t` was.
+        """
+        as_tensor = torch.is_tensor(x_t)
+        x = torch.as_tensor(x_t, dtype=self._dtype, device=self._device)
+        single = x.dim() == 1
+        if single:
+            x = x.unsqueeze(0)  # (1, F)
+        if x.dim() != 2 or x.shape[1] != self._features:
+            raise DataError(
+                f"Stepper.step expects shape ({self._features},) or (batch, {self._features}), "
+                f"got {tuple(np.shape(x_t))}."
+            )
+        B = x.shape[0]
+        if self._states is None:
+            self._states = [
+                [x.new_zeros(B, H) for _ in range(n)] for (_, n), H in zip(self._fns, self._units)
+            ]
+        elif self._states and any(s and s[0].shape[0] != B for s in self._states):
+            raise DataError(
+                f"Stepper.step got a batch of {B} but the carried state is for another batch "
+                "size; call reset() to start new sequences."
+            )
+        for (fn, _), state in zip(self._fns, self._states):
+            x = fn(x, state)
+        y = x[0] if single else x
+        return y if as_tensor else y.cpu().numpy()
+
+
+__all__ = ["Stepper"]
