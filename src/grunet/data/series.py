@@ -84,8 +84,14 @@ def scale(series) -> Scaled:
     x = _as_series(series, "series")
     if len(x) < 2:
         raise DataError("scale() needs at least 2 values to estimate a standard deviation.")
-    center = float(x.mean())
-    sd = float(x.std(ddof=1))
+    with np.errstate(over="ignore", invalid="ignore"):
+        center = float(x.mean())
+        sd = float(x.std(ddof=1))
+    if not (np.isfinite(center) and np.isfinite(sd)):
+        raise DataError(
+            "the series' values are too large to scale in float64 (the mean or standard deviation "
+            "overflows); divide them by a constant first."
+        )
     if sd == 0.0:
         raise DataError("the series is constant (standard deviation 0); it cannot be scaled.")
     return Scaled(values=(x - center) / sd, center=center, scale=sd)
