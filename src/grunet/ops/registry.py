@@ -38,18 +38,28 @@ class Backend:
     fn: Callable
     priority: int  # higher wins under "auto"
     why_not: Callable[[Call], str | None]
+    auto_devices: tuple[str, ...] | None = None  # where "auto" may pick it; None: anywhere
 
 
 _REGISTRY: dict[str, dict[str, Backend]] = {cell: {} for cell in CELLS}
 
 
 def register(
-    cell: str, name: str, *, priority: int, why_not: Callable[[Call], str | None] = lambda c: None
+    cell: str,
+    name: str,
+    *,
+    priority: int,
+    why_not: Callable[[Call], str | None] = lambda c: None,
+    auto_devices: tuple[str, ...] | None = None,
 ) -> Callable[[Callable], Callable]:
-    """Decorator: register `fn` as backend `name` for `cell`."""
+    """Decorator: register `fn` as backend `name` for `cell`.
+
+    `auto_devices` limits where ``backend="auto"`` may choose it (e.g. Triton's interpreter can run
+    on the CPU when asked by name, but is never the fast choice there).
+    """
 
     def deco(fn: Callable) -> Callable:
-        _REGISTRY[cell][name] = Backend(name, cell, fn, priority, why_not)
+        _REGISTRY[cell][name] = Backend(name, cell, fn, priority, why_not, auto_devices)
         return fn
 
     return deco
@@ -60,9 +70,15 @@ def backends(cell: str) -> list[str]:
     return [b.name for b in sorted(_REGISTRY[cell].values(), key=lambda b: -b.priority)]
 
 
+def _auto_ok(backend: Backend, call: Call) -> bool:
+    if backend.auto_devices is not None and call.device not in backend.auto_devices:
+        return False
+    return backend.why_not(call) is None
+
+
 def available(call: Call) -> list[str]:
-    """Names of the backends that can run `call`, fastest first."""
-    return [n for n in backends(call.cell) if _REGISTRY[call.cell][n].why_not(call) is None]
+    """Names of the backends "auto" may choose for `call`, fastest first."""
+    return [n for n in backends(call.cell) if _auto_ok(_REGISTRY[call.cell][n], call)]
 
 
 def resolve(call: Call, backend: str = "auto") -> Backend:
@@ -75,7 +91,7 @@ def resolve(call: Call, backend: str = "auto") -> Backend:
     table = _REGISTRY[call.cell]
     if backend == "auto":
         for name in backends(call.cell):
-            if table[name].why_not(call) is None:
+            if _auto_ok(table[name], call):
                 return table[name]
         raise RuntimeError(f"No {call.cell} backend can run on {call.device} with {call.dtype}.")
     if backend not in table:
