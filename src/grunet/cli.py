@@ -104,6 +104,15 @@ def export(
         _fail(e)
 
 
+def _register_forecasting() -> None:
+    from grunet.cli_forecast import register
+
+    register(app)
+
+
+_register_forecasting()
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -1,0 +1,29 @@
+"""grunet.forecast: forecast real series with GRU networks, and check them against baselines.
+
+``Forecaster(...).fit(table)`` -> ``predict(horizon)`` -> ``backtest(table, folds=K)``; metrics,
+baselines, scalers and plots are usable on their own.
+"""
+
+from grunet.forecast import baselines, metrics
+from grunet.forecast.forecaster import Forecaster, ForecasterConfig, load
+from grunet.forecast.frame import Panel, Schema, Series, load_panel, read_table
+from grunet.forecast.scalers import (
+    MinMaxScaler,
+    RobustScaler,
+    StandardScaler,
+    get_scaler,
+)
+
+__all__ = [
+    "Forecaster", "ForecasterConfig", "MinMaxScaler", "Panel", "RobustScaler", "Schema", "Series",
+    "StandardScaler", "baselines", "get_scaler", "load", "load_panel", "metrics", "read_table",
+]  # fmt: skip
+
+
+def __getattr__(name: str):
+    # backtest/compare pull in statsmodels only when used.
+    if name in ("backtest", "compare", "plots"):
+        import importlib
+
+        return importlib.import_module(f"grunet.forecast.{name}")
+    raise AttributeError(f"module 'grunet.forecast' has no attribute {name!r}")

@@ -1,0 +1,187 @@
+"""Rolling-origin backtest of a Forecaster against the baselines, on the same folds.
+
+Fold k of a series of N steps trains on ``[0, cut_k)`` (scalers included) and is scored on
+``[cut_k, cut_k + H)``. With ``refit=True`` the network is trained afresh (same config and seed)
+for every fold; with ``refit=False`` it is trained once on the first fold's training part and
+then forecasts later folds from their own history. Baselines see exactly the training part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from grunet.errors import DataError
+from grunet.forecast import metrics as M
+from grunet.forecast.baselines import get_baseline
+from grunet.forecast.frame import Panel, load_panel
+from grunet.forecast.windows import rolling_origins
+
+DEFAULT_BASELINES = ("naive", "seasonal_naive", "drift", "ets")
+MODEL = "grunet"
+_FIT_KEYS = ("val_size", "epochs", "batch_size", "early_stopping", "verbose", "callbacks")
+_SCHEMA_KEYS = ("target", "date", "id", "covariates")
+
+
+def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f", index: bool = True) -> str:
+    """A GitHub markdown table of `df` (numbers formatted with `floatfmt`)."""
+    cols = ([df.index.name or ""] if index else []) + [str(c) for c in df.columns]
+    def fmt(v) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "–" if np.isnan(v) else format(v, floatfmt)
+        return str(v)
+
+    rows = [([str(i)] if index else []) + [fmt(v) for v in row] for i, row in zip(df.index, df.itertuples(index=False))]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" if j == 0 and index else "---:" for j in range(len(cols))) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+@dataclass
+class BacktestResult:
+    """Per-fold scores, overall scores and every forecast of a backtest.
+
+    Attributes:
+        scores: one row per (model, fold, id): cutoff and each metric.
+        overall: one row per model: each metric averaged over folds and series.
+        forecasts: one row per (fold, id, date): actual, each model's forecast, grunet's quantiles.
+        season_length: m used by MASE and the seasonal baselines. horizon: steps scored per fold.
+    """
+
+    scores: pd.DataFrame
+    overall: pd.DataFrame
+    forecasts: pd.DataFrame
+    season_length: int
+    horizon: int
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.overall.columns)
+
+    def to_markdown(self, floatfmt: str = ".3f") -> str:
+        return markdown_table(self.overall, floatfmt)
+
+
+def _cuts(panel: Panel, horizon: int, folds, start, stride, min_train: int) -> list[list[int]]:
+    cuts = []
+    for s in panel.series:
+        first = start
+        if start is not None and not isinstance(start, (int, np.integer)):
+            if not isinstance(s.index, pd.DatetimeIndex):
+                raise DataError("start is a date, but the data has integer steps; give start as a step number.")
+            first = int(np.searchsorted(s.index, pd.Timestamp(start)))
+        try:
+            cuts.append(rolling_origins(len(s), horizon, folds, first, stride, min_train))
+        except DataError as e:
+            name = f"series {s.id!r}: " if s.id is not None else ""
+            raise DataError(name + str(e)) from None
+    return cuts
+
+
+def _score(actual, forecast, train, m: int) -> dict[str, float]:
+    return {"mae": M.mae(actual, forecast), "rmse": M.rmse(actual, forecast),
+            "mape": M.mape(actual, forecast), "smape": M.smape(actual, forecast),
+            "mase": M.mase(actual, forecast, train, m if len(train) > m else 1)}  # fmt: skip
+
+
+def _interval_pairs(quantiles: Sequence[float]) -> list[tuple[float, float]]:
+    """Symmetric (lower, upper) pairs among the quantile levels, e.g. (0.1, 0.9)."""
+    qs = sorted(quantiles)
+    return [(lo, hi) for lo in qs for hi in qs if lo < 0.5 and abs(lo + hi - 1.0) < 1e-9]
+
+
+def backtest(
+    forecaster,
+    data,
+    folds: int | None = None,
+    start=None,
+    stride: int | None = None,
+    horizon: int | None = None,
+    refit: bool = True,
+    baselines: Sequence[str] = DEFAULT_BASELINES,
+    on_fold: Callable[[int, int], None] | None = None,
+    **kwargs: Any,
+) -> BacktestResult:
+    """Rolling-origin evaluation of `forecaster` and `baselines` on the same folds.
+
+    Args:
+        forecaster: a Forecaster (its config is reused; a fitted one also lends its columns and
+            training settings).
+        data: a DataFrame or a CSV/Parquet path.
+        folds: K folds ending at each series' end. start: first cut-off (a step, negative from
+            the end, or a date); with folds, K folds from it. stride: steps between cut-offs
+            (default the horizon). horizon: steps scored per fold (default the forecaster's).
+        refit: retrain the network for each fold (True) or train once on the first fold.
+        baselines: names from grunet.forecast.baselines.BASELINES.
+        on_fold: called with (fold index, number of folds) after each fold (progress).
+        **kwargs: column names (target, date, id, covariates) and fit settings (epochs,
+            batch_size, val_size, early_stopping, verbose, callbacks).
+
+    Returns:
+        BacktestResult. For quantile forecasters, ``pinball_q<level>`` per quantile and
+        ``coverage_<lo>-<hi>`` (the empirical coverage of each symmetric interval) are added.
+    """
+    from grunet.forecast.forecaster import Forecaster
+
+    unknown = set(kwargs) - set(_FIT_KEYS) - set(_SCHEMA_KEYS)
+    if unknown:
+        raise ValueError(f"backtest got unknown option(s) {', '.join(sorted(unknown))}.")
+    schema = forecaster.schema.to_dict() if forecaster.schema else {}
+    schema.update({k: kwargs[k] for k in _SCHEMA_KEYS if k in kwargs})
+    fit_kw = {**{k: v for k, v in forecaster.fit_kwargs.items() if k in _FIT_KEYS},
+              **{k: kwargs[k] for k in _FIT_KEYS if k in kwargs}}  # fmt: skip
+    panel = load_panel(data, **schema) if not isinstance(data, Panel) else data
+    c = forecaster.config
+    horizon = c.horizon if horizon is None else int(horizon)
+    if c.strategy == "direct" and horizon > c.horizon:
+        raise ValueError(f"backtest horizon {horizon} exceeds the forecaster's horizon {c.horizon}.")
+    baseline_fns = {name: get_baseline(name) for name in baselines}
+    probe = Forecaster.from_config(forecaster.get_config())
+    probe.freq = panel.freq
+    m = probe.season_length
+    cuts = _cuts(panel, horizon, folds, start, stride, min_train=c.lookback + c.model_horizon)
+    n_folds = max(len(cs) for cs in cuts)
+    quantiles = c.quantiles or []
+
+    score_rows, forecast_rows = [], []
+    model = None
+    for k in range(n_folds):
+        members = [(s, cs[k]) for s, cs in zip(panel.series, cuts) if k < len(cs)]
+        history = Panel([s.head(cut) for s, cut in members], panel.freq, panel.step, panel.schema)
+        if model is None or refit:
+            model = Forecaster.from_config(forecaster.get_config())
+            model._fit_panel(history, **fit_kw)
+        pairs = model._states_for(history)
+        values = model._raw_predict(pairs, horizon)  # (S, n_outputs, horizon)
+        for (s, cut), v in zip(members, values):
+            train, actual = s.target[:cut], s.target[cut : cut + horizon]
+            preds = {MODEL: v[0], **{name: fn(train, horizon, m) for name, fn in baseline_fns.items()}}
+            for name, f in preds.items():
+                row = {"model": name, "fold": k, "id": s.id, "cutoff": s.index[cut], **_score(actual, f, train, m)}
+                if name == MODEL:
+                    for j, q in enumerate(quantiles):
+                        row[f"pinball_q{q:g}"] = M.pinball_loss(actual, v[1 + j], q)
+                    for lo, hi in _interval_pairs(quantiles):
+                        row[f"coverage_{lo:g}-{hi:g}"] = M.coverage(
+                            actual, v[1 + quantiles.index(lo)], v[1 + quantiles.index(hi)])  # fmt: skip
+                score_rows.append(row)
+            frame = {"fold": k, "id": s.id, "date": s.index[cut : cut + horizon], "actual": actual, **preds}
+            frame.update({f"{MODEL}_q{q:g}": v[1 + j] for j, q in enumerate(quantiles)})
+            forecast_rows.append(pd.DataFrame(frame))
+        if on_fold is not None:
+            on_fold(k, n_folds)
+
+    scores = pd.DataFrame(score_rows)
+    metric_cols = [col for col in scores.columns if col not in ("model", "fold", "id", "cutoff")]
+    order = [MODEL, *baseline_fns]
+    overall = scores.groupby("model", sort=False)[metric_cols].mean().reindex(order)
+    overall = overall.dropna(axis=1, how="all") if len(order) == 1 else overall
+    overall.index.name = "model"
+    forecasts = pd.concat(forecast_rows, ignore_index=True)
+    if forecasts["id"].isna().all():
+        forecasts = forecasts.drop(columns="id")
+        scores = scores.drop(columns="id")
+    return BacktestResult(scores, overall, forecasts, m, horizon)

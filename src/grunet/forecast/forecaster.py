@@ -1,0 +1,597 @@
+"""Forecaster: a recurrent network (GRU, LSTM or SimpleRNN) that forecasts tables of series.
+
+``fit(data)`` validates the table, fits one scaler per series on its TRAINING part only, cuts
+windows ``X (M, L, F)`` and targets ``y (M, H)``, and trains one global grunet.Sequential over all
+series. ``predict(horizon)`` continues every series from its end, on the series' own dates.
+
+Strategies:
+    direct: the network outputs all H steps at once through a Dense(H * n_outputs) head.
+    recursive: a one-step network whose forecast is fed back as the next input, H times (any horizon).
+
+Quantiles: with ``quantiles=[q1, ...]`` the direct head has ``n_outputs = 1 + Q`` blocks of H:
+block 0 is the point forecast, trained with squared error (so ``forecast`` is a conditional mean,
+with or without quantiles), and block 1 + j is quantile q_j, trained with the pinball loss
+``max(q e, (q - 1) e)``, e = y - f_q. Predicted quantiles are sorted per step, so they never cross.
+
+Legend:  S: series  M: windows  L: lookback  H: horizon  F: input features  Q: quantiles
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from grunet import layers
+from grunet.errors import DataError, ModelFileError
+from grunet.forecast.frame import (
+    Panel,
+    Schema,
+    Series,
+    calendar_features,
+    calendar_names,
+    future_index,
+    load_panel,
+    season_length,
+)  # fmt: skip
+from grunet.forecast.scalers import Scaler, get_scaler
+from grunet.forecast.windows import make_windows, split_point, window_origins
+from grunet.models import EarlyStopping, Sequential
+from grunet.models.io import atomic_write, load_model
+from grunet.seeding import set_seed
+
+CELLS = {"gru": layers.GRU, "lstm": layers.LSTM, "rnn": layers.SimpleRNN}
+STRATEGIES = ("direct", "recursive")
+FORMAT = "grunet.forecaster"
+FORMAT_VERSION = "1"
+CONFIG_FILE, MODEL_FILE = "forecaster.json", "model.grunet"
+
+
+def quantile_column(q: float) -> str:
+    """The forecast-frame column of quantile q: 0.1 -> "q0.1"."""
+    return f"q{q:g}"
+
+
+@dataclass
+class ForecasterConfig:
+    """The Forecaster's constructor arguments (JSON-able); see `Forecaster`."""
+
+    cell: str = "gru"
+    lookback: int = 24
+    horizon: int = 12
+    units: int = 32
+    layers: int = 1
+    dropout: float = 0.0
+    reset_after: bool = True
+    scaler: str | None = "standard"
+    quantiles: list[float] | None = None
+    strategy: str = "direct"
+    calendar: bool = False
+    relative: bool = False
+    season_length: int | None = None
+    learning_rate: float = 1e-3
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"Unknown cell {self.cell!r}; use one of: {', '.join(CELLS)}.")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"Unknown strategy {self.strategy!r}; use one of: {', '.join(STRATEGIES)}.")
+        for name in ("lookback", "horizon", "units", "layers"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+            setattr(self, name, int(value))
+        if self.season_length is not None and (not isinstance(self.season_length, int) or self.season_length < 1):
+            raise ValueError(f"season_length must be a positive integer, got {self.season_length!r}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}.")
+        get_scaler(self.scaler)  # validates the name
+        if self.quantiles is not None:
+            qs = [float(q) for q in self.quantiles]
+            if not qs or any(not 0.0 < q < 1.0 for q in qs) or len(set(qs)) != len(qs):
+                raise ValueError(
+                    f"quantiles must be distinct levels strictly between 0 and 1, e.g. [0.1, 0.5, 0.9]; "
+                    f"got {self.quantiles!r}."
+                )
+            self.quantiles = sorted(qs)
+            if self.strategy == "recursive":
+                raise ValueError(
+                    "quantiles need strategy='direct': a recursive model feeds back point forecasts, "
+                    "so its one-step quantiles would understate multi-step uncertainty."
+                )
+        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
+
+    @property
+    def n_outputs(self) -> int:
+        return 1 + len(self.quantiles or [])
+
+    @property
+    def model_horizon(self) -> int:
+        """Steps the network outputs per window: H (direct) or 1 (recursive)."""
+        return self.horizon if self.strategy == "direct" else 1
+
+
+class PinballLoss:
+    """Squared error on the point block plus the mean pinball loss of each quantile block.
+
+    ``y_pred`` (B, (1 + Q) * H) holds blocks [point, q_1, ..., q_Q] of H steps each; ``y_true``
+    is the target tiled into the same layout (only its first block is read).
+    """
+
+    __name__ = "mse_plus_pinball"
+
+    def __init__(self, quantiles: Sequence[float], horizon: int) -> None:
+        self.q = torch.tensor(list(quantiles)).view(1, -1, 1)  # (1, Q, 1)
+        self.horizon = horizon
+
+    def __call__(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
+        B, Q, H = y_pred.shape[0], self.q.shape[1], self.horizon
+        pred = y_pred.reshape(B, 1 + Q, H)
+        y = y_true.reshape(B, 1 + Q, H)[:, :1]  # (B, 1, H)
+        point = torch.mean((pred[:, 0] - y[:, 0]) ** 2)
+        e = y - pred[:, 1:]  # (B, Q, H)
+        q = self.q.to(dtype=e.dtype, device=e.device)
+        return point + torch.mean(torch.maximum(q * e, (q - 1.0) * e))
+
+
+@dataclass
+class _SeriesState:
+    """What a fitted Forecaster keeps per series: its scalers and the tail it forecasts from."""
+
+    id: str | None
+    target_scaler: Scaler
+    covariate_scaler: Scaler | None
+    tail: Series
+    n_train: int
+
+    def to_dict(self) -> dict[str, Any]:
+        index = self.tail.index
+        stamps = [t.isoformat() for t in index] if isinstance(index, pd.DatetimeIndex) else [int(i) for i in index]
+        return {
+            "id": self.id,
+            "n_train": self.n_train,
+            "target_scaler": self.target_scaler.get_config(),
+            "covariate_scaler": None if self.covariate_scaler is None else self.covariate_scaler.get_config(),
+            "tail": {
+                "target": self.tail.target.tolist(),
+                "covariates": self.tail.covariates.tolist(),
+                "index": stamps,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], n_covariates: int, dated: bool) -> _SeriesState:
+        tail = d["tail"]
+        index = pd.DatetimeIndex(pd.to_datetime(tail["index"])) if dated else np.asarray(tail["index"], dtype=np.int64)
+        cov = np.asarray(tail["covariates"], dtype=np.float64).reshape(len(tail["target"]), n_covariates)
+        return cls(
+            d["id"], Scaler.from_config(d["target_scaler"]),
+            None if d["covariate_scaler"] is None else Scaler.from_config(d["covariate_scaler"]),
+            Series(d["id"], np.asarray(tail["target"], dtype=np.float64), cov, index), int(d["n_train"]),
+        )  # fmt: skip
+
+
+class Forecaster:
+    """Forecast one or many series with a GRU (or LSTM, SimpleRNN) trained on sliding windows.
+
+    Args:
+        cell: "gru", "lstm" or "rnn". lookback: L input steps. horizon: H steps to forecast.
+        units: recurrent units per layer. layers: stacked recurrent layers.
+        dropout: input dropout rate of each recurrent layer. reset_after: GRU variant.
+        scaler: "standard", "minmax", "robust" or None; one per series, fit on its training part.
+        quantiles: levels in (0, 1) for quantile columns (direct strategy only).
+        strategy: "direct" (one head for all H steps) or "recursive" (one step, fed back).
+        calendar: add sin/cos calendar features of each step's date (month, day of week, ...).
+        relative: feed each window's scaled target relative to its last value and forecast the
+            change from it, so levels outside the training range (trends) carry over.
+        season_length: seasonal period m for MASE and baselines (default from the frequency).
+        learning_rate: Adam's learning rate. seed: seeds weights and shuffling when given.
+
+    Examples:
+        >>> import numpy as np, pandas as pd
+        >>> df = pd.DataFrame({"value": np.sin(np.arange(60) / 3)})
+        >>> f = Forecaster(lookback=12, horizon=3, units=4, seed=0).fit(df, epochs=2)
+        >>> list(f.predict().columns), len(f.predict())
+        (['date', 'forecast'], 3)
+    """
+
+    def __init__(self, cell: str = "gru", lookback: int = 24, horizon: int = 12, units: int = 32,
+                 layers: int = 1, dropout: float = 0.0, reset_after: bool = True,
+                 scaler: str | None = "standard", quantiles: Sequence[float] | None = None,
+                 strategy: str = "direct", calendar: bool = False, relative: bool = False,
+                 season_length: int | None = None,
+                 learning_rate: float = 1e-3, seed: int | None = None) -> None:  # fmt: skip
+        self.config = ForecasterConfig(
+            cell=cell, lookback=lookback, horizon=horizon, units=units, layers=layers,
+            dropout=dropout, reset_after=reset_after, scaler=scaler,
+            quantiles=None if quantiles is None else list(quantiles), strategy=strategy,
+            calendar=calendar, relative=relative, season_length=season_length, learning_rate=learning_rate, seed=seed,
+        )  # fmt: skip
+        self.model: Sequential | None = None
+        self.schema: Schema | None = None
+        self.freq: str | None = None
+        self.step = 1
+        self.states: list[_SeriesState] = []
+        self.history: dict[str, list[float]] = {}
+        self.fit_seconds = 0.0
+        self.fit_kwargs: dict[str, Any] = {}
+
+    # -- config -----------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Forecaster:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"Forecaster(cell={c.cell!r}, lookback={c.lookback}, horizon={c.horizon}, "
+                f"units={c.units}, strategy={c.strategy!r}, fitted={self.fitted})")  # fmt: skip
+
+    @property
+    def fitted(self) -> bool:
+        return self.model is not None
+
+    @property
+    def season_length(self) -> int:
+        """Seasonal period m used by MASE and the seasonal baselines."""
+        return self.config.season_length or season_length(self.freq)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Input columns per step: the scaled target, scaled covariates, calendar sin/cos."""
+        covs = list(self.schema.covariates) if self.schema else []
+        cal = [f"{n}_{t}" for n in calendar_names(self.freq) for t in ("sin", "cos")] if self.config.calendar else []
+        return ["target", *covs, *cal]
+
+    # -- features ---------------------------------------------------------------------------
+    def _features(self, s: Series, state: _SeriesState) -> np.ndarray:
+        """(N, F) model inputs of series `s` with `state`'s scalers."""
+        cols = [state.target_scaler.transform(s.target)[:, None]]
+        if s.covariates.shape[1]:
+            cols.append(state.covariate_scaler.transform(s.covariates))
+        if self.config.calendar:
+            cols.append(calendar_features(s.index, self.freq))
+        return np.concatenate(cols, axis=1)
+
+    def _new_state(self, s: Series, n_train: int) -> _SeriesState:
+        """Scalers fit on the first `n_train` steps of `s` only."""
+        target_scaler = get_scaler(self.config.scaler).fit(s.target[:n_train])
+        cov_scaler = get_scaler(self.config.scaler).fit(s.covariates[:n_train]) if s.covariates.shape[1] else None
+        return _SeriesState(s.id, target_scaler, cov_scaler, s.tail(self.config.lookback), n_train)
+
+    # -- model ------------------------------------------------------------------------------
+    def _build_model(self, n_features: int) -> Sequential:
+        c = self.config
+        cell = CELLS[c.cell]
+        extra = {"reset_after": c.reset_after} if c.cell == "gru" else {}
+        stack = []
+        for i in range(c.layers):
+            shape = {"input_shape": (c.lookback, n_features)} if i == 0 else {}
+            stack.append(cell(c.units, return_sequences=i < c.layers - 1, dropout=c.dropout, **shape, **extra))
+        stack.append(layers.Dense(c.model_horizon * c.n_outputs))
+        model = Sequential(stack, name=f"forecaster_{c.cell}")
+        self._compile(model)
+        return model
+
+    def _compile(self, model: Sequential) -> None:
+        c = self.config
+        loss = PinballLoss(c.quantiles, c.model_horizon) if c.quantiles else "mean_squared_error"
+        model.compile(loss=loss, optimizer=torch.optim.Adam(model.parameters(), lr=c.learning_rate, eps=1e-7))
+
+    def _relative(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """With ``relative``, shift each window's target input and targets by its last input value."""
+        if not self.config.relative:
+            return X, Y
+        base = X[:, -1:, 0]  # (M, 1)
+        X = X.copy()
+        X[:, :, 0] -= base
+        return X, Y - base
+
+    def _net(self, X: np.ndarray) -> np.ndarray:
+        """Network forecasts in scaled units, (S, n_outputs, model_horizon), for windows X (S, L, F)."""
+        c = self.config
+        base = X[:, -1, 0].astype(np.float64)[:, None, None] if c.relative else 0.0  # (S, 1, 1)
+        X, _ = self._relative(X, X[:, :0, 0])
+        out = self.model.predict(X, batch_size=256).reshape(len(X), c.n_outputs, c.model_horizon)
+        return out.astype(np.float64) + base
+
+    # -- fit --------------------------------------------------------------------------------
+    def fit(
+        self,
+        data: pd.DataFrame | str | os.PathLike,
+        target: str | Sequence[str] = "value",
+        date: str | None = None,
+        id: str | None = None,
+        covariates: Sequence[str] | None = None,
+        val_size: float | None = None,
+        epochs: int = 100,
+        batch_size: int = 32,
+        early_stopping: int | None = None,
+        verbose: int = 0,
+        callbacks: Sequence[Any] | None = None,
+    ) -> Forecaster:
+        """Train on `data`: a DataFrame, or a path to a CSV/Parquet file.
+
+        Args:
+            target: column to forecast (a list of columns = wide layout, one series per column).
+            date: time column (datetimes, or integer steps). id: series-id column (long layout).
+            covariates: numeric columns fed to the network as past covariates (direct only).
+            val_size: last steps of each series held out for validation (an int, or a fraction);
+                the scalers never see them. Needed for early stopping.
+            epochs, batch_size: training budget. early_stopping: patience in epochs (restores the
+                best weights), or None.
+            verbose: 0 silent, 1 progress bar, 2 one line per epoch. callbacks: grunet callbacks.
+
+        Returns:
+            self, fitted.
+        """
+        panel = load_panel(data, target=target, date=date, id=id, covariates=covariates)
+        self.fit_kwargs = {"val_size": val_size, "epochs": epochs, "batch_size": batch_size,
+                           "early_stopping": early_stopping}  # fmt: skip
+        return self._fit_panel(panel, val_size=val_size, epochs=epochs, batch_size=batch_size,
+                               early_stopping=early_stopping, verbose=verbose, callbacks=callbacks)  # fmt: skip
+
+    def _windows(self, panel: Panel, val_size) -> tuple[list[_SeriesState], tuple, tuple | None]:
+        c = self.config
+        L, H = c.lookback, c.model_horizon
+        states, train, val = [], [], []
+        for s in panel.series:
+            n_train = split_point(len(s), val_size)
+            name = f"series {s.id!r}" if s.id is not None else "the series"
+            if n_train < L + H:
+                held = f" ({len(s) - n_train} held out for validation)" if n_train < len(s) else ""
+                raise DataError(
+                    f"{name} is too short: {n_train} training steps{held}, but lookback {L} + "
+                    f"horizon {H} needs at least {L + H}. Use a shorter lookback or horizon, a "
+                    "smaller val_size, or more data."
+                )
+            if n_train < len(s) and len(s) - n_train < H:
+                raise DataError(
+                    f"val_size holds out {len(s) - n_train} step(s) of {name}, fewer than the "
+                    f"horizon {H}: no validation window fits. Use val_size >= {H}."
+                )
+            state = self._new_state(s, n_train)
+            feats = self._features(s, state)  # (N, F)
+            y = feats[:, 0]  # the scaled target
+            train.append(self._relative(*make_windows(feats, y, L, H, window_origins(len(s), L, H, stop=n_train))))
+            if n_train < len(s):
+                val.append(self._relative(*make_windows(feats, y, L, H, window_origins(len(s), L, H, first=n_train))))
+            states.append(state)
+        stack = lambda parts: (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        return states, stack(train), (stack(val) if val else None)
+
+    def _fit_panel(self, panel: Panel, *, val_size=None, epochs: int = 100, batch_size: int = 32,
+                   early_stopping: int | None = None, verbose: int = 0, callbacks=None) -> Forecaster:  # fmt: skip
+        c = self.config
+        if c.strategy == "recursive" and panel.schema.covariates:
+            raise ValueError(
+                "covariates need strategy='direct': a recursive model would need their future values. "
+                "Drop the covariates or use strategy='direct'."
+            )
+        self.schema, self.freq, self.step = panel.schema, panel.freq, panel.step
+        if c.calendar:
+            calendar_names(self.freq)  # raises for integer steps
+        states, (X, Y), val = self._windows(panel, val_size)
+        callbacks = list(callbacks or [])
+        if early_stopping is not None:
+            if val is None:
+                raise ValueError("early_stopping needs validation data: pass val_size (e.g. the horizon).")
+            callbacks.append(EarlyStopping(patience=int(early_stopping), restore_best_weights=True))
+        if c.seed is not None:
+            set_seed(c.seed)
+        model = self._build_model(X.shape[2])
+        tile = lambda y: np.tile(y, (1, c.n_outputs))
+        start = time.perf_counter()
+        history = model.fit(X, tile(Y), epochs=epochs, batch_size=batch_size,
+                            validation_data=None if val is None else (val[0], tile(val[1])),
+                            shuffle=True, verbose=verbose, callbacks=callbacks)  # fmt: skip
+        self.fit_seconds = time.perf_counter() - start
+        self.model, self.states, self.history = model, states, history.history
+        self.n_windows = {"train": len(X), "val": 0 if val is None else len(val[0])}
+        return self
+
+    # -- predict ----------------------------------------------------------------------------
+    def _require_fitted(self, what: str) -> None:
+        if not self.fitted:
+            raise RuntimeError(f"{what}: the forecaster is not fitted; call fit(data) first.")
+
+    def _states_for(self, data) -> list[tuple[Series, _SeriesState]]:
+        """(history, state) per series to forecast from: the fit's tails, or `data`'s series."""
+        if data is None:
+            return [(st.tail, st) for st in self.states]
+        if isinstance(data, Panel):
+            panel = data
+        else:
+            sc = self.schema
+            panel = load_panel(data, target=sc.target, date=sc.date, id=sc.id, covariates=sc.covariates)
+        if panel.freq != self.freq:
+            raise DataError(
+                f"the data's frequency ({panel.freq or 'integer steps'}) differs from the training "
+                f"data's ({self.freq or 'integer steps'})."
+            )
+        known = {st.id: st for st in self.states}
+        pairs = []
+        for s in panel.series:
+            if len(s) < self.config.lookback:
+                raise DataError(
+                    f"series {s.id!r} has {len(s)} steps; forecasting needs the last lookback="
+                    f"{self.config.lookback} steps."
+                )
+            # A series unseen in training gets scalers fit on its own history (all of it is past).
+            pairs.append((s, known.get(s.id) or self._new_state(s, len(s))))
+        return pairs
+
+    def _raw_predict(self, pairs, horizon: int) -> np.ndarray:
+        """Forecasts in original units: (S, n_outputs, horizon), quantile blocks sorted."""
+        c = self.config
+        L = c.lookback
+        X = np.stack([self._features(s.tail(L), st) for s, st in pairs]).astype(np.float32)  # (S, L, F)
+        if c.strategy == "direct":
+            out = self._net(X)[:, :, :horizon]
+        else:
+            out = np.zeros((len(pairs), 1, horizon))
+            dates = [future_index(s.index, horizon, self.freq, self.step) for s, _ in pairs]
+            for h in range(horizon):
+                step = self._net(X)[:, 0, 0]  # (S,) scaled
+                out[:, 0, h] = step
+                new = np.zeros((len(pairs), 1, X.shape[2]), np.float32)
+                new[:, 0, 0] = step
+                if c.calendar:
+                    new[:, 0, 1:] = np.stack([calendar_features(d[h : h + 1], self.freq)[0] for d in dates])
+                X = np.concatenate([X[:, 1:], new], axis=1)  # slide the window by one step
+        if c.quantiles:
+            out[:, 1:] = np.sort(out[:, 1:], axis=1)  # monotone rearrangement: no crossing
+        return np.stack([st.target_scaler.inverse_transform(o) for o, (_, st) in zip(out, pairs)])
+
+    def _frame(self, pairs, values: np.ndarray, horizon: int) -> pd.DataFrame:
+        c = self.config
+        parts = []
+        for (s, _), v in zip(pairs, values):
+            part: dict[str, Any] = {}
+            if s.id is not None:
+                part["id"] = [s.id] * horizon
+            part["date"] = future_index(s.index, horizon, self.freq, self.step)
+            part["forecast"] = v[0]
+            for j, q in enumerate(c.quantiles or []):
+                part[quantile_column(q)] = v[1 + j]
+            parts.append(pd.DataFrame(part))
+        return pd.concat(parts, ignore_index=True)
+
+    def predict(self, horizon: int | None = None, data=None) -> pd.DataFrame:
+        """Forecast the next `horizon` steps of every series.
+
+        Args:
+            horizon: steps ahead (default: the fitted horizon; at most it for direct models).
+            data: forecast from the end of this table instead of the training data's end (same
+                columns as in fit).
+
+        Returns:
+            A tidy DataFrame: ``id`` (when the data has series ids), ``date`` (continuing each
+            series' frequency, or integer steps), ``forecast``, and ``q<level>`` per quantile.
+        """
+        self._require_fitted("predict")
+        c = self.config
+        horizon = c.horizon if horizon is None else horizon
+        if not isinstance(horizon, (int, np.integer)) or isinstance(horizon, bool) or horizon < 1:
+            raise ValueError(f"horizon must be a positive integer, got {horizon!r}.")
+        if c.strategy == "direct" and horizon > c.horizon:
+            raise ValueError(
+                f"this direct model forecasts at most {c.horizon} steps, asked for {horizon}; refit "
+                "with a longer horizon or use strategy='recursive'."
+            )
+        pairs = self._states_for(data)
+        return self._frame(pairs, self._raw_predict(pairs, int(horizon)), int(horizon))
+
+    def fitted_values(self, data) -> pd.DataFrame:
+        """One-step-ahead in-sample predictions over `data` (the first step of every window).
+
+        Returns:
+            DataFrame with ``id`` (when present), ``date``, ``actual``, ``fitted``, ``part``
+            ("train" or "validation", per the fit's split).
+        """
+        self._require_fitted("fitted_values")
+        L, parts = self.config.lookback, []
+        for s, st in self._states_for(data):
+            origins = window_origins(len(s), L, 1)
+            feats = self._features(s, st)
+            X, _ = make_windows(feats, feats[:, 0], L, 1, origins)
+            pred = self._net(X)[:, 0, 0]  # first step of the point block
+            part = {} if s.id is None else {"id": s.id}
+            parts.append(pd.DataFrame({**part, "date": s.index[origins], "actual": s.target[origins],
+                                       "fitted": st.target_scaler.inverse_transform(pred),
+                                       "part": np.where(origins < st.n_train, "train", "validation")}))  # fmt: skip
+        return pd.concat(parts, ignore_index=True)
+
+    def backtest(self, data, folds: int | None = None, start=None, stride: int | None = None,
+                 horizon: int | None = None, refit: bool = True, **kwargs):  # fmt: skip
+        """Rolling-origin backtest against the baselines; see `grunet.forecast.backtest.backtest`."""
+        from grunet.forecast.backtest import backtest
+
+        return backtest(self, data, folds=folds, start=start, stride=stride, horizon=horizon,
+                        refit=refit, **kwargs)  # fmt: skip
+
+    # -- files ------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the folder `path`: forecaster.json (config, columns, scalers, series tails) and
+        model.grunet (weights, safetensors). The folder appears complete or not at all.
+
+        Raises:
+            FileExistsError: `path` exists and overwrite is False.
+        """
+        self._require_fitted("save")
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} already exists; pass overwrite=True (--force) to replace it.")
+        if path.exists() and not path.is_dir():
+            raise FileExistsError(f"{path} exists and is not a folder; choose another path.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "grunet_version": __import__("grunet").__version__,
+            "config": self.get_config(), "schema": self.schema.to_dict(), "freq": self.freq,
+            "step": self.step, "n_features": len(self.feature_names), "features": self.feature_names,
+            "series": [st.to_dict() for st in self.states], "history": self.history,
+            "fit_seconds": self.fit_seconds, "fit_kwargs": self.fit_kwargs,
+        }  # fmt: skip
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            self.model.save(tmp / MODEL_FILE)
+            atomic_write(tmp / CONFIG_FILE, lambda t: Path(t).write_text(json.dumps(meta, indent=1) + "\n"))
+            if path.exists():
+                trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+                os.replace(path, trash / "old")
+                os.replace(tmp, path)
+                shutil.rmtree(trash)
+            else:
+                os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+        return path
+
+
+def load(path: str | os.PathLike) -> Forecaster:
+    """Load a Forecaster saved with ``Forecaster.save``.
+
+    Raises:
+        ModelFileError: the folder is missing, incomplete, or not a grunet forecaster.
+    """
+    path = Path(path)
+    meta_path = path / CONFIG_FILE
+    if not meta_path.is_file():
+        raise ModelFileError(f"no saved forecaster at {path} ({CONFIG_FILE} is missing).")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except ValueError as e:
+        raise ModelFileError(f"{meta_path} is not valid JSON ({e}); save the forecaster again.") from None
+    if meta.get("format") != FORMAT:
+        raise ModelFileError(f"{meta_path} is not a grunet forecaster file.")
+    try:
+        f = Forecaster.from_config(meta["config"])
+        f.schema = Schema(**meta["schema"])
+        f.freq, f.step = meta["freq"], int(meta["step"])
+        n_cov, dated = len(f.schema.covariates), f.freq is not None
+        f.states = [_SeriesState.from_dict(d, n_cov, dated) for d in meta["series"]]
+        f.history, f.fit_seconds = meta.get("history", {}), float(meta.get("fit_seconds", 0.0))
+        f.fit_kwargs = meta.get("fit_kwargs", {})
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{meta_path} has a damaged forecaster config ({e}).") from None
+    f.model = load_model(path / MODEL_FILE, compile=False)
+    f._compile(f.model)
+    return f

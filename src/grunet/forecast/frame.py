@@ -1,0 +1,352 @@
+"""From a table to validated series: read CSV/Parquet, long or wide layout, frequency, calendar.
+
+A table becomes a `Panel`: one `Series` per id, each with its target values (N,), its past
+covariates (N, C) and its time index (datetimes of one inferred frequency, or integer steps).
+Every problem is a `DataError` that names the column or series and says what to do.
+
+Legend:  N: time steps of one series  C: covariate columns  K: calendar feature columns
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from grunet.errors import DataError
+
+READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+    ".csv": pd.read_csv,
+    ".tsv": lambda p: pd.read_csv(p, sep="\t"),
+    ".parquet": pd.read_parquet,
+    ".pq": pd.read_parquet,
+}
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a .csv/.tsv or .parquet file into a DataFrame, or raise a DataError saying why not."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"no data file at {path}; check the path.")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a .csv or .parquet file.")
+    suffix = path.suffix.lower()
+    if suffix not in READERS:
+        raise DataError(
+            f"{path.name}: unsupported file type {suffix or '(no extension)'!r}; give a .csv or "
+            ".parquet file (convert other formats with pandas first)."
+        )
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty; it needs a header row and data rows.")
+    try:
+        df = READERS[suffix](path)
+    except (ValueError, UnicodeDecodeError, OSError) as e:  # parser, encoding and Arrow errors
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"could not read {path} as {suffix[1:]}: {reason}.") from None
+    if df.empty:
+        raise DataError(f"{path} has a header but no data rows.")
+    return df
+
+
+@dataclass
+class Schema:
+    """Which columns play which role. A list `target` means wide layout: one series per column."""
+
+    target: str | list[str] = "value"
+    date: str | None = None
+    id: str | None = None
+    covariates: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Series:
+    """One validated series. `index` is a DatetimeIndex, or int64 steps when there is no date."""
+
+    id: str | None
+    target: np.ndarray  # (N,) float64
+    covariates: np.ndarray  # (N, C) float64
+    index: pd.DatetimeIndex | np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    def head(self, stop: int) -> Series:
+        """The first `stop` steps (time order kept)."""
+        return Series(self.id, self.target[:stop], self.covariates[:stop], self.index[:stop])
+
+    def tail(self, n: int) -> Series:
+        """The last `n` steps."""
+        start = max(len(self) - n, 0)
+        return Series(self.id, self.target[start:], self.covariates[start:], self.index[start:])
+
+
+@dataclass
+class Panel:
+    """Validated series sharing one frequency (`freq` a pandas alias, or None with integer `step`)."""
+
+    series: list[Series]
+    freq: str | None
+    step: int
+    schema: Schema
+
+    @property
+    def ids(self) -> list[str | None]:
+        return [s.id for s in self.series]
+
+    def map(self, fn: Callable[[Series], Series]) -> Panel:
+        return Panel([fn(s) for s in self.series], self.freq, self.step, self.schema)
+
+
+def _columns_hint(df: pd.DataFrame) -> str:
+    cols = [str(c) for c in df.columns]
+    shown = ", ".join(cols[:12]) + (", ..." if len(cols) > 12 else "")
+    return f"the data has columns: {shown}"
+
+
+def _require_columns(df: pd.DataFrame, names: Sequence[str], role: str) -> None:
+    for name in names:
+        if name not in df.columns:
+            raise DataError(f"{role} column {name!r} not found; {_columns_hint(df)}.")
+
+
+def _numeric(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
+    s = df[col]
+    if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+        converted = pd.to_numeric(s, errors="coerce")
+        bad = converted.isna() & s.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"{role} column {col!r} is not numeric (value {s.iloc[row]!r} in data row {row + 1}); "
+                "choose a numeric column or clean it."
+            )
+        s = converted
+    values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = ~np.isfinite(values)
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DataError(
+            f"{role} column {col!r} has {int(missing.sum())} missing or infinite value(s) (first in "
+            f"data row {row + 1}); fill them (e.g. df[{col!r}].interpolate()) or drop those rows."
+        )
+    return values
+
+
+def _parse_dates(df: pd.DataFrame, col: str) -> pd.DatetimeIndex | np.ndarray:
+    s = df[col]
+    if pd.api.types.is_integer_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return s.to_numpy(dtype=np.int64)
+    try:
+        dates = pd.to_datetime(s)
+    except (ValueError, TypeError) as e:
+        raise DataError(
+            f"date column {col!r} could not be read as dates ({str(e).splitlines()[0]}); use ISO "
+            "dates like 2024-01-31, or integer steps."
+        ) from None
+    if dates.isna().any():
+        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise DataError(f"date column {col!r} has a missing date in data row {row + 1}; drop or fill it.")
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_localize(None)
+    return pd.DatetimeIndex(dates)
+
+
+def _infer_freq(index: pd.DatetimeIndex) -> str | None:
+    """pd.infer_freq as an alias string on pandas 2 and 3 (3 can return an offset object)."""
+    try:
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            freq = pd.infer_freq(index)
+    except (KeyError, AttributeError):  # pandas without that option
+        freq = pd.infer_freq(index)
+    return None if freq is None else getattr(freq, "freqstr", freq)
+
+
+def _check_time(index, name: str, date_col: str) -> tuple[str | None, int]:
+    """The frequency (alias) of a sorted, duplicate-free index, or a DataError for irregular ones."""
+    if isinstance(index, pd.DatetimeIndex):
+        if len(index) < 3:
+            raise DataError(f"{name} has {len(index)} dates; at least 3 are needed to infer a frequency.")
+        freq = _infer_freq(index)
+        if freq is None:
+            gaps = np.diff(index.asi8)
+            common = pd.Series(gaps).mode().iloc[0]
+            i = int(np.flatnonzero(gaps != common)[0])
+            raise DataError(
+                f"{name}: dates in column {date_col!r} are irregular (no single frequency; e.g. a "
+                f"gap from {index[i].date()} to {index[i + 1].date()}); resample to a regular "
+                "frequency first, e.g. df.set_index(date).asfreq('D') and fill the gaps."
+            )
+        return freq, 1
+    steps = np.diff(index)
+    if len(steps) and (steps != steps[0]).any():
+        i = int(np.flatnonzero(steps != steps[0])[0])
+        raise DataError(
+            f"{name}: integer steps in column {date_col!r} are irregular (from {index[i]} to "
+            f"{index[i + 1]}); they must grow by a constant amount."
+        )
+    return None, int(steps[0]) if len(steps) else 1
+
+
+def load_panel(
+    data: pd.DataFrame | str | Path,
+    target: str | Sequence[str] = "value",
+    date: str | None = None,
+    id: str | None = None,
+    covariates: Sequence[str] | None = None,
+) -> Panel:
+    """Validate a table into a Panel of series.
+
+    Layouts: long (``id, date, value``: one row per series and step; give `id`), a single series
+    (no `id`), or wide (`target` a list of columns: one series per column, named by the column).
+
+    Args:
+        data: a DataFrame or a path to a .csv/.parquet file.
+        target: the column to forecast, or several columns (wide layout).
+        date: the time column (datetimes, or integer steps); None means rows are consecutive steps.
+        id: the series-id column of a long table.
+        covariates: other numeric columns used as past covariates (inputs, not forecast).
+
+    Raises:
+        DataError: missing columns, non-numeric or missing values, duplicate or irregular dates,
+            series of different frequencies.
+    """
+    df = read_table(data) if isinstance(data, (str, Path)) else data
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame or a path to a file, got {type(df).__name__}.")
+    if df.empty:
+        raise DataError("the data has no rows.")
+    covariates = list(covariates or [])
+    targets = [target] if isinstance(target, str) else list(target)
+    if not targets:
+        raise DataError("no target column given; name the column to forecast.")
+    wide = not isinstance(target, str)
+    if wide and id is not None:
+        raise DataError("give either an id column (long layout) or several target columns (wide), not both.")
+    _require_columns(df, targets, "target")
+    _require_columns(df, covariates, "covariate")
+    for col in (date, id):
+        if col is not None:
+            _require_columns(df, [col], "date" if col == date else "id")
+    overlap = set(covariates) & (set(targets) | {date, id})
+    if overlap:
+        raise DataError(f"column(s) {', '.join(sorted(map(str, overlap)))} cannot be both a covariate and another role.")
+    schema = Schema(target=target if isinstance(target, str) else targets, date=date, id=id,
+                    covariates=covariates)  # fmt: skip
+
+    groups: list[tuple[str | None, pd.DataFrame]]
+    if id is None:
+        groups = [(None, df)]
+    else:
+        if df[id].isna().any():
+            raise DataError(f"id column {id!r} has missing values; every row needs a series id.")
+        groups = [(str(k), g) for k, g in df.groupby(df[id].astype(str), sort=True)]
+
+    series: list[Series] = []
+    for key, g in groups:
+        g = g.reset_index(drop=True)
+        if date is not None:
+            index = _parse_dates(g, date)
+            order = np.argsort(np.asarray(index), kind="stable")
+            g, index = g.iloc[order].reset_index(drop=True), index[order]
+            values = np.asarray(index)
+            dup = values[1:] == values[:-1]
+            if dup.any():
+                raise DataError(
+                    f"{'series ' + repr(key) if key is not None else 'the series'} has a duplicate "
+                    f"date {index[int(np.flatnonzero(dup)[0])]} in column {date!r}; aggregate or drop "
+                    "duplicates (or give --id for a long table of several series)."
+                )
+        else:
+            index = np.arange(len(g), dtype=np.int64)
+        cov = np.column_stack([_numeric(g, c, "covariate") for c in covariates]) if covariates \
+            else np.zeros((len(g), 0))  # fmt: skip
+        for col in targets:
+            sid = col if wide else key
+            series.append(Series(sid, _numeric(g, col, "target"), cov, index))
+
+    freqs: dict[tuple, list] = {}
+    for s in series:
+        name = f"series {s.id!r}" if s.id is not None else "the series"
+        freqs.setdefault(_check_time(s.index, name, date or "(row order)"), []).append(s.id)
+    if len(freqs) > 1:
+        described = "; ".join(f"{f[0] or f'every {f[1]} step(s)'}: {', '.join(map(str, ids[:3]))}"
+                              for f, ids in freqs.items())  # fmt: skip
+        raise DataError(f"the series have different frequencies ({described}); forecast them separately.")
+    freq, step = next(iter(freqs))
+    return Panel(series, freq, step, schema)
+
+
+def future_index(index, steps: int, freq: str | None, step: int = 1):
+    """The `steps` time points after the end of `index`, continuing its frequency."""
+    if freq is not None:
+        return pd.date_range(start=index[-1], periods=steps + 1, freq=freq)[1:]
+    return np.asarray(index[-1] + step * np.arange(1, steps + 1), dtype=np.int64)
+
+
+def _base_alias(freq: str) -> tuple[int, str]:
+    m = re.fullmatch(r"(\d*)([A-Za-z]+)(?:-\w+)?", freq)
+    if m is None:
+        return 1, freq
+    return int(m.group(1) or 1), m.group(2)
+
+
+SEASON_LENGTH = {"MS": 12, "ME": 12, "M": 12, "BMS": 12, "BME": 12, "QS": 4, "QE": 4, "Q": 4,
+                 "BQS": 4, "BQE": 4, "W": 52, "D": 7, "B": 5, "C": 5, "h": 24, "H": 24,
+                 "min": 60, "T": 60}  # fmt: skip
+
+
+def season_length(freq: str | None) -> int:
+    """The usual seasonal period of a frequency: 12 for monthly, 7 daily, 5 business-daily,
+    24 hourly, 4 quarterly, 52 weekly; 1 when there is none (yearly, integer steps, multiples)."""
+    if freq is None:
+        return 1
+    mult, base = _base_alias(freq)
+    return SEASON_LENGTH.get(base, 1) if mult == 1 else 1
+
+
+def _cyclic(values, period: float) -> np.ndarray:
+    angle = 2.0 * np.pi * np.asarray(values, dtype=np.float64) / period
+    return np.column_stack([np.sin(angle), np.cos(angle)])  # (N, 2)
+
+
+CALENDAR_FEATURES: dict[str, Callable[[pd.DatetimeIndex], np.ndarray]] = {
+    "month": lambda idx: _cyclic(idx.month - 1, 12),
+    "quarter": lambda idx: _cyclic(idx.quarter - 1, 4),
+    "weekofyear": lambda idx: _cyclic(idx.isocalendar().week.to_numpy() - 1, 52.18),
+    "dayofweek": lambda idx: _cyclic(idx.day_of_week, 7),
+    "dayofyear": lambda idx: _cyclic(idx.day_of_year - 1, 365.25),
+    "hour": lambda idx: _cyclic(idx.hour + idx.minute / 60.0, 24),
+}
+FEATURES_BY_FREQ = {"M": ("month",), "Q": ("quarter",), "W": ("weekofyear",),
+                    "D": ("dayofweek", "dayofyear"), "B": ("dayofweek", "dayofyear"),
+                    "C": ("dayofweek", "dayofyear"), "h": ("hour", "dayofweek"),
+                    "H": ("hour", "dayofweek"), "min": ("hour",), "T": ("hour",)}  # fmt: skip
+
+
+def calendar_names(freq: str | None) -> tuple[str, ...]:
+    """Calendar features that vary at this frequency (each adds a sin and a cos column)."""
+    if freq is None:
+        raise DataError(
+            "calendar features need a date column of datetimes; give --date, or turn calendar off."
+        )
+    _, base = _base_alias(freq)
+    for prefix in (base, base.rstrip("SE") or base, base[-1:]):  # MS/ME -> M, BQS -> Q ...
+        if prefix in FEATURES_BY_FREQ:
+            return FEATURES_BY_FREQ[prefix]
+    return ()
+
+
+def calendar_features(index: pd.DatetimeIndex, freq: str | None) -> np.ndarray:
+    """Sin/cos encodings of the calendar position of each date: (N, 2 * len(calendar_names))."""
+    names = calendar_names(freq)
+    if not names:
+        return np.zeros((len(index), 0))
+    return np.concatenate([CALENDAR_FEATURES[n](pd.DatetimeIndex(index)) for n in names], axis=1)

@@ -1,0 +1,28 @@
+"""Small synthetic tables for the forecasting tests (fast: tiny models, few epochs)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def seasonal(n: int = 96, period: int = 12, noise: float = 0.05, seed: int = 0, level: float = 10.0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return level + np.sin(2 * np.pi * t / period) + rng.normal(0, noise, n)
+
+
+@pytest.fixture
+def monthly() -> pd.DataFrame:
+    """One clean monthly seasonal series, 96 months from 2000-01."""
+    return pd.DataFrame({"date": pd.date_range("2000-01-01", periods=96, freq="MS"), "value": seasonal()})
+
+
+@pytest.fixture
+def long_table() -> pd.DataFrame:
+    """Two daily series in long layout (id, date, value) with a covariate."""
+    parts = []
+    for k, sid in enumerate(["a", "b"]):
+        dates = pd.date_range("2021-03-01", periods=60, freq="D")
+        parts.append(pd.DataFrame({"id": sid, "date": dates, "value": seasonal(60, 7, seed=k, level=5 + 5 * k),
+                                   "temp": np.cos(np.arange(60) / 5)}))  # fmt: skip
+    return pd.concat(parts, ignore_index=True)
