@@ -80,10 +80,17 @@ def bench(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write results as JSON."),
 ) -> None:
     """Time grunet's GRU backends against torch.nn.GRU, side by side in one run."""
-    from grunet.bench import run_bench
-
+    if device not in ("cpu", "cuda"):
+        _fail(ValueError(f"--device must be cpu or cuda, got {device!r}."))
     try:
-        run_bench(device=device, quick=quick, json_path=json_path)
+        if device == "cuda":
+            from grunet.bench_cuda import run_cuda_bench
+
+            run_cuda_bench(quick=quick, json_path=json_path)
+        else:
+            from grunet.bench import run_bench
+
+            run_bench(device=device, quick=quick, json_path=json_path)
     except USER_ERRORS as e:
         _fail(e)
 
