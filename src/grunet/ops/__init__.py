@@ -10,6 +10,7 @@ registry. ``reference`` holds the plain-torch specification of each cell. Backen
 """
 
 from grunet.ops import reference, torch_native  # noqa: F401  (registers backends)
+from grunet.ops import cpu  # noqa: F401, E402  (registers backend "cpu")
 from grunet.ops import triton_backend  # noqa: F401, E402  (registers "triton", lazily)
 from grunet.ops.activations import ACTIVATIONS, get_activation
 from grunet.ops.registry import Call, available, backends, register, resolve

@@ -1,0 +1,419 @@
+"""Numba kernels of the CPU GRU backend: the recurrence only, forward and backward (BPTT).
+
+Legend:  T: time steps  B: batch  I: input features  H: hidden units  G = 3H: gate rows (r, z, n)
+
+Everything that is one large matrix product over all steps (the input projection, the weight
+gradients, dx) stays in torch; these kernels hold only the per-step work: the recurrent product
+(B, H) x (H, 3H) and the gate arithmetic. Rows of the batch are independent through the whole
+recurrence, so the kernels take a block of rows [b0, b1) and release the GIL (`nogil`): the
+launcher runs one block per thread for all T steps, with no per-step synchronisation.
+
+Rows are processed in tiles of `_TILE`, so each weight element loaded from cache feeds `_TILE`
+multiply-adds; the contraction is unrolled by 4 so an accumulator load/store feeds 4 of them.
+Inner loops run over contiguous memory so LLVM vectorizes them.
+
+`saved` (T, B, 5H) holds what backward needs, per step and row: r, z, n, a, h_prev, where
+a = W_hn h_prev + b_hn (reset_after=True) or r * h_prev (reset_after=False).
+
+The gates need exp; numba's `math.exp` is a scalar libm call that stops the loops vectorizing
+(and dominated the forward). `_expm1` below is a vectorizable Cody-Waite reduction + Taylor
+polynomial accurate to about 1 ulp (float32: degree 7, float64: degree 13), and both gates are
+written through it: sigmoid(v) = 1 / (2 + expm1(-v)), tanh(v) = e / (e + 2) with e = expm1(2v).
+
+fastmath: contraction (FMA), reciprocal and signed-zero freedoms only, all rounding-level.
+Not reassociation (it would undo the Cody-Waite split) and never nnan/ninf: NaN and inf
+propagate as they do in torch. Arithmetic stays in the arrays' dtype (constants are cast).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic, overload
+
+_FM = {"contract", "nsz", "arcp"}
+_OPTS = {"cache": True, "fastmath": _FM, "error_model": "numpy", "nogil": True}
+_TILE = 4
+
+
+@intrinsic
+def _pow2(typingctx, n):
+    """2.0**n for a float n holding an integer in the normal exponent range, same float type."""
+    if n not in (types.float32, types.float64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        bits, bias, width = (32, 127, 23) if n == types.float32 else (64, 1023, 52)
+        ity = ir.IntType(bits)
+        i = builder.add(builder.fptosi(args[0], ity), ir.Constant(ity, bias))
+        fty = ir.FloatType() if bits == 32 else ir.DoubleType()
+        return builder.bitcast(builder.shl(i, ir.Constant(ity, width)), fty)
+
+    return n(n), codegen
+
+
+def _expm1(v):  # pragma: no cover - replaced by the overload below inside numba
+    raise NotImplementedError
+
+
+@overload(_expm1, fastmath=_FM)
+def _expm1_impl(v):
+    """expm1(v) = exp(v) - 1 without cancellation; v clamped to the normal exponent range."""
+    if v == types.float32:
+        F = np.float32
+        lo, hi, ln2hi, ln2lo = F(-87.0), F(87.0), F(0.693145751953125), F(1.428606820309417e-6)
+        log2e, half = F(1.4426950408889634), F(0.5)
+        c2, c3, c4, c5, c6, c7 = (F(1.0 / f) for f in (2, 6, 24, 120, 720, 5040))
+        one = F(1.0)
+
+        def impl32(v):
+            v = hi if v > hi else (lo if v < lo else v)  # NaN passes through
+            n = np.floor(v * log2e + half)
+            r = (v - n * ln2hi) - n * ln2lo
+            q = r + r * r * (c2 + r * (c3 + r * (c4 + r * (c5 + r * (c6 + r * c7)))))
+            s = _pow2(n)
+            return s * q + (s - one)
+
+        return impl32
+    if v == types.float64:
+        F = np.float64
+        lo, hi, log2e, half = F(-708.0), F(708.0), F(1.4426950408889634), F(0.5)
+        ln2hi, ln2lo = F(6.93147180369123816490e-01), F(1.90821492927058770002e-10)
+        c = [F(1.0 / np.prod(np.arange(1.0, k + 1))) for k in range(2, 14)]
+        c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13 = c
+        one = F(1.0)
+
+        def impl64(v):
+            v = hi if v > hi else (lo if v < lo else v)
+            n = np.floor(v * log2e + half)
+            r = (v - n * ln2hi) - n * ln2lo
+            p = c9 + r * (c10 + r * (c11 + r * (c12 + r * c13)))
+            p = c4 + r * (c5 + r * (c6 + r * (c7 + r * (c8 + r * p))))
+            q = r + r * r * (c2 + r * (c3 + r * p))
+            s = _pow2(n)
+            return s * q + (s - one)
+
+        return impl64
+    return None
+
+
+def _sigmoid(v):  # pragma: no cover - numba-only
+    raise NotImplementedError
+
+
+def _tanh(v):  # pragma: no cover - numba-only
+    raise NotImplementedError
+
+
+@overload(_sigmoid, fastmath=_FM)
+def _sigmoid_impl(v):
+    if isinstance(v, types.Float):
+        one, two = (np.float32(1), np.float32(2)) if v == types.float32 else (1.0, 2.0)
+        return lambda v: one / (two + _expm1(-v))  # = 1 / (1 + exp(-v))
+    return None
+
+
+@overload(_tanh, fastmath=_FM)
+def _tanh_impl(v):
+    if isinstance(v, types.Float):
+        two = np.float32(2) if v == types.float32 else 2.0
+
+        def impl(v):
+            e = _expm1(v + v)
+            return e / (e + two)
+
+        return impl
+    return None
+
+
+@njit(**_OPTS)
+def _mm_acc(a, nb, ka, w, k0, k1, c0, c1, g, gc):
+    """g[i, gc + j - c0] += sum_{k in [k0, k1)} a[i, ka + k - k0] * w[k, j]  for i < nb, j in [c0, c1).
+
+    Inner loops index 1-D row views from 0: numba's negative-index wraparound check then folds
+    away and the loops vectorize.
+    """
+    K = k1 - k0
+    K4 = K - K % 4
+    N = c1 - c0
+    if nb == 4:
+        g0, g1, g2, g3 = g[0, gc : gc + N], g[1, gc : gc + N], g[2, gc : gc + N], g[3, gc : gc + N]
+        for kk in range(0, K4, 4):
+            k = k0 + kk
+            p = ka + kk
+            w0, w1, w2, w3 = w[k, c0:c1], w[k + 1, c0:c1], w[k + 2, c0:c1], w[k + 3, c0:c1]
+            a00, a01, a02, a03 = a[0, p], a[0, p + 1], a[0, p + 2], a[0, p + 3]
+            a10, a11, a12, a13 = a[1, p], a[1, p + 1], a[1, p + 2], a[1, p + 3]
+            a20, a21, a22, a23 = a[2, p], a[2, p + 1], a[2, p + 2], a[2, p + 3]
+            a30, a31, a32, a33 = a[3, p], a[3, p + 1], a[3, p + 2], a[3, p + 3]
+            for j in range(N):
+                x0, x1, x2, x3 = w0[j], w1[j], w2[j], w3[j]
+                g0[j] += a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+                g1[j] += a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+                g2[j] += a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+                g3[j] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+        for kk in range(K4, K):
+            w0 = w[k0 + kk, c0:c1]
+            a0, a1, a2, a3 = a[0, ka + kk], a[1, ka + kk], a[2, ka + kk], a[3, ka + kk]
+            for j in range(N):
+                x0 = w0[j]
+                g0[j] += a0 * x0
+                g1[j] += a1 * x0
+                g2[j] += a2 * x0
+                g3[j] += a3 * x0
+        return
+    for i in range(nb):
+        gr = g[i, gc : gc + N]
+        for kk in range(0, K4, 4):
+            k = k0 + kk
+            p = ka + kk
+            w0, w1, w2, w3 = w[k, c0:c1], w[k + 1, c0:c1], w[k + 2, c0:c1], w[k + 3, c0:c1]
+            a0, a1, a2, a3 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
+            for j in range(N):
+                gr[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
+        for kk in range(K4, K):
+            w0 = w[k0 + kk, c0:c1]
+            a0 = a[i, ka + kk]
+            for j in range(N):
+                gr[j] += a0 * w0[j]
+
+
+@njit(cache=True, fastmath=_FM | {"reassoc"}, error_model="numpy", nogil=True)
+def _mm_dot(a, nb, w, r0, r1, g, gc):
+    """g[i, gc + j - r0] += sum_k a[i, k] * w[j, k]  for i < nb, j in [r0, r1): W in its own layout.
+
+    Dot products along contiguous rows of W: no transposed copy of W needed, which is what
+    matters for calls with few steps. Reassociation (own flags, kept when LLVM inlines this)
+    lets the reductions vectorize; it only reorders each sum.
+    """
+    K = w.shape[1]
+    zero = a.dtype.type(0)
+    if nb == 4:
+        a0, a1, a2, a3 = a[0, :K], a[1, :K], a[2, :K], a[3, :K]
+        for j in range(r0, r1):
+            wr = w[j, :]
+            s0, s1, s2, s3 = zero, zero, zero, zero
+            for k in range(K):
+                x = wr[k]
+                s0 += a0[k] * x
+                s1 += a1[k] * x
+                s2 += a2[k] * x
+                s3 += a3[k] * x
+            o = gc + j - r0
+            g[0, o] += s0
+            g[1, o] += s1
+            g[2, o] += s2
+            g[3, o] += s3
+        return
+    for i in range(nb):
+        ar = a[i, :K]
+        for j in range(r0, r1):
+            wr = w[j, :]
+            s0 = zero
+            for k in range(K):
+                s0 += ar[k] * wr[k]
+            g[i, gc + j - r0] += s0
+
+
+@njit(**_OPTS)
+def _fwd_rows(b0, b1, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse,
+              training):  # fmt: skip
+    """Recurrence for batch rows [b0, b1).
+
+    gi (T, B, 3H): input projections incl. b_ih.  h0 (B, H).  w: W_hh (3H, H), or its transpose
+    (H, 3H) when `transposed` (faster per step, `_mm_acc`; the copy pays off over many steps).
+    b_hh (3H,).  Writes out (T, B, H), h_n (B, H) and, when `training`, saved (T, B, 5H).
+    Loops index 1-D row views from 0 so that they vectorize (see `_mm_acc`).
+    """
+    T = gi.shape[0]
+    H = h0.shape[1]
+    H2 = 2 * H
+    H3 = 3 * H
+    g = np.empty((_TILE, H3), gi.dtype)  # recurrent pre-activations, then gates (r, z, n)
+    hp = np.empty((_TILE, H), gi.dtype)  # state of the tile's rows
+    q = np.empty((_TILE, H), gi.dtype)  # r * h_prev (reset_after=False)
+    ncols = H3 if reset_after else H2
+    for s in range(b0, b1, _TILE):
+        nb = min(_TILE, b1 - s)
+        for i in range(nb):
+            hp[i, :] = h0[s + i, :]
+        for step in range(T):
+            t = T - 1 - step if reverse else step
+            for i in range(nb):
+                g[i, :ncols] = b_hh[:ncols]
+            if transposed:
+                _mm_acc(hp, nb, 0, w, 0, H, 0, ncols, g, 0)
+            else:
+                _mm_dot(hp, nb, w, 0, ncols, g, 0)
+            for i in range(nb):
+                gr, gir = g[i, :H2], gi[t, s + i, :H2]
+                for j in range(H2):
+                    gr[j] = _sigmoid(gir[j] + gr[j])
+            if not reset_after:
+                for i in range(nb):
+                    r_, hr, qr = g[i, :H], hp[i, :], q[i, :]
+                    for j in range(H):
+                        qr[j] = r_[j] * hr[j]
+                    g[i, H2:H3] = b_hh[H2:H3]
+                if transposed:
+                    _mm_acc(q, nb, 0, w, 0, H, H2, H3, g, H2)
+                else:
+                    _mm_dot(q, nb, w, H2, H3, g, H2)
+            for i in range(nb):
+                b = s + i
+                r_, z_, a_, hr = g[i, :H], g[i, H:H2], g[i, H2:H3], hp[i, :]
+                gin, o = gi[t, b, H2:H3], out[t, b, :]
+                if training:
+                    sv = saved[t, b, :]
+                    sv[:H2] = g[i, :H2]
+                    sv[3 * H : 4 * H] = a_ if reset_after else q[i, :]
+                    sv[4 * H :] = hr
+                for j in range(H):
+                    r, z, a = r_[j], z_[j], a_[j]
+                    n = _tanh(gin[j] + (r * a if reset_after else a))
+                    h = n + z * (hr[j] - n)  # = z * h_prev + (1 - z) * n
+                    hr[j] = h
+                    o[j] = h
+                    a_[j] = n
+                if training:
+                    saved[t, b, H2:H3] = a_
+        for i in range(nb):
+            h_n[s + i, :] = hp[i, :]
+
+
+@njit(**_OPTS)
+def _bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse):
+    """BPTT for batch rows [b0, b1).
+
+    saved (T, B, 5H) from the forward.  w (3H, H): W_hh.  dout (T, B, H): gradient of out.
+    dh (B, H): on entry the gradient of h_n, on exit the gradient of h0.
+    Writes d_gi (T, B, 3H): gradient of the input projections (= of b_ih), and, for
+    reset_after=True, d_gh (T, B, 3H): gradient of W_hh h_prev + b_hh (for reset_after=False
+    that equals d_gi, which then serves for both).
+    """
+    T = saved.shape[0]
+    H = dh.shape[1]
+    H2 = 2 * H
+    H3 = 3 * H
+    dg = np.empty((_TILE, H3), saved.dtype)  # gradient of the recurrent pre-activations
+    acc = np.empty((_TILE, H), saved.dtype)  # gradient of h_prev
+    drh = np.empty((_TILE, H), saved.dtype)  # gradient of r * h_prev (reset_after=False)
+    one = saved.dtype.type(1)
+    for s in range(b0, b1, _TILE):
+        nb = min(_TILE, b1 - s)
+        for i in range(nb):
+            acc[i, :] = dh[s + i, :]
+        for step in range(T):
+            t = step if reverse else T - 1 - step
+            for i in range(nb):
+                b = s + i
+                sv, do, ac = saved[t, b, :], dout[t, b, :], acc[i, :]
+                r_, z_, n_, a_, hp_ = sv[:H], sv[H:H2], sv[H2:H3], sv[H3 : 4 * H], sv[4 * H :]
+                dr_, dz_, dn_, dgin = dg[i, :H], dg[i, H:H2], dg[i, H2:H3], d_gi[t, b, H2:H3]
+                for j in range(H):
+                    d = ac[j] + do[j]
+                    r, z, n = r_[j], z_[j], n_[j]
+                    dnp = d * (one - z) * (one - n * n)
+                    dz_[j] = d * (hp_[j] - n) * z * (one - z)
+                    ac[j] = d * z
+                    if reset_after:
+                        dr_[j] = dnp * a_[j] * r * (one - r)
+                        dn_[j] = dnp * r
+                        dgin[j] = dnp
+                    else:
+                        dn_[j] = dnp
+            if reset_after:
+                for i in range(nb):
+                    b = s + i
+                    d_gi[t, b, :H2] = dg[i, :H2]
+                    d_gh[t, b, :] = dg[i, :]
+                _mm_acc(dg, nb, 0, w, 0, H3, 0, H, acc, 0)
+            else:
+                for i in range(nb):
+                    drh[i, :] = 0
+                _mm_acc(dg, nb, H2, w, H2, H3, 0, H, drh, 0)
+                for i in range(nb):
+                    b = s + i
+                    r_, hp_ = saved[t, b, :H], saved[t, b, 4 * H :]
+                    dr_, ac, dq = dg[i, :H], acc[i, :], drh[i, :]
+                    for j in range(H):
+                        r = r_[j]
+                        dr_[j] = dq[j] * hp_[j] * r * (one - r)
+                        ac[j] += dq[j] * r
+                    d_gi[t, b, :] = dg[i, :]
+                _mm_acc(dg, nb, 0, w, 0, H2, 0, H, acc, 0)
+        for i in range(nb):
+            dh[s + i, :] = acc[i, :]
+
+
+@njit(**_OPTS)
+def _fwd_small(x, w_ih, b_ih, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse,
+               training):  # fmt: skip
+    """Input projection and `_fwd_rows` in one call, for a handful of rows (T * B).
+
+    x (T, B, I) contiguous, w_ih (3H, I), b_ih (3H,); the rest as in `_fwd_rows`. The projection
+    is the same single product over all steps that torch does for larger calls (one GEMM); for
+    a few rows a torch call costs more than the arithmetic.
+    """
+    T, B, I = x.shape  # noqa: E741
+    H3 = w_ih.shape[0]
+    gi = np.empty((T, B, H3), x.dtype)
+    for t in range(T):
+        for b in range(B):
+            xr, g = x[t, b, :], gi[t, b, :]
+            for j in range(H3):
+                wr = w_ih[j, :]
+                acc = b_ih[j]
+                for k in range(I):
+                    acc += wr[k] * xr[k]
+                g[j] = acc
+    _fwd_rows(0, B, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training)
+
+
+@njit(**_OPTS)
+def _step(x, h, w_ih, b_ih, w, transposed, b_hh, h_new, reset_after):
+    """One step, input projection included: x (B, I), h (B, H) -> h_new (B, H).
+
+    w_ih (3H, I), b_ih (3H,), w: W_hh (3H, H) or its transpose, as in `_fwd_rows`; b_hh (3H,).
+    """
+    x3 = x.reshape((1,) + x.shape)
+    _fwd_small(x3, w_ih, b_ih, h, w, transposed, b_hh, h_new.reshape((1,) + h_new.shape),
+               h_new, x3, reset_after, False, False)  # fmt: skip
+
+
+@njit(**_OPTS)
+def _bwd_small(saved, w, dout, dh, d_gi, d_gh, reset_after, reverse,
+               x, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh):  # fmt: skip
+    """`_bwd_rows` over all rows, then every parameter gradient, in one call for tiny T * B.
+
+    The same sums over all T * B rows that torch computes with one GEMM each for larger calls
+    (dW_ih = d_gi^T x, dW_hh = d_gh^T h_prev, biases, dx = d_gi W_ih); for a handful of rows,
+    five torch calls cost more than the arithmetic. x (T, B, I) contiguous; outputs are written.
+    """
+    T, B, H5 = saved.shape
+    H = H5 // 5
+    H2 = 2 * H
+    I = x.shape[2]  # noqa: E741
+    _bwd_rows(0, B, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse)
+    dw_ih[:, :] = 0
+    dw_hh[:, :] = 0
+    db_ih[:] = 0
+    db_hh[:] = 0
+    for t in range(T):
+        for b in range(B):
+            g_i, g_h, xr = d_gi[t, b, :], d_gh[t, b, :], x[t, b, :]
+            hp, rh, dxr = saved[t, b, 4 * H :], saved[t, b, 3 * H : 4 * H], dx[t, b, :]
+            dxr[:] = 0
+            for j in range(3 * H):
+                gij, ghj = g_i[j], g_h[j]
+                db_ih[j] += gij
+                db_hh[j] += ghj
+                wi, wr = dw_ih[j, :], w_ih[j, :]
+                for k in range(I):
+                    wi[k] += gij * xr[k]
+                    dxr[k] += gij * wr[k]
+                src = hp if (reset_after or j < H2) else rh
+                wh = dw_hh[j, :]
+                for k in range(H):
+                    wh[k] += ghj * src[k]
