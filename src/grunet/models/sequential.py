@@ -24,6 +24,7 @@ from grunet.data.series import as_array
 from grunet.errors import DataError, NotCompiledError
 from grunet.layers import Layer, deserialize, serialize
 from grunet.layers.base import unique_name
+from grunet.models import fused
 from grunet.models.checkpoint import FILENAME as CHECKPOINT_FILE
 from grunet.models.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from grunet.models.history import Callback, History
@@ -379,6 +380,10 @@ class Sequential(nn.Module):
             perm = torch.randperm(len(X), device=X.device)  # the same on every rank (same seed)
             X, Y = X[perm], Y[perm]  # one gather per epoch; batches below are views
         net, rank, world = dist or (self, 0, 1)
+        if world == 1 and fused.why_not(self, X, batch_size) is None:
+            logs = {"loss": fused.train_epoch(self, X, Y, batch_size) / len(X)}
+            progress.step(progress.steps)
+            return logs
         loss_fn, opt = self._loss, self.optimizer
         total = torch.zeros((), dtype=torch.float64, device=X.device)
         metric_totals = [torch.zeros_like(total) for _ in self._metrics]

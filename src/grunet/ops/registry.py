@@ -8,16 +8,18 @@ sentence saying why not. A named backend that cannot run raises that sentence; `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 
 CELLS = ("gru", "lstm", "rnn")
 
 
-@dataclass(frozen=True)
-class Call:
-    """What a backend needs to know to say whether it can run a recurrence."""
+class Call(NamedTuple):
+    """What a backend needs to know to say whether it can run a recurrence.
+
+    A NamedTuple rather than a dataclass: one is built per call, and this is the cheapest.
+    """
 
     cell: str
     device: str  # torch device type: "cpu", "cuda", ...
@@ -28,7 +30,7 @@ class Call:
 
     @classmethod
     def of(cls, cell: str, x: torch.Tensor, **kwargs) -> "Call":
-        return cls(cell=cell, device=x.device.type, dtype=x.dtype, **kwargs)
+        return cls(cell, x.device.type, x.dtype, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Backend:
 
 
 _REGISTRY: dict[str, dict[str, Backend]] = {cell: {} for cell in CELLS}
+_ORDER: dict[str, list[str]] = {cell: [] for cell in CELLS}  # names by priority, kept on register
 
 
 def register(
@@ -60,6 +63,7 @@ def register(
 
     def deco(fn: Callable) -> Callable:
         _REGISTRY[cell][name] = Backend(name, cell, fn, priority, why_not, auto_devices)
+        _ORDER[cell] = sorted(_REGISTRY[cell], key=lambda n: -_REGISTRY[cell][n].priority)
         return fn
 
     return deco
@@ -67,7 +71,7 @@ def register(
 
 def backends(cell: str) -> list[str]:
     """Names registered for `cell`, fastest first."""
-    return [b.name for b in sorted(_REGISTRY[cell].values(), key=lambda b: -b.priority)]
+    return list(_ORDER[cell])
 
 
 def _auto_ok(backend: Backend, call: Call) -> bool:
@@ -90,7 +94,7 @@ def resolve(call: Call, backend: str = "auto") -> Backend:
     """
     table = _REGISTRY[call.cell]
     if backend == "auto":
-        for name in backends(call.cell):
+        for name in _ORDER[call.cell]:
             if _auto_ok(table[name], call):
                 return table[name]
         raise RuntimeError(f"No {call.cell} backend can run on {call.device} with {call.dtype}.")

@@ -103,7 +103,11 @@ def gru(
         activations={"activation": activation, "recurrent_activation": recurrent_activation},
         recurrent_mask=recurrent_mask,
     )  # fmt: skip
-    return out, torch.stack(finals)
+    return out, _stack(finals)
+
+
+def _stack(finals: list[torch.Tensor]) -> torch.Tensor:
+    return finals[0].unsqueeze(0) if len(finals) == 1 else torch.stack(finals)  # a view for one
 
 
 def lstm(
@@ -133,7 +137,7 @@ def lstm(
         activations={"activation": activation, "recurrent_activation": recurrent_activation},
         recurrent_mask=recurrent_mask,
     )  # fmt: skip
-    return out, (torch.stack([h for h, _ in finals]), torch.stack([c for _, c in finals]))
+    return out, (_stack([h for h, _ in finals]), _stack([c for _, c in finals]))
 
 
 def rnn(
@@ -160,4 +164,4 @@ def rnn(
         backend=backend, reset_after=None, activations={"activation": activation},
         recurrent_mask=recurrent_mask,
     )  # fmt: skip
-    return out, torch.stack(finals)
+    return out, _stack(finals)
