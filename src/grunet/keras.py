@@ -407,15 +407,9 @@ def save(model, path: str | os.PathLike, overwrite: bool = False,
         FileExistsError: `path` exists and overwrite is False.
         ModelFileError: the model holds a layer or option Keras files cannot express here.
     """
-    from grunet.models.io import atomic_write
+    from grunet.models.io import atomic_write, check_target
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory; give a file name such as model.keras.")
-    if not path.parent.exists():
-        raise FileNotFoundError(f"folder {path.parent} does not exist; create it first.")
+    path = check_target(path, overwrite, "model.keras")
     entries = _archive_bytes(model, batch_size)  # everything is built before the file is opened
 
     def write(tmp: str) -> None:

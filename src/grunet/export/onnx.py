@@ -296,15 +296,9 @@ def to_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
         >>> model = gn.Sequential([gn.layers.GRU(8, input_shape=(None, 1)), gn.layers.Dense(1)])
         >>> to_onnx(model, "model.onnx")  # doctest: +SKIP
     """
-    from grunet.models.io import atomic_write
+    from grunet.models.io import atomic_write, check_target
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory; give a file name such as model.onnx.")
-    if not path.parent.exists():
-        raise FileNotFoundError(f"folder {path.parent} does not exist; create it first.")
+    path = check_target(path, overwrite, "model.onnx")
     data = build_onnx(model, opset).SerializeToString()
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
     return path

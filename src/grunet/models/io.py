@@ -40,6 +40,19 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         raise
 
 
+def check_target(path: str | os.PathLike, overwrite: bool, example: str) -> Path:
+    """Say clearly why a file cannot be written at `path` (exists without overwrite, is a folder,
+    folder missing); return it as a Path. `example` names a good file name (model.grunet)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; give a file name such as {example}.")
+    if not path.parent.exists():
+        raise FileNotFoundError(f"folder {path.parent} does not exist; create it first.")
+    return path
+
+
 def save_model(model, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write `model` (a built Sequential) to `path`; refuses to replace a file unless `overwrite`."""
     if Path(path).suffix == ".keras":
@@ -48,13 +61,7 @@ def save_model(model, path: str | os.PathLike, *, overwrite: bool = False) -> Pa
         return save_keras(model, path, overwrite=overwrite)
     from grunet import __version__
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory; give a file name such as model.grunet.")
-    if not path.parent.exists():
-        raise FileNotFoundError(f"folder {path.parent} does not exist; create it first.")
+    path = check_target(path, overwrite, "model.grunet")
     model._require_built("save")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {
