@@ -23,8 +23,8 @@ app = typer.Typer(
     add_completion=False,
 )
 _state = {"debug": False}
-USER_ERRORS = (GrunetError, ValueError, FileNotFoundError, FileExistsError, IsADirectoryError,
-               PermissionError, RuntimeError, ImportError)  # fmt: skip
+# OSError covers the file-system errors a user can fix (missing, exists, not a folder, permission).
+USER_ERRORS = (GrunetError, ValueError, OSError, RuntimeError, ImportError)
 
 
 class Cell(str, Enum):

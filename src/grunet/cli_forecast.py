@@ -58,7 +58,18 @@ def _targets(target: str):
     return names[0] if len(names) == 1 else names
 
 
+def _check_parents(path: Path) -> None:
+    """Refuse an output whose folder cannot exist because a file sits on its path."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise FileExistsError(f"{parent} is a file, so {path} cannot be created; choose another --out.")
+            return
+
+
 def _check_outputs(paths: list[Path], force: bool) -> None:
+    for path in paths:
+        _check_parents(path)
     existing = [str(p) for p in paths if p.exists()]
     if existing and not force:
         raise FileExistsError(f"{', '.join(existing)} already exist(s); pass --force to replace, or choose another --out.")
@@ -102,15 +113,24 @@ class _EpochBar(Callback):
         self.progress.remove_task(self.task)
 
 
+def _relative(relative: bool, season_relative: bool):
+    return "season" if season_relative else relative
+
+
 def _forecaster(cell, lookback, horizon, units, layers, dropout, scaler, quantiles, strategy, calendar,
-                relative, season_length, learning_rate, seed):  # fmt: skip
+                relative, season_relative, season_length, learning_rate, seed, log, n_models, calibrate,
+                calibration_size):  # fmt: skip
     from grunet.forecast import Forecaster
 
+    quantile_levels = _numbers(quantiles, float, "--quantiles") or None
+    if calibrate and not quantile_levels:
+        calibrate = None  # the default: calibrate exactly when there are quantiles
     return Forecaster(cell=cell.value, lookback=lookback, horizon=horizon, units=units, layers=layers,
                       dropout=dropout, scaler=None if scaler is ScalerName.none else scaler.value,
-                      quantiles=_numbers(quantiles, float, "--quantiles") or None, strategy=strategy.value,
-                      calendar=calendar, relative=relative, season_length=season_length,
-                      learning_rate=learning_rate, seed=seed)  # fmt: skip
+                      quantiles=quantile_levels, strategy=strategy.value, calendar=calendar,
+                      relative=_relative(relative, season_relative), season_length=season_length,
+                      learning_rate=learning_rate, seed=seed, log=log, n_models=n_models,
+                      calibrate=calibrate, calibration_size=calibration_size)  # fmt: skip
 
 
 def _columns(target, date, id, covariates) -> dict[str, Any]:
@@ -134,6 +154,15 @@ QUANTILES = typer.Option(None, "--quantiles", help="Quantile levels, e.g. 0.1,0.
 STRATEGY = typer.Option(Strategy.direct, "--strategy", help="direct (one head for H steps) or recursive.")
 CALENDAR = typer.Option(False, "--calendar/--no-calendar", help="Add sin/cos calendar features.")
 RELATIVE = typer.Option(False, "--relative/--absolute", help="Windows relative to their last value (trends).")
+SEASON_RELATIVE = typer.Option(False, "--season-relative", help="Forecast each step's change from one season "
+                               "earlier (the seasonal naive); inputs relative to their last value.")
+LOG = typer.Option(False, "--log/--no-log", help="Model the log of the target (positive series whose "
+                   "seasonal swing grows with the level).")
+N_MODELS = typer.Option(1, "--n-models", min=1, help="Networks in the ensemble (seeds seed, seed+1, ...).")
+CALIBRATE = typer.Option(True, "--calibrate/--no-calibrate", help="Conformally calibrate the quantiles on "
+                         "the last --calibration-size steps before the forecast origin.")
+CALIBRATION_SIZE = typer.Option(None, "--calibration-size", min=1, help="Steps held out to calibrate the "
+                                "quantiles (default: 2 x horizon).")
 SEASON = typer.Option(None, "--season-length", min=1, help="Seasonal period m (default from the frequency).")
 LR = typer.Option(1e-3, "--learning-rate", min=0.0, help="Adam learning rate.")
 SEED = typer.Option(0, "--seed", min=0, help="Seed for weights and shuffling.")
@@ -153,7 +182,15 @@ def fit(
     calendar: bool = CALENDAR, relative: bool = RELATIVE, season_length: Optional[int] = SEASON,
     learning_rate: float = LR, seed: int = SEED, epochs: int = EPOCHS, batch_size: int = BATCH,
     val_size: Optional[str] = VAL, patience: Optional[int] = PATIENCE,
+    season_relative: bool = SEASON_RELATIVE, log: bool = LOG, n_models: int = N_MODELS,
+    calibrate: bool = CALIBRATE, calibration_size: Optional[int] = CALIBRATION_SIZE,
     out: Path = typer.Option(..., "--out", help="Folder for the model, plots and metrics.json."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", min=1, help="Write a training "
+                                                   "checkpoint to OUT/checkpoint every N epochs."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the training checkpoint in OUT/checkpoint "
+                                "(an interrupted fit with the same arguments); starts afresh if there is none."),
+    distributed: bool = typer.Option(False, "--distributed", help="Data-parallel training under torchrun "
+                                     "(torchrun --nproc-per-node N -m grunet fit ...); rank 0 writes the files."),
     force: bool = FORCE, quiet: bool = QUIET,
 ) -> None:  # fmt: skip
     """Train a forecaster; write the model, history.png, fit.png and metrics.json into --out."""
@@ -162,13 +199,30 @@ def fit(
 
     try:
         _run_fit(**args)
-    except USER_ERRORS as e:
+    except (*USER_ERRORS, OSError) as e:  # OSError: unwritable or odd paths, disk full
         _fail(e)
+    finally:
+        if distributed:
+            _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+CHECKPOINT = "checkpoint"
 
 
 def _run_fit(data, target, date, id, covariates, lookback, horizon, cell, units, layers, dropout, scaler,
              quantiles, strategy, calendar, relative, season_length, learning_rate, seed, epochs,
-             batch_size, val_size, patience, out, force, quiet) -> None:  # fmt: skip
+             batch_size, val_size, patience, season_relative, log, n_models, calibrate, calibration_size,
+             out, checkpoint_every, resume, distributed, force, quiet) -> None:  # fmt: skip
+    import os
+    import shutil
+
     import numpy as np
 
     from grunet.forecast import load_panel
@@ -176,23 +230,42 @@ def _run_fit(data, target, date, id, covariates, lookback, horizon, cell, units,
     from grunet.forecast.plots import plot_fit
     from grunet.plot import plot_history
 
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise FileExistsError(f"{out} already exists; pass --force to replace it, or choose another --out.")
+    _check_parents(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder; choose another --out.")
+    if out.exists() and any(out.iterdir()) and not (force or (resume and (out / CHECKPOINT).is_dir())):
+        raise FileExistsError(f"{out} already exists; pass --force to replace it (or --resume to continue "
+                              "its training checkpoint), or choose another --out.")  # fmt: skip
+    if resume and patience is not None:
+        raise ValueError("--resume cannot be combined with --patience: the early-stopping state is not part "
+                         "of the checkpoint, so a resumed run could stop at another epoch.")  # fmt: skip
     f = _forecaster(cell, lookback, horizon, units, layers, dropout, scaler, quantiles, strategy, calendar,
-                    relative, season_length, learning_rate, seed)  # fmt: skip
+                    relative, season_relative, season_length, learning_rate, seed, log, n_models, calibrate,
+                    calibration_size)  # fmt: skip
     panel = load_panel(data, **_columns(target, date, id, covariates))
     kw = {"val_size": _val_size(val_size), "epochs": epochs, "batch_size": batch_size, "early_stopping": patience}
-    with _progress(quiet) as progress:
-        f._fit_panel(panel, **kw, callbacks=[_EpochBar(progress, f"training {cell.value}", epochs)])
+    rank = int(os.environ.get("RANK", "0")) if distributed else 0
+    checkpoint = out / CHECKPOINT if (checkpoint_every or resume) else None
+    if checkpoint is not None and checkpoint.exists() and not resume and rank == 0:
+        shutil.rmtree(checkpoint)  # --force without --resume: start afresh
+    train_kw = {} if checkpoint is None else {"checkpoint_dir": checkpoint, "checkpoint_every": checkpoint_every or 1,
+                                              "resume": resume}  # fmt: skip
+    with _progress(quiet or rank != 0) as progress:
+        f._fit_panel(panel, **kw, **train_kw, distributed=distributed,
+                     callbacks=[_EpochBar(progress, f"training {cell.value}", epochs)])  # fmt: skip
+    if f.rank != 0:  # every process holds the same model; only rank 0 writes it
+        return
     f.fit_kwargs = kw
-    f.save(out, overwrite=True)
+    f.save(out, overwrite=True, keep=(CHECKPOINT,) if checkpoint is not None else ())
     history = type("H", (), {"history": f.history, "epoch": list(range(len(f.history["loss"])))})()
     plot_history(history, out / "history.png", title=f"{cell.value.upper()} {units}: loss per epoch")
     fitted = f.fitted_values(panel)
     plot_fit(fitted, out / "fit.png")
     parts = {p: fitted[fitted["part"] == p] for p in ("train", "validation")}
     metrics = {
-        "cell": cell.value, "params": f.model.count_params(), "epochs_run": len(f.history["loss"]),
+        "cell": cell.value, "params": f.model.count_params(), "n_models": len(f.models),
+        "calibration_offsets": None if f.offsets is None else f.offsets.tolist(),
+        "epochs_run": len(f.history["loss"]),
         "fit_seconds": round(f.fit_seconds, 3), "final_loss": f.history["loss"][-1],
         "final_val_loss": f.history.get("val_loss", [None])[-1],
         "best_val_loss": min(f.history["val_loss"]) if "val_loss" in f.history else None,
@@ -203,11 +276,13 @@ def _run_fit(data, target, date, id, covariates, lookback, horizon, cell, units,
     }  # fmt: skip
     _write_text(out / "metrics.json", json.dumps(metrics, indent=2, default=lambda v: float(np.asarray(v))) + "\n")
     typer.echo(
-        f"trained {cell.value} ({metrics['params']:,} parameters) for {metrics['epochs_run']} epochs in "
+        f"trained {f'{n_models} x ' if n_models > 1 else ''}{cell.value} ({metrics['params']:,} parameters"
+        f"{' each' if n_models > 1 else ''}) for {metrics['epochs_run']} epochs in "
         f"{f.fit_seconds:.1f} s; final loss {metrics['final_loss']:.4f}"
         + (f", val_loss {metrics['final_val_loss']:.4f}" if metrics["final_val_loss"] is not None else "")
     )
-    typer.echo(f"wrote {out}/ (forecaster.json, model.grunet, history.png, fit.png, metrics.json)")
+    typer.echo(f"wrote {out}/ (forecaster.json, model.grunet, history.png, fit.png, metrics.json"
+               + (f", {CHECKPOINT}/)" if checkpoint is not None else ")"))
 
 
 def forecast(
@@ -239,7 +314,7 @@ def forecast(
                 history = Panel([st.tail for st in f.states], f.freq, f.step, sc)
             plot_forecast(frame, history, plot, tail=max(4 * f.config.horizon, f.config.lookback))
         typer.echo(f"wrote {len(frame)} forecast rows to {out}" + (f" and {plot}" if plot else ""))
-    except USER_ERRORS as e:
+    except (*USER_ERRORS, OSError) as e:  # OSError: unwritable or odd paths, disk full
         _fail(e)
 
 
@@ -251,6 +326,8 @@ def backtest(
     calendar: bool = CALENDAR, relative: bool = RELATIVE, season_length: Optional[int] = SEASON,
     learning_rate: float = LR, seed: int = SEED, epochs: int = EPOCHS, batch_size: int = BATCH,
     val_size: Optional[str] = VAL, patience: Optional[int] = PATIENCE,
+    season_relative: bool = SEASON_RELATIVE, log: bool = LOG, n_models: int = N_MODELS,
+    calibrate: bool = CALIBRATE, calibration_size: Optional[int] = CALIBRATION_SIZE,
     folds: int = typer.Option(3, "--folds", min=1, help="Rolling-origin folds ending at the series' end."),
     stride: Optional[int] = typer.Option(None, "--stride", min=1, help="Steps between folds (default: horizon)."),
     refit: bool = typer.Option(True, "--refit/--no-refit", help="Retrain for every fold."),
@@ -264,14 +341,14 @@ def backtest(
 
     try:
         _run_backtest(**args)
-    except USER_ERRORS as e:
+    except (*USER_ERRORS, OSError) as e:  # OSError: unwritable or odd paths, disk full
         _fail(e)
 
 
 def _run_backtest(data, target, date, id, covariates, lookback, horizon, cell, units, layers, dropout,
                   scaler, quantiles, strategy, calendar, relative, season_length, learning_rate, seed,
-                  epochs, batch_size, val_size, patience, folds, stride, refit, baselines, out, force,
-                  quiet) -> None:  # fmt: skip
+                  epochs, batch_size, val_size, patience, season_relative, log, n_models, calibrate,
+                  calibration_size, folds, stride, refit, baselines, out, force, quiet) -> None:  # fmt: skip
     from rich.console import Console
 
     from grunet.forecast import load_panel
@@ -281,7 +358,8 @@ def _run_backtest(data, target, date, id, covariates, lookback, horizon, cell, u
     names = ("backtest.csv", "forecasts.csv", "backtest.png", "summary.md")
     _check_outputs([out / n for n in names], force)
     f = _forecaster(cell, lookback, horizon, units, layers, dropout, scaler, quantiles, strategy, calendar,
-                    relative, season_length, learning_rate, seed)  # fmt: skip
+                    relative, season_relative, season_length, learning_rate, seed, log, n_models, calibrate,
+                    calibration_size)  # fmt: skip
     panel = load_panel(data, **_columns(target, date, id, covariates))
     with _progress(quiet) as progress:
         task = progress.add_task("backtest folds", total=folds, info="")
@@ -322,6 +400,7 @@ def compare(
     data: Path = DATA, target: str = TARGET, date: Optional[str] = DATE, id: Optional[str] = ID,
     covariates: Optional[str] = COVARIATES, lookback: int = LOOKBACK, horizon: int = HORIZON,
     units: int = UNITS, calendar: bool = CALENDAR, relative: bool = RELATIVE,
+    season_relative: bool = SEASON_RELATIVE, log: bool = LOG,
     season_length: Optional[int] = SEASON, learning_rate: float = LR, epochs: int = EPOCHS,
     batch_size: int = BATCH, val_size: Optional[int] = typer.Option(None, "--val-size", min=1, help="Validation steps (default: horizon)."),
     cells: str = typer.Option("gru,lstm,rnn", "--cells", help="Cells to compare."),
@@ -344,7 +423,8 @@ def compare(
             result = compare_cells(
                 data, cells=cell_list, seeds=seed_list, epochs=epochs, units=units, lookback=lookback,
                 horizon=horizon, batch_size=batch_size, val_size=val_size, calendar=calendar,
-                relative=relative, season_length=season_length, learning_rate=learning_rate,
+                relative=_relative(relative, season_relative), log=log, season_length=season_length,
+                learning_rate=learning_rate,
                 on_run=lambda c, s: progress.update(task, advance=1, info=f"{c} seed {s}"),
                 **_columns(target, date, id, covariates),
             )  # fmt: skip
@@ -355,7 +435,7 @@ def compare(
         plot_compare(result.runs, out / "compare.png")
         typer.echo(table)
         typer.echo(f"wrote {', '.join(str(out / n) for n in names)}")
-    except USER_ERRORS as e:
+    except (*USER_ERRORS, OSError) as e:  # OSError: unwritable or odd paths, disk full
         _fail(e)
 
 

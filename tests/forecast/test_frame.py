@@ -38,7 +38,8 @@ def test_unsorted_dates_are_sorted_and_integer_steps_work(monthly):
 @pytest.mark.parametrize(
     "kwargs, change, match",
     [
-        ({"target": "sales"}, None, "target column 'sales' not found; the data has columns: date, value"),
+        ({"target": "sales"}, None, "target column 'sales' not found. The data has columns: date, value"),
+        ({"target": "vaule"}, None, "target column 'vaule' not found; did you mean 'value'\\?"),
         ({"covariates": ["x"]}, None, "covariate column 'x' not found"),
         ({}, lambda d: d.assign(value=d["value"].astype(str).where(d.index != 3, "n/a")), "not numeric .*'n/a'"),
         ({}, lambda d: d.assign(value=d["value"].where(d.index != 5)), "1 missing or infinite value.*row 6"),

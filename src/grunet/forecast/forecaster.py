@@ -13,12 +13,23 @@ block 0 is the point forecast, trained with squared error (so ``forecast`` is a 
 with or without quantiles), and block 1 + j is quantile q_j, trained with the pinball loss
 ``max(q e, (q - 1) e)``, e = y - f_q. Predicted quantiles are sorted per step, so they never cross.
 
+Calibration (``calibrate=True``, the default with quantiles): quantile heads fit on training
+windows learn the in-sample spread, which is narrower than the out-of-sample one. So the same
+forecaster is first fit as it would have been ``C = calibration_size`` steps earlier (on each
+series without its last C steps), it forecasts the windows whose targets lie in those last C
+steps, and split-conformal offsets (CQR, `grunet.forecast.conformal`) computed from those errors
+widen the final model's intervals. Everything happens before the forecast origin.
+
+Ensembles: ``n_models = K`` trains K networks from seeds seed, seed + 1, ... and averages their
+outputs (point forecast and each quantile).
+
 Legend:  S: series  M: windows  L: lookback  H: horizon  F: input features  Q: quantiles
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -44,6 +55,7 @@ from grunet.forecast.frame import (
     load_panel,
     season_length,
 )  # fmt: skip
+from grunet.forecast.conformal import conformal_offsets
 from grunet.forecast.scalers import Scaler, get_scaler
 from grunet.forecast.windows import make_windows, split_point, window_origins
 from grunet.models import EarlyStopping, Sequential
@@ -55,6 +67,11 @@ STRATEGIES = ("direct", "recursive")
 FORMAT = "grunet.forecaster"
 FORMAT_VERSION = "1"
 CONFIG_FILE, MODEL_FILE = "forecaster.json", "model.grunet"
+
+
+def model_file(k: int) -> str:
+    """The file of ensemble member k: model.grunet, model_1.grunet, ..."""
+    return MODEL_FILE if k == 0 else f"model_{k}.grunet"
 
 
 def quantile_column(q: float) -> str:
@@ -77,17 +94,21 @@ class ForecasterConfig:
     quantiles: list[float] | None = None
     strategy: str = "direct"
     calendar: bool = False
-    relative: bool = False
+    relative: bool | str = False
     season_length: int | None = None
     learning_rate: float = 1e-3
     seed: int | None = None
+    log: bool = False
+    n_models: int = 1
+    calibrate: bool | None = None
+    calibration_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"Unknown cell {self.cell!r}; use one of: {', '.join(CELLS)}.")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {self.strategy!r}; use one of: {', '.join(STRATEGIES)}.")
-        for name in ("lookback", "horizon", "units", "layers"):
+        for name in ("lookback", "horizon", "units", "layers", "n_models"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -114,6 +135,22 @@ class ForecasterConfig:
                 )
         if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
+        if self.relative is True:
+            self.relative = "last"
+        if self.relative not in (False, None, "last", "season"):
+            raise ValueError(f"relative must be False, True (= 'last') or 'season', got {self.relative!r}.")
+        self.relative = self.relative or False
+        if self.calibrate is None:
+            self.calibrate = bool(self.quantiles)
+        if self.calibrate and not self.quantiles:
+            raise ValueError("calibrate=True needs quantiles: there are no intervals to calibrate.")
+        if self.calibration_size is not None and (
+            not isinstance(self.calibration_size, (int, np.integer)) or self.calibration_size < self.horizon
+        ):
+            raise ValueError(
+                f"calibration_size must be an integer >= the horizon {self.horizon} (steps whose "
+                f"forecasts calibrate the intervals), got {self.calibration_size!r}."
+            )
 
     @property
     def n_outputs(self) -> int:
@@ -123,6 +160,11 @@ class ForecasterConfig:
     def model_horizon(self) -> int:
         """Steps the network outputs per window: H (direct) or 1 (recursive)."""
         return self.horizon if self.strategy == "direct" else 1
+
+    @property
+    def calibration_steps(self) -> int:
+        """C: the last steps of each series whose forecasts calibrate the intervals (default 2 H)."""
+        return self.calibration_size or 2 * self.horizon
 
 
 class PinballLoss:
@@ -196,10 +238,19 @@ class Forecaster:
         quantiles: levels in (0, 1) for quantile columns (direct strategy only).
         strategy: "direct" (one head for all H steps) or "recursive" (one step, fed back).
         calendar: add sin/cos calendar features of each step's date (month, day of week, ...).
-        relative: feed each window's scaled target relative to its last value and forecast the
-            change from it, so levels outside the training range (trends) carry over.
+        relative: False; True or "last": feed each window's scaled target relative to its last
+            value and forecast the change from it, so levels outside the training range (trends)
+            carry over; "season": inputs as for "last", but forecast each step's change from
+            the same step one season earlier (the seasonal naive forecast; needs lookback >= m).
         season_length: seasonal period m for MASE and baselines (default from the frequency).
         learning_rate: Adam's learning rate. seed: seeds weights and shuffling when given.
+        log: model the logarithm of the target (strictly positive series): multiplicative
+            seasonality and growth become additive. Forecasts and quantiles are transformed back.
+        n_models: train this many networks (seeds seed, seed + 1, ...) and average them.
+        calibrate: conformally calibrate the quantiles on the last `calibration_size` steps before
+            the forecast origin (see the module docstring; default: on when quantiles are given).
+        calibration_size: C, steps held out for calibration (default 2 * horizon, giving
+            horizon + 1 calibration windows per series).
 
     Examples:
         >>> import numpy as np, pandas as pd
@@ -213,15 +264,19 @@ class Forecaster:
                  layers: int = 1, dropout: float = 0.0, reset_after: bool = True,
                  scaler: str | None = "standard", quantiles: Sequence[float] | None = None,
                  strategy: str = "direct", calendar: bool = False, relative: bool = False,
-                 season_length: int | None = None,
-                 learning_rate: float = 1e-3, seed: int | None = None) -> None:  # fmt: skip
+                 season_length: int | None = None, learning_rate: float = 1e-3,
+                 seed: int | None = None, log: bool = False, n_models: int = 1,
+                 calibrate: bool | None = None, calibration_size: int | None = None) -> None:  # fmt: skip
         self.config = ForecasterConfig(
             cell=cell, lookback=lookback, horizon=horizon, units=units, layers=layers,
             dropout=dropout, reset_after=reset_after, scaler=scaler,
             quantiles=None if quantiles is None else list(quantiles), strategy=strategy,
-            calendar=calendar, relative=relative, season_length=season_length, learning_rate=learning_rate, seed=seed,
+            calendar=calendar, relative=relative, season_length=season_length, learning_rate=learning_rate,
+            seed=seed, log=log, n_models=n_models, calibrate=calibrate, calibration_size=calibration_size,
         )  # fmt: skip
-        self.model: Sequential | None = None
+        self.models: list[Sequential] = []
+        self.offsets: np.ndarray | None = None  # (Q, H) conformal offsets in model units
+        self.rank = 0
         self.schema: Schema | None = None
         self.freq: str | None = None
         self.step = 1
@@ -244,8 +299,13 @@ class Forecaster:
                 f"units={c.units}, strategy={c.strategy!r}, fitted={self.fitted})")  # fmt: skip
 
     @property
+    def model(self) -> Sequential | None:
+        """The (first) network; `models` holds all of an ensemble."""
+        return self.models[0] if self.models else None
+
+    @property
     def fitted(self) -> bool:
-        return self.model is not None
+        return bool(self.models)
 
     @property
     def season_length(self) -> int:
@@ -260,18 +320,49 @@ class Forecaster:
         return ["target", *covs, *cal]
 
     # -- features ---------------------------------------------------------------------------
+    def _log(self, values: np.ndarray, s: Series) -> np.ndarray:
+        """The target as the network models it: log(values) with ``log``, else unchanged."""
+        if not self.config.log:
+            return values
+        if not np.all(values > 0):
+            name = f"series {s.id!r}" if s.id is not None else "the series"
+            raise DataError(
+                f"log=True needs strictly positive target values, but {name} has a minimum of "
+                f"{np.min(values):g}; use log=False (--no-log) or shift the series."
+            )
+        return np.log(values)
+
+    def _encode(self, values, state: _SeriesState) -> np.ndarray:
+        """Original units -> the network's units (log, then the scaler), any shape."""
+        v = np.asarray(values, dtype=np.float64)
+        v = np.log(v) if self.config.log else v
+        return (v - state.target_scaler.center_[0]) / state.target_scaler.scale_[0]
+
+    def _decode(self, values, state: _SeriesState) -> np.ndarray:
+        """The network's units -> original units, any shape (monotone: quantile order survives)."""
+        v = state.target_scaler.inverse_transform(values)
+        return np.exp(v) if self.config.log else v
+
     def _features(self, s: Series, state: _SeriesState) -> np.ndarray:
         """(N, F) model inputs of series `s` with `state`'s scalers."""
-        cols = [state.target_scaler.transform(s.target)[:, None]]
+        cols = [state.target_scaler.transform(self._log(s.target, s))[:, None]]
         if s.covariates.shape[1]:
             cols.append(state.covariate_scaler.transform(s.covariates))
         if self.config.calendar:
             cols.append(calendar_features(s.index, self.freq))
-        return np.concatenate(cols, axis=1)
+        feats = np.concatenate(cols, axis=1)
+        if not np.all(np.abs(feats) < np.finfo(np.float32).max):
+            name = f"series {s.id!r}" if s.id is not None else "the series"
+            raise DataError(
+                f"{name}: after scaling, values reach {np.max(np.abs(feats)):g}, beyond float32's range "
+                "(values far too large, or far from those the scalers were fit on); use a scaler, or "
+                "divide the columns by a large constant first."
+            )
+        return feats
 
     def _new_state(self, s: Series, n_train: int) -> _SeriesState:
         """Scalers fit on the first `n_train` steps of `s` only."""
-        target_scaler = get_scaler(self.config.scaler).fit(s.target[:n_train])
+        target_scaler = get_scaler(self.config.scaler).fit(self._log(s.target[:n_train], s))
         cov_scaler = get_scaler(self.config.scaler).fit(s.covariates[:n_train]) if s.covariates.shape[1] else None
         return _SeriesState(s.id, target_scaler, cov_scaler, s.tail(self.config.lookback), n_train)
 
@@ -294,22 +385,37 @@ class Forecaster:
         loss = PinballLoss(c.quantiles, c.model_horizon) if c.quantiles else "mean_squared_error"
         model.compile(loss=loss, optimizer=torch.optim.Adam(model.parameters(), lr=c.learning_rate, eps=1e-7))
 
-    def _relative(self, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """With ``relative``, shift each window's target input and targets by its last input value."""
+    def _base(self, X: np.ndarray) -> np.ndarray | float:
+        """What the targets of windows X (M, L, F) are relative to: 0 (absolute), the last input
+        (M, 1) ("last"), or the input one season before each target step (M, model_horizon)."""
+        c = self.config
+        if not c.relative:
+            return 0.0
+        if c.relative == "season":
+            m = self.season_length
+            idx = c.lookback - m + np.arange(c.model_horizon) % m  # the last season, repeated
+            return X[:, idx, 0]
+        return X[:, -1:, 0]
+
+    def _relative(self, X: np.ndarray, Y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """With ``relative``, shift each window's target input by its last value and its targets
+        by `_base`."""
         if not self.config.relative:
             return X, Y
-        base = X[:, -1:, 0]  # (M, 1)
+        base = self._base(X)
         X = X.copy()
-        X[:, :, 0] -= base
-        return X, Y - base
+        X[:, :, 0] -= X[:, -1:, 0]
+        return X, (Y - base if Y is not None else None)
 
     def _net(self, X: np.ndarray) -> np.ndarray:
-        """Network forecasts in scaled units, (S, n_outputs, model_horizon), for windows X (S, L, F)."""
+        """Network forecasts in scaled units, (S, n_outputs, model_horizon), for windows X (S, L, F):
+        the mean over the ensemble's networks."""
         c = self.config
-        base = X[:, -1, 0].astype(np.float64)[:, None, None] if c.relative else 0.0  # (S, 1, 1)
-        X, _ = self._relative(X, X[:, :0, 0])
-        out = self.model.predict(X, batch_size=256).reshape(len(X), c.n_outputs, c.model_horizon)
-        return out.astype(np.float64) + base
+        base = np.asarray(self._base(X), dtype=np.float64)
+        base = base[:, None, :] if base.ndim else base  # (S, 1, H) or a scalar
+        X, _ = self._relative(X, None)
+        out = np.mean([m.predict(X, batch_size=256) for m in self.models], axis=0)
+        return out.reshape(len(X), c.n_outputs, c.model_horizon).astype(np.float64) + base
 
     # -- fit --------------------------------------------------------------------------------
     def fit(
@@ -325,6 +431,10 @@ class Forecaster:
         early_stopping: int | None = None,
         verbose: int = 0,
         callbacks: Sequence[Any] | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
+        distributed: bool = False,
     ) -> Forecaster:
         """Train on `data`: a DataFrame, or a path to a CSV/Parquet file.
 
@@ -337,6 +447,12 @@ class Forecaster:
             epochs, batch_size: training budget. early_stopping: patience in epochs (restores the
                 best weights), or None.
             verbose: 0 silent, 1 progress bar, 2 one line per epoch. callbacks: grunet callbacks.
+            checkpoint_dir: folder for training checkpoints (one sub-folder per network trained:
+                ``calibration/model_<k>`` and ``model_<k>``); see `Sequential.fit`.
+            checkpoint_every: epochs between checkpoints. resume: continue from the checkpoints in
+                `checkpoint_dir`; ends with the same networks as an uninterrupted fit.
+            distributed: train each network data-parallel under torchrun (`Sequential.fit`); every
+                process ends with the same forecaster, and ``rank`` says which process this is.
 
         Returns:
             self, fitted.
@@ -345,7 +461,9 @@ class Forecaster:
         self.fit_kwargs = {"val_size": val_size, "epochs": epochs, "batch_size": batch_size,
                            "early_stopping": early_stopping}  # fmt: skip
         return self._fit_panel(panel, val_size=val_size, epochs=epochs, batch_size=batch_size,
-                               early_stopping=early_stopping, verbose=verbose, callbacks=callbacks)  # fmt: skip
+                               early_stopping=early_stopping, verbose=verbose, callbacks=callbacks,
+                               checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+                               resume=resume, distributed=distributed)  # fmt: skip
 
     def _windows(self, panel: Panel, val_size) -> tuple[list[_SeriesState], tuple, tuple | None]:
         c = self.config
@@ -377,7 +495,9 @@ class Forecaster:
         return states, stack(train), (stack(val) if val else None)
 
     def _fit_panel(self, panel: Panel, *, val_size=None, epochs: int = 100, batch_size: int = 32,
-                   early_stopping: int | None = None, verbose: int = 0, callbacks=None) -> Forecaster:  # fmt: skip
+                   early_stopping: int | None = None, verbose: int = 0, callbacks=None,
+                   checkpoint_dir=None, checkpoint_every: int = 1, resume: bool = False,
+                   distributed: bool = False) -> Forecaster:  # fmt: skip
         c = self.config
         if c.strategy == "recursive" and panel.schema.covariates:
             raise ValueError(
@@ -387,24 +507,88 @@ class Forecaster:
         self.schema, self.freq, self.step = panel.schema, panel.freq, panel.step
         if c.calendar:
             calendar_names(self.freq)  # raises for integer steps
-        states, (X, Y), val = self._windows(panel, val_size)
-        callbacks = list(callbacks or [])
-        if early_stopping is not None:
-            if val is None:
-                raise ValueError("early_stopping needs validation data: pass val_size (e.g. the horizon).")
-            callbacks.append(EarlyStopping(patience=int(early_stopping), restore_best_weights=True))
-        if c.seed is not None:
-            set_seed(c.seed)
-        model = self._build_model(X.shape[2])
-        tile = lambda y: np.tile(y, (1, c.n_outputs))
+        if c.relative == "season" and not 1 < self.season_length <= c.lookback:
+            raise ValueError(
+                f"relative='season' needs a seasonal period m > 1 within the lookback, got m="
+                f"{self.season_length} and lookback {c.lookback}; set season_length or use relative=True."
+            )
+        if early_stopping is not None and val_size in (None, 0):
+            raise ValueError("early_stopping needs validation data: pass val_size (e.g. the horizon).")
+        fit_kw = {"val_size": val_size, "epochs": epochs, "batch_size": batch_size, "early_stopping": early_stopping,
+                  "verbose": verbose, "callbacks": callbacks, "checkpoint_every": checkpoint_every,
+                  "resume": resume, "distributed": distributed}  # fmt: skip
+        folder = None if checkpoint_dir is None else Path(checkpoint_dir)
         start = time.perf_counter()
-        history = model.fit(X, tile(Y), epochs=epochs, batch_size=batch_size,
-                            validation_data=None if val is None else (val[0], tile(val[1])),
-                            shuffle=True, verbose=verbose, callbacks=callbacks)  # fmt: skip
+        states, (X, Y), val = self._windows(panel, val_size)
+        offsets, n_cal = None, 0
+        if c.calibrate:
+            offsets, n_cal = self._calibration(panel, states, len(X), fit_kw, folder)
+        tile = lambda y: np.tile(y, (1, c.n_outputs))
+        models, histories = [], []
+        for k in range(c.n_models):
+            cbs = list(callbacks or [])
+            if early_stopping is not None:
+                cbs.append(EarlyStopping(patience=int(early_stopping), restore_best_weights=True))
+            if c.seed is not None:
+                set_seed(c.seed + k)
+            model = self._build_model(X.shape[2])
+            history = model.fit(X, tile(Y), epochs=epochs, batch_size=batch_size,
+                                validation_data=None if val is None else (val[0], tile(val[1])),
+                                shuffle=True, verbose=verbose, callbacks=cbs,
+                                checkpoint_dir=None if folder is None else folder / f"model_{k}",
+                                checkpoint_every=checkpoint_every, resume=resume, distributed=distributed)  # fmt: skip
+            models.append(model)
+            histories.append(history.history)
         self.fit_seconds = time.perf_counter() - start
-        self.model, self.states, self.history = model, states, history.history
-        self.n_windows = {"train": len(X), "val": 0 if val is None else len(val[0])}
+        self.models, self.states, self.history, self.offsets = models, states, histories[0], offsets
+        self.rank = models[0].rank
+        self.n_windows = {"train": len(X), "val": 0 if val is None else len(val[0]), "calibration": n_cal}
         return self
+
+    def _calibration(self, panel: Panel, states: list[_SeriesState], n_windows: int, fit_kw: dict,
+                     folder: Path | None) -> tuple[np.ndarray, int]:  # fmt: skip
+        """Conformal offsets (Q, H) in model units, and the number of calibration windows.
+
+        The same forecaster, uncalibrated, is fit on every series without its last C steps (for
+        as many optimizer steps as the final fit of `n_windows` windows), then
+        forecasts each window whose H targets lie in those C steps; `conformal_offsets` turns
+        its errors there (in the final model's units, `states`) into offsets.
+        """
+        c = self.config
+        C, L, H = c.calibration_steps, c.lookback, c.horizon
+        early = Panel([s.head(len(s) - C) for s in panel.series], panel.freq, panel.step, panel.schema)
+        probe = Forecaster.from_config({**self.get_config(), "calibrate": False})
+        kw = {**fit_kw, "checkpoint_dir": None if folder is None else folder / "calibration"}
+        try:
+            # The same number of optimizer steps as the final fit (not of epochs over fewer
+            # windows), so the probe is as converged as the model it calibrates.
+            probe.schema, probe.freq, probe.step = panel.schema, panel.freq, panel.step
+            n_probe = len(probe._windows(early, fit_kw["val_size"])[1][0])
+            steps = lambda m: math.ceil(m / fit_kw["batch_size"])
+            kw["epochs"] = math.ceil(fit_kw["epochs"] * steps(n_windows) / steps(n_probe))
+            probe._fit_panel(early, **kw)
+        except DataError as e:
+            raise DataError(
+                f"calibration fits the forecaster on each series without its last {C} steps, and "
+                f"that failed: {e} Use calibrate=False (--no-calibrate) or a smaller calibration_size."
+            ) from None
+        ys, qs = [], []
+        for s, probe_state, state in zip(panel.series, probe.states, states):
+            origins = window_origins(len(s), L, H, first=len(s) - C)
+            pred = probe._window_forecasts(s, probe_state, origins)  # (M, 1 + Q, H) original units
+            ys.append(self._encode(np.lib.stride_tricks.sliding_window_view(s.target, H)[origins], state))
+            qs.append(self._encode(pred[:, 1:], state))
+        y, q = np.concatenate(ys), np.concatenate(qs)
+        return conformal_offsets(y, q, c.quantiles), len(y)
+
+    def _window_forecasts(self, s: Series, state: _SeriesState, origins: np.ndarray) -> np.ndarray:
+        """Forecasts (M, n_outputs, H) in original units of the windows of `s` at `origins`
+        (direct strategy; uncalibrated, quantiles sorted)."""
+        feats = self._features(s, state)
+        X, _ = make_windows(feats, feats[:, 0], self.config.lookback, self.config.model_horizon, origins)
+        out = self._net(X)
+        out[:, 1:] = np.sort(out[:, 1:], axis=1)
+        return self._decode(out, state)
 
     # -- predict ----------------------------------------------------------------------------
     def _require_fitted(self, what: str) -> None:
@@ -456,8 +640,10 @@ class Forecaster:
                     new[:, 0, 1:] = np.stack([calendar_features(d[h : h + 1], self.freq)[0] for d in dates])
                 X = np.concatenate([X[:, 1:], new], axis=1)  # slide the window by one step
         if c.quantiles:
+            if self.offsets is not None:
+                out[:, 1:] = np.sort(out[:, 1:], axis=1) + self.offsets[None, :, :horizon]  # conformal
             out[:, 1:] = np.sort(out[:, 1:], axis=1)  # monotone rearrangement: no crossing
-        return np.stack([st.target_scaler.inverse_transform(o) for o, (_, st) in zip(out, pairs)])
+        return np.stack([self._decode(o, st) for o, (_, st) in zip(out, pairs)])
 
     def _frame(self, pairs, values: np.ndarray, horizon: int) -> pd.DataFrame:
         c = self.config
@@ -514,7 +700,7 @@ class Forecaster:
             pred = self._net(X)[:, 0, 0]  # first step of the point block
             part = {} if s.id is None else {"id": s.id}
             parts.append(pd.DataFrame({**part, "date": s.index[origins], "actual": s.target[origins],
-                                       "fitted": st.target_scaler.inverse_transform(pred),
+                                       "fitted": self._decode(pred, st),
                                        "part": np.where(origins < st.n_train, "train", "validation")}))  # fmt: skip
         return pd.concat(parts, ignore_index=True)
 
@@ -527,9 +713,14 @@ class Forecaster:
                         refit=refit, **kwargs)  # fmt: skip
 
     # -- files ------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the folder `path`: forecaster.json (config, columns, scalers, series tails) and
-        model.grunet (weights, safetensors). The folder appears complete or not at all.
+    def save(self, path: str | os.PathLike, overwrite: bool = False, keep: Sequence[str] = ()) -> Path:
+        """Write the folder `path`: forecaster.json (config, columns, scalers, series tails,
+        calibration offsets) and model.grunet (weights, safetensors; model_<k>.grunet for further
+        networks of an ensemble). The folder appears complete or not at all.
+
+        Args:
+            overwrite: replace an existing folder. keep: names of entries of the existing folder
+                to carry over into the new one (e.g. a training checkpoint).
 
         Raises:
             FileExistsError: `path` exists and overwrite is False.
@@ -548,12 +739,17 @@ class Forecaster:
             "step": self.step, "n_features": len(self.feature_names), "features": self.feature_names,
             "series": [st.to_dict() for st in self.states], "history": self.history,
             "fit_seconds": self.fit_seconds, "fit_kwargs": self.fit_kwargs,
+            "calibration_offsets": None if self.offsets is None else self.offsets.tolist(),
         }  # fmt: skip
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
-            self.model.save(tmp / MODEL_FILE)
+            for k, model in enumerate(self.models):
+                model.save(tmp / model_file(k))
             atomic_write(tmp / CONFIG_FILE, lambda t: Path(t).write_text(json.dumps(meta, indent=1) + "\n"))
             if path.exists():
+                for name in keep:
+                    if (path / name).exists() and not (tmp / name).exists():
+                        os.replace(path / name, tmp / name)
                 trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
                 os.replace(path, trash / "old")
                 os.replace(tmp, path)
@@ -590,8 +786,13 @@ def load(path: str | os.PathLike) -> Forecaster:
         f.states = [_SeriesState.from_dict(d, n_cov, dated) for d in meta["series"]]
         f.history, f.fit_seconds = meta.get("history", {}), float(meta.get("fit_seconds", 0.0))
         f.fit_kwargs = meta.get("fit_kwargs", {})
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelFileError(f"{meta_path} has a damaged forecaster config ({e}).") from None
-    f.model = load_model(path / MODEL_FILE, compile=False)
-    f._compile(f.model)
+        offsets = meta.get("calibration_offsets")
+        f.offsets = None if offsets is None else np.asarray(offsets, dtype=np.float64).reshape(
+            len(f.config.quantiles), f.config.horizon)  # fmt: skip
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ModelFileError(f"{meta_path} has a damaged forecaster config ({type(e).__name__}: {e}).") from None
+    for k in range(f.config.n_models):
+        model = load_model(path / model_file(k), compile=False)
+        f._compile(model)
+        f.models.append(model)
     return f

@@ -9,6 +9,7 @@ Legend:  N: time steps of one series  C: covariate columns  K: calendar feature 
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,12 +46,26 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path} is empty; it needs a header row and data rows.")
     try:
         df = READERS[suffix](path)
-    except (ValueError, UnicodeDecodeError, OSError) as e:  # parser, encoding and Arrow errors
+    except UnicodeDecodeError as e:
+        raise DataError(f"could not read {path} as {suffix[1:]}: {_encoding_hint(path, e)}") from None
+    except (ValueError, OSError) as e:  # parser and Arrow errors
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"could not read {path} as {suffix[1:]}: {reason}.") from None
     if df.empty:
         raise DataError(f"{path} has a header but no data rows.")
     return df
+
+
+def _encoding_hint(path: Path, e: UnicodeDecodeError) -> str:
+    """Why a text table could not be decoded, and how to fix it."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "it is UTF-16 text (it starts with a UTF-16 byte-order mark); re-save it as UTF-8."
+    if b"\x00" in head or sum(b < 9 or 13 < b < 32 for b in head) > len(head) // 20:
+        return "it holds binary data, not text; give a CSV file (or a .parquet file)."
+    return (f"it is not UTF-8 text (byte 0x{e.object[e.start]:02x} at position {e.start}; perhaps "
+            "Latin-1 or Windows-1252); re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8.")
 
 
 @dataclass
@@ -114,7 +129,12 @@ def _columns_hint(df: pd.DataFrame) -> str:
 def _require_columns(df: pd.DataFrame, names: Sequence[str], role: str) -> None:
     for name in names:
         if name not in df.columns:
-            raise DataError(f"{role} column {name!r} not found; {_columns_hint(df)}.")
+            columns = [str(c) for c in df.columns]
+            close = difflib.get_close_matches(str(name), columns, n=1, cutoff=0.7) or [
+                c for c in columns if c.strip().lower() == str(name).strip().lower()]  # fmt: skip
+            hint = f"; did you mean {close[0]!r}?" if close else "."
+            columns_hint = _columns_hint(df)
+            raise DataError(f"{role} column {name!r} not found{hint} {columns_hint[0].upper()}{columns_hint[1:]}.")
 
 
 def _numeric(df: pd.DataFrame, col: str, role: str) -> np.ndarray:

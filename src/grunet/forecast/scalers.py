@@ -38,7 +38,13 @@ class Scaler:
     def fit(self, x) -> Scaler:
         """Learn center and scale per column of `x` (N,) or (N, F); returns self."""
         arr, _ = self._2d(x, f"{self.name} input")
-        center, scale = self._fit(arr)
+        with np.errstate(over="ignore", invalid="ignore"):
+            center, scale = self._fit(arr)
+        if not (np.all(np.isfinite(center)) and np.all(np.isfinite(scale))):
+            raise DataError(
+                f"{type(self).__name__}: values up to {np.max(np.abs(arr)):g} are too large to scale "
+                "(their mean or spread overflows float64); divide the column by a large constant first."
+            )
         # A constant column has no spread: scale 1 keeps it finite (it becomes x - center).
         scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
         self.center_, self.scale_ = center.astype(np.float64), scale.astype(np.float64)

@@ -96,7 +96,9 @@ def load_model(path: str | os.PathLike, *, compile: bool = True):
 
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"no model file at {path}" + (" (it is a folder)" if path.is_dir() else "."))
+        if path.is_dir() and (path / "model.grunet").is_file():
+            raise ModelFileError(f"{path} is a folder; the model in it is {path / 'model.grunet'}.")
+        raise ModelFileError(f"no model file at {path}" + (" (it is a folder)." if path.is_dir() else "."))
     if path.suffix == ".keras":
         from grunet.keras import load
 
