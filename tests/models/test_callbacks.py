@@ -65,3 +65,15 @@ def test_custom_callback_hooks_run_in_order():
 
     _model().fit(X, Y, epochs=2, verbose=0, callbacks=[Spy()])
     assert seen == ["begin", 0, 1, "end"]
+
+
+def test_tensorboard_logs_every_epoch(tmp_path):
+    pytest.importorskip("tensorboard", reason="TensorBoard logging is an optional extra")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _model().fit(X, Y, epochs=3, batch_size=10, validation_split=0.2, verbose=0,
+                 callbacks=[gn.models.TensorBoard(tmp_path)])  # fmt: skip
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [e.step for e in events.Scalars("loss")] == [0, 1, 2]
+    assert len(events.Scalars("val_loss")) == 3
