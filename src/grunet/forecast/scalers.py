@@ -9,6 +9,7 @@ Legend:  N: time steps  F: columns (features)
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from grunet.data.series import as_array
 from grunet.errors import DataError
 
 
-class Scaler:
+class Scaler(ABC):
     """Base class: subclasses define ``_fit(x) -> (center, scale)`` for x (N, F)."""
 
     name = "scaler"
@@ -50,8 +51,9 @@ class Scaler:
         self.center_, self.scale_ = center.astype(np.float64), scale.astype(np.float64)
         return self
 
+    @abstractmethod
     def _fit(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """(center, scale), each (F,), from training values x (N, F)."""
 
     def _check(self, arr: np.ndarray) -> None:
         if not self.fitted:

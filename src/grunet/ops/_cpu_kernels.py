@@ -54,7 +54,7 @@ def _pow2(typingctx, n):
 
 
 def _expm1(v):  # pragma: no cover - replaced by the overload below inside numba
-    raise NotImplementedError
+    raise RuntimeError("_expm1 runs only inside numba-compiled code (see its overload).")
 
 
 @overload(_expm1, fastmath=_FM)
@@ -99,11 +99,11 @@ def _expm1_impl(v):
 
 
 def _sigmoid(v):  # pragma: no cover - numba-only
-    raise NotImplementedError
+    raise RuntimeError("_sigmoid runs only inside numba-compiled code (see its overload).")
 
 
 def _tanh(v):  # pragma: no cover - numba-only
-    raise NotImplementedError
+    raise RuntimeError("_tanh runs only inside numba-compiled code (see its overload).")
 
 
 @overload(_sigmoid, fastmath=_FM)
