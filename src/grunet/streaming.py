@@ -4,7 +4,8 @@ For online forecasting: feed each new observation as it arrives and read the mod
 once, without re-running the whole history. ``Stepper(model).step(x_t)`` after t+1 calls equals
 ``model.predict(x[:, :t+1])`` when the recurrent layers return only their last state, and
 ``model.predict(x)[:, t]`` when they return sequences. One step is a few small matrix products
-per layer under ``torch.no_grad``: no validation, registry lookup or time loop per call.
+per layer under ``torch.no_grad``, through each layer's own recurrence (``grunet.ops``, so the
+fastest backend for the device), with no validation or time loop per call.
 
 Legend:  B: batch  F: features  H: units
 
@@ -26,69 +27,20 @@ import torch
 
 from grunet import layers as gl
 from grunet.errors import DataError
-from grunet.ops.activations import get_activation
+from grunet.layers.recurrent import Recurrent
 
 State = list[torch.Tensor]
 StepFn = Callable[[torch.Tensor, State], torch.Tensor]  # (x (B, F), state) -> y; updates state
 
 
-def _addmm(b: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """x @ w.T (+ b), with `w` in torch layout (out, in)."""
-    return x @ w.T if b is None else torch.addmm(b, x, w.T)
-
-
-def _gru_step(layer: gl.GRU) -> StepFn:
-    act, gate = get_activation(layer.activation), get_activation(layer.recurrent_activation)
-    w_ih, b_ih, w_hh, b_hh = layer.weight_ih, layer.bias_ih, layer.weight_hh, layer.bias_hh
-    H = layer.units
-    w_rz, w_n = w_hh[: 2 * H], w_hh[2 * H :]  # (2H, H), (H, H): views, so training stays visible
-    b_rz = None if b_hh is None else b_hh[: 2 * H]
-    b_n = None if b_hh is None else b_hh[2 * H :]
+def _recurrent_step(layer: Recurrent) -> StepFn:
+    """One time step of a recurrent layer: its own recurrence (grunet.ops) over T = 1."""
 
     def step(x: torch.Tensor, state: State) -> torch.Tensor:
-        h = state[0]  # (B, H)
-        gi = _addmm(b_ih, x, w_ih)  # (B, 3H), rows r, z, n
-        r, z = gate(gi[:, : 2 * H] + _addmm(b_rz, h, w_rz)).chunk(2, dim=1)
-        if layer.reset_after:
-            n = act(gi[:, 2 * H :] + r * _addmm(b_n, h, w_n))
-        else:
-            n = act(gi[:, 2 * H :] + _addmm(b_n, r * h, w_n))
-        state[0] = z * h + (1.0 - z) * n
-        return state[0]
+        out, state[:] = layer.recur(x.unsqueeze(0), state)  # x (1, B, F) -> out (1, B, H)
+        return out[0]
 
     return step
-
-
-def _lstm_step(layer: gl.LSTM) -> StepFn:
-    act, gate = get_activation(layer.activation), get_activation(layer.recurrent_activation)
-
-    def step(x: torch.Tensor, state: State) -> torch.Tensor:
-        h, c = state  # (B, H) each
-        g = _addmm(layer.bias_ih, x, layer.weight_ih) + h @ layer.weight_hh.T  # (B, 4H) i,f,g,o
-        i, f, cand, o = g.chunk(4, dim=1)
-        c = gate(f) * c + gate(i) * act(cand)
-        state[0], state[1] = gate(o) * act(c), c
-        return state[0]
-
-    return step
-
-
-def _rnn_step(layer: gl.SimpleRNN) -> StepFn:
-    act = get_activation(layer.activation)
-
-    def step(x: torch.Tensor, state: State) -> torch.Tensor:
-        state[0] = act(_addmm(layer.bias_ih, x, layer.weight_ih) + state[0] @ layer.weight_hh.T)
-        return state[0]
-
-    return step
-
-
-def _dense_step(layer: gl.Dense) -> StepFn:
-    act = get_activation(layer.activation)
-    return lambda x, state: act(_addmm(layer.bias, x, layer.kernel.T))
-
-
-_STEPS = {gl.GRU: _gru_step, gl.LSTM: _lstm_step, gl.SimpleRNN: _rnn_step}
 
 
 class Stepper:
@@ -120,11 +72,11 @@ class Stepper:
                     f"({type(layer).__name__}), so its output at step t depends on later inputs; "
                     "it cannot run one step at a time. Use model.predict on whole windows."
                 )
-            if type(layer) in _STEPS:
-                self._fns.append((_STEPS[type(layer)](layer), 2 if isinstance(layer, gl.LSTM) else 1))
+            if isinstance(layer, Recurrent):
+                self._fns.append((_recurrent_step(layer), layer._n_states))
                 self._units.append(layer.units)
             elif isinstance(layer, gl.Dense):
-                self._fns.append((_dense_step(layer), 0))
+                self._fns.append((lambda x, state, layer=layer: layer(x), 0))
                 self._units.append(0)
             elif not isinstance(layer, gl.Dropout):
                 raise DataError(f"Stepper: layer type {type(layer).__name__} cannot be stepped.")

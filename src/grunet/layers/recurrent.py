@@ -37,7 +37,7 @@ def _inverse(blocks: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sorted(range(len(blocks)), key=lambda j: blocks[j]))
 
 
-class _Recurrent(Layer):
+class Recurrent(Layer):
     _spec: _CellSpec
 
     def __init__(
@@ -162,6 +162,27 @@ class _Recurrent(Layer):
         # One mask per sequence, the same at every step (Keras semantics).
         return torch.bernoulli(like.new_full(shape, 1.0 - rate)) / (1.0 - rate)
 
+    def recur(self, xt: torch.Tensor, states: list[torch.Tensor],
+              recurrent_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
+        """Run this layer's recurrence through grunet.ops (its backend) from the given states.
+
+        Args:
+            xt: (T, B, F) inputs, time-major, already flipped for go_backwards.
+            states: the initial states, each (B, H) (LSTM: h, c).
+            recurrent_mask: (B, H) recurrent-dropout mask or None.
+
+        Returns:
+            out (T, B, H) and the final states, each (B, H).
+        """
+        stacked = [s.unsqueeze(0) for s in states]  # (1, B, H) each
+        state = stacked[0] if self._n_states == 1 else tuple(stacked)
+        weights = [(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)]
+        out, final = getattr(ops, self._spec.op)(
+            xt, state, weights, backend=self.backend, recurrent_mask=recurrent_mask,
+            **self._op_kwargs(),
+        )  # fmt: skip
+        return out, [f[0] for f in final] if self._n_states > 1 else [final[0]]
+
     def forward(self, x: torch.Tensor, initial_state=None):
         self._check(x)
         self.maybe_build(tuple(x.shape[1:]))
@@ -174,13 +195,7 @@ class _Recurrent(Layer):
         rec_mask = None
         if self.training and self.recurrent_dropout > 0:
             rec_mask = self._dropout_mask((B, self.units), self.recurrent_dropout, xt)
-        states = [s.unsqueeze(0) for s in self._initial_states(xt, initial_state)]  # (1, B, H)
-        state = states[0] if self._n_states == 1 else tuple(states)
-        weights = [(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)]
-        out, final = getattr(ops, self._spec.op)(
-            xt, state, weights, backend=self.backend, recurrent_mask=rec_mask, **self._op_kwargs()
-        )  # out (T, B, H)
-        finals = [f[0] for f in final] if self._n_states > 1 else [final[0]]  # (B, H) each
+        out, finals = self.recur(xt, self._initial_states(xt, initial_state), rec_mask)
         if self.stateful:
             self._states = [f.detach() for f in finals]
         y = out.transpose(0, 1) if self.return_sequences else out[-1]  # (B, T, H) or (B, H)
@@ -206,7 +221,7 @@ class _Recurrent(Layer):
         return f"name={self.name!r}, units={self.units}"
 
 
-class GRU(_Recurrent):
+class GRU(Recurrent):
     """Keras-style GRU layer (``keras.layers.GRU``): input (B, T, F), output (B, H) or (B, T, H).
 
     reset_after=True (Keras default, cuDNN-compatible), with z, r, h in Keras's order::
@@ -251,7 +266,7 @@ class GRU(_Recurrent):
         return {**super().get_config(), "reset_after": self.reset_after}
 
 
-class LSTM(_Recurrent):
+class LSTM(Recurrent):
     """Keras-style LSTM layer. Weights: kernel (F, 4H), recurrent_kernel (H, 4H), bias (4H,),
     gates (i, f, c, o). ``unit_forget_bias`` starts the forget-gate bias at 1, as Keras does.
     """
@@ -276,7 +291,7 @@ class LSTM(_Recurrent):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
-class SimpleRNN(_Recurrent):
+class SimpleRNN(Recurrent):
     """Keras-style SimpleRNN: ``h' = activation(x W + h U + b)``; kernel (F, H), recurrent (H, H)."""
 
     _spec = _CellSpec("rnn", 1, (0,))
@@ -311,12 +326,12 @@ class Bidirectional(Layer):
     Weights: the forward layer's, then the backward layer's.
     """
 
-    def __init__(self, layer: _Recurrent, merge_mode: str = "concat", **kwargs: Any) -> None:
+    def __init__(self, layer: Recurrent, merge_mode: str = "concat", **kwargs: Any) -> None:
         if isinstance(layer, dict):
             from grunet.layers import deserialize
 
             layer = deserialize(layer)
-        if not isinstance(layer, _Recurrent):
+        if not isinstance(layer, Recurrent):
             raise ValueError(
                 f"Bidirectional wraps a GRU, LSTM or SimpleRNN layer, got {type(layer).__name__}."
             )

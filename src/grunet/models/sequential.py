@@ -22,7 +22,8 @@ from torch import nn
 
 from grunet.data.series import as_array
 from grunet.errors import DataError, NotCompiledError
-from grunet.layers import Layer, deserialize, serialize
+from grunet.layers import Bidirectional, Layer, deserialize, serialize
+from grunet.layers.recurrent import Recurrent
 from grunet.layers.base import unique_name
 from grunet.models import fused
 from grunet.models.checkpoint import FILENAME as CHECKPOINT_FILE
@@ -211,7 +212,7 @@ class Sequential(nn.Module):
         if not len(self.layers):
             raise ValueError("the model has no layers; add some with model.add(...).")
         expected = self.build_input_shape
-        if hasattr(self.layers[0], "reset_states") and x.dim() != 3:  # a recurrent first layer
+        if isinstance(self.layers[0], (Recurrent, Bidirectional)) and x.dim() != 3:
             raise DataError(
                 f"{name} must be 3-D (samples, timesteps, features), got shape "
                 f"{tuple(x.shape)}. For one series, gn.data.lag_pairs(series) builds it."
