@@ -201,16 +201,6 @@ def fit(
         _run_fit(**args)
     except (*USER_ERRORS, OSError) as e:  # OSError: unwritable or odd paths, disk full
         _fail(e)
-    finally:
-        if distributed:
-            _leave_process_group()
-
-
-def _leave_process_group() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 CHECKPOINT = "checkpoint"

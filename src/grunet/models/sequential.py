@@ -7,6 +7,7 @@ on the device and read once at the end of the epoch.
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import sys
@@ -427,6 +428,9 @@ class Sequential(nn.Module):
                 )
             device = self._dtype_device()[1]
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+            # The group outlives this fit (a Forecaster fits several models in one process) but
+            # must be torn down before the interpreter exits, or gloo's threads abort the process.
+            atexit.register(_leave_process_group)
         rank, world = dist.get_rank(), dist.get_world_size()
         last = n % batch_size or batch_size
         if min(batch_size, last) < world:
@@ -510,6 +514,11 @@ class Sequential(nn.Module):
         from grunet.export import export
 
         return export(self, path, format, overwrite=overwrite, **options)
+
+
+def _leave_process_group() -> None:
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
 
 
 class _Progress:
