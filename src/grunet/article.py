@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from grunet import data, layers
+from grunet import __version__, data, layers
 from grunet.models import Sequential
 from grunet.models.io import atomic_write
 from grunet.plot import plot_predictions
@@ -113,7 +113,7 @@ def run_article(
         "reset_after": reset_after if cell == "gru" else None,
         "seed": seed,
         "data": "synthetic" if synthetic else "article (R set.seed(42))",
-        "grunet_version": __import__("grunet").__version__,
+        "grunet_version": __version__,
         "torch_version": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),

@@ -76,18 +76,29 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 
-def make_optimizer(spec: Any, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """An optimizer from a Keras name, a torch optimizer class, or a torch optimizer instance."""
+def check_optimizer(spec: Any) -> None:
+    """Raise a clear ValueError unless `spec` is a Keras optimizer name, a torch optimizer class,
+    or a torch optimizer instance."""
     if isinstance(spec, torch.optim.Optimizer):
-        return spec
+        return
     if isinstance(spec, type) and issubclass(spec, torch.optim.Optimizer):
-        return spec(params)
+        return
     if isinstance(spec, str) and spec.lower() in OPTIMIZERS:
-        return OPTIMIZERS[spec.lower()](params, **_fast_kwargs(params))
+        return
     raise ValueError(
         f"Unknown optimizer {spec!r}. Use one of: {', '.join(OPTIMIZERS)}, a torch.optim "
         "optimizer class, or an optimizer instance."
     )
+
+
+def make_optimizer(spec: Any, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """An optimizer from a Keras name, a torch optimizer class, or a torch optimizer instance."""
+    check_optimizer(spec)
+    if isinstance(spec, torch.optim.Optimizer):
+        return spec
+    if isinstance(spec, type):
+        return spec(params)
+    return OPTIMIZERS[spec.lower()](params, **_fast_kwargs(params))
 
 
 def _fast_kwargs(params: list[torch.nn.Parameter]) -> dict[str, Any]:

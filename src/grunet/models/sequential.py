@@ -30,7 +30,7 @@ from grunet.models import fused
 from grunet.models.checkpoint import FILENAME as CHECKPOINT_FILE
 from grunet.models.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from grunet.models.history import Callback, History
-from grunet.models.losses import get_loss, make_optimizer
+from grunet.models.losses import check_optimizer, get_loss, make_optimizer
 
 
 @dataclass
@@ -101,7 +101,12 @@ class Sequential(nn.Module):
         for layer in self.layers:
             layer.maybe_build(shape)
             shape = layer.compute_output_shape(shape)
-        if self.optimizer is None and self._optimizer_spec is not None:
+        if self._optimizer_spec is not None:
+            self._ensure_optimizer()
+
+    def _ensure_optimizer(self) -> None:
+        """Create the compiled optimizer over the parameters, once they exist."""
+        if self.optimizer is None:
             self.optimizer = make_optimizer(self._optimizer_spec, list(self.parameters()))
 
     @property
@@ -163,15 +168,11 @@ class Sequential(nn.Module):
         """
         loss_name, self._loss = get_loss(loss)
         self._metrics = [get_loss(m, "metric") for m in (metrics or [])]
-        if not (isinstance(optimizer, (str, torch.optim.Optimizer))
-                or (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer))):  # fmt: skip
-            make_optimizer(optimizer, [])  # raises the clear error
-        if isinstance(optimizer, str):
-            make_optimizer(optimizer, [nn.Parameter(torch.zeros(1))])  # validate the name now
+        check_optimizer(optimizer)
         self._optimizer_spec = optimizer
         self.optimizer = None
         if self.built:
-            self.optimizer = make_optimizer(optimizer, list(self.parameters()))
+            self._ensure_optimizer()
         self._compile = CompileConfig(
             loss=loss if isinstance(loss, str) else None,
             optimizer=optimizer if isinstance(optimizer, str) else None,
@@ -316,8 +317,7 @@ class Sequential(nn.Module):
         batch_size = n if batch_size is None else int(batch_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        if self.optimizer is None:
-            self.optimizer = make_optimizer(self._optimizer_spec, list(self.parameters()))
+        self._ensure_optimizer()
         steps = math.ceil(n / batch_size)
         history = History()
         history.params = {"verbose": verbose, "epochs": epochs, "steps": steps, "batch_size": batch_size}
