@@ -18,14 +18,15 @@ Triton is imported only when the benchmark runs; importing this module needs no 
 from __future__ import annotations
 
 import json
-import math
 import platform
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Callable
 
 import torch
+
+from grunet.bench import Point, _cases, _geomean  # one definition for both benchmarks
 
 IMPLS = ("triton_ra_true", "triton_ra_false", "cudnn", "reference")
 MODES = ("infer", "train")
@@ -33,16 +34,6 @@ _GRID_H = (32, 64, 128, 256)
 _GRID_T = (24, 96, 512)
 _GRID_B = (1, 16, 128, 1024)
 _I = 32
-
-
-@dataclass
-class Point:
-    """One benchmark shape."""
-
-    B: int
-    T: int
-    I: int  # noqa: E741
-    H: int
 
 
 def points(quick: bool = False) -> list[Point]:
@@ -73,19 +64,6 @@ def _modules(p: Point) -> dict[str, torch.nn.Module]:
         m.load_state_dict(cudnn.state_dict())
         mods[name] = m
     return mods
-
-
-def _cases(mod: torch.nn.Module, x: torch.Tensor) -> dict[str, Callable[[], None]]:
-    def infer() -> None:
-        with torch.no_grad():
-            mod(x)
-
-    def train() -> None:
-        mod.zero_grad(set_to_none=True)
-        out, h = mod(x)
-        (out.sum() + h.sum()).backward()
-
-    return {"infer": infer, "train": train}
 
 
 def _timer(fn: Callable[[], None], repeats: int, budget_s: float) -> tuple[float, float]:
@@ -149,10 +127,6 @@ def environment() -> dict:
         "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
         "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
     }
-
-
-def _geomean(values: list[float]) -> float:
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
 def summarize(rows: list[dict]) -> dict:

@@ -258,8 +258,7 @@ class _GRUFunction(torch.autograd.Function):
     def backward(ctx, dout, dh_n):
         x, w_ih, w_hh, saved = ctx.saved_tensors
         need_x, need_h0, need_wih, need_whh, need_bih, need_bhh = ctx.needs_input_grad[:6]
-        T, B, I = x.shape
-        H = w_hh.shape[1]
+        T, B, _ = x.shape
         if T * B <= _SMALL_ROWS:
             dx, dh0, dw_ih, dw_hh, db_ih, db_hh = _backward_small(
                 saved, x, w_ih, w_hh, dout, dh_n, ctx.reset_after, ctx.reverse
