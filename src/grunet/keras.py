@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import zipfile
 import zlib
 from datetime import datetime, timezone
@@ -34,6 +33,7 @@ import numpy as np
 
 from grunet import layers as gl
 from grunet.errors import DataError, ModelFileError
+from grunet.layers.base import snake_case
 from grunet.ops.activations import ACTIVATIONS
 
 CONFIG, WEIGHTS, METADATA = "config.json", "model.weights.h5", "metadata.json"
@@ -55,12 +55,6 @@ _ARGS = {
     "Dense": ("units", "activation", "use_bias"),
     "Dropout": ("rate",),
 }  # fmt: skip
-
-
-def _snake(name: str) -> str:
-    """Keras's ``to_snake_case``: the h5 group name of a layer class (SimpleRNN -> simple_rnn)."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", name))
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _unique(name: str, used: dict[str, int]) -> str:
@@ -156,7 +150,7 @@ def _build_bidirectional(config: dict[str, Any], where: str) -> gl.Bidirectional
                 f"{where}: a backward_layer that differs from the forward layer (other than in "
                 "go_backwards) is not supported."
             )
-    kwargs["name"] = kwargs.get("name", _snake(inner_class)).removeprefix("forward_")
+    kwargs["name"] = kwargs.get("name", snake_case(inner_class)).removeprefix("forward_")
     name = {"name": str(config["name"])} if "name" in config else {}
     return gl.Bidirectional(_RECURRENT[inner_class](**kwargs), merge_mode=merge_mode, **name)
 
@@ -261,7 +255,7 @@ def _load_weights(model, specs: list[dict], weights: bytes, path: Path) -> None:
         with _h5py().File(io.BytesIO(weights), "r") as h5:
             for i, (spec, layer) in enumerate(zip(specs, model.layers)):
                 class_name = spec["class_name"]
-                base = f"layers/{_unique(_snake(class_name), used)}"
+                base = f"layers/{_unique(snake_case(class_name), used)}"
                 where = f"{path}: layer {i} ({class_name} {layer.name!r})"
                 arrays = [a for g in _weight_groups(class_name, base) for a in _read_vars(h5, g, where)]
                 try:
@@ -372,7 +366,7 @@ def _archive_bytes(model, batch_size: int | None) -> dict[str, bytes]:
                 name = f"{layer.name}_{n}"
             names.add(name)
             layer_specs.append(_keras_layer_config(layer, name, dtype))
-            base = f"layers/{_unique(_snake(type(layer).__name__), used)}"
+            base = f"layers/{_unique(snake_case(type(layer).__name__), used)}"
             _write_layer_weights(h5, layer, base, name)
         h5.create_group("vars").attrs["name"] = model.name
     config = {

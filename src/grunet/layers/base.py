@@ -18,9 +18,10 @@ _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
 Shape = tuple  # a shape without the batch axis, e.g. (T, F) for a recurrent layer
 
 
-def _snake(name: str) -> str:
-    """Keras's class-name to layer-name rule: GRU -> gru, SimpleRNN -> simple_rnn."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+def snake_case(name: str) -> str:
+    """Keras's ``to_snake_case`` of a class name: GRU -> gru, SimpleRNN -> simple_rnn."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", name))
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_name(base: str) -> str:
@@ -40,7 +41,7 @@ class Layer(nn.Module):
     def __init__(self, *, name: str | None = None, input_shape: Shape | None = None,
                  trainable: bool = True) -> None:  # fmt: skip
         super().__init__()
-        self.name = name or unique_name(_snake(type(self).__name__))
+        self.name = name or unique_name(snake_case(type(self).__name__))
         self.input_shape = None if input_shape is None else tuple(input_shape)
         self.trainable = trainable
         self.built = False
