@@ -295,24 +295,7 @@ class Sequential(nn.Module):
             verbose = 1
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}.")
-        X, Y = self._prepare_xy(x, y)
-        val: tuple[torch.Tensor, torch.Tensor] | None = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (x_val, y_val).")
-            val = self._prepare_xy(*validation_data, name="validation ")
-        elif validation_split:
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(
-                    f"validation_split must be between 0 and 1 (exclusive), got {validation_split!r}."
-                )
-            split_at = int(math.floor(len(X) * (1.0 - validation_split)))
-            if split_at in (0, len(X)):
-                raise DataError(
-                    f"validation_split={validation_split} leaves no {'training' if split_at == 0 else 'validation'} "
-                    f"samples out of {len(X)}; use a split that keeps both parts non-empty."
-                )
-            X, Y, val = X[:split_at], Y[:split_at], (X[split_at:], Y[split_at:])
+        X, Y, val = self._split_validation(*self._prepare_xy(x, y), validation_data, validation_split)
         n = len(X)
         batch_size = n if batch_size is None else int(batch_size)
         if batch_size < 1:
@@ -360,6 +343,28 @@ class Sequential(nn.Module):
         self.eval()
         self.history = history
         return history
+
+    def _split_validation(self, X, Y, validation_data, validation_split):
+        """(X, Y, val): `validation_data` prepared, or Keras's split of the LAST fraction of X, Y
+        (before any shuffling), or no validation set (val None)."""
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (x_val, y_val).")
+            return X, Y, self._prepare_xy(*validation_data, name="validation ")
+        if not validation_split:
+            return X, Y, None
+        if not 0.0 < validation_split < 1.0:
+            raise ValueError(
+                f"validation_split must be between 0 and 1 (exclusive), got {validation_split!r}."
+            )
+        split_at = int(math.floor(len(X) * (1.0 - validation_split)))
+        if split_at in (0, len(X)):
+            empty = "training" if split_at == 0 else "validation"
+            raise DataError(
+                f"validation_split={validation_split} leaves no {empty} samples out of {len(X)}; "
+                "use a split that keeps both parts non-empty."
+            )
+        return X[:split_at], Y[:split_at], (X[split_at:], Y[split_at:])
 
     def _checkpoint_setup(self, folder: Path, resume: bool, every: int, tensors, **settings):
         if not isinstance(every, int) or every < 1:
