@@ -65,7 +65,8 @@ def main() -> None:
 
     # 1. Train on 1949-1959, forecast 1960, score against the truth and the baselines.
     train, test = df.iloc[:-12], df.iloc[-12:]
-    f = Forecaster(**settings).fit(train, date="date", **fit_kw)
+    train_panel = load_panel(train, date="date")  # validated once, used by fit, plots and fitted values
+    f = Forecaster(**settings).fit(train_panel, **fit_kw)
     fc = f.predict()
     fc.to_csv(args.out / "forecast.csv", index=False)
     y_train, y_test = train["value"].to_numpy(float), test["value"].to_numpy(float)
@@ -78,9 +79,9 @@ def main() -> None:
     results["holdout_1960"]["grunet"]["coverage_0.1-0.9"] = M.coverage(y_test, fc["q0.1"], fc["q0.9"])
     results["fit"] = {"params": f.model.count_params(), "fit_seconds": f.fit_seconds,
                       "final_loss": f.history["loss"][-1]}  # fmt: skip
-    plot_forecast(fc, load_panel(train, date="date"), args.out / "forecast.png", actual=panel, tail=72,
+    plot_forecast(fc, train_panel, args.out / "forecast.png", actual=panel, tail=72,
                   title="AirPassengers: GRU forecast of 1960 (trained on 1949-1959)")  # fmt: skip
-    plot_fit(f.fitted_values(train), args.out / "fit.png",
+    plot_fit(f.fitted_values(train_panel), args.out / "fit.png",
              title="AirPassengers: one-step-ahead in-sample fit (1949-1959)")  # fmt: skip
 
     # 2. Rolling-origin backtest: one fold per year at the end, refit each time, same folds for all.

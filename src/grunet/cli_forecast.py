@@ -117,9 +117,10 @@ def _relative(relative: bool, season_relative: bool):
     return "season" if season_relative else relative
 
 
-def _forecaster(cell, lookback, horizon, units, layers, dropout, scaler, quantiles, strategy, calendar,
+def _forecaster(*, cell, lookback, horizon, units, layers, dropout, scaler, quantiles, strategy, calendar,
                 relative, season_relative, season_length, learning_rate, seed, log, n_models, calibrate,
                 calibration_size):  # fmt: skip
+    """The Forecaster the model options of fit and backtest describe."""
     from grunet.forecast import Forecaster
 
     quantile_levels = _numbers(quantiles, float, "--quantiles") or None
@@ -206,10 +207,8 @@ def fit(
 CHECKPOINT = "checkpoint"
 
 
-def _run_fit(data, target, date, id, covariates, lookback, horizon, cell, units, layers, dropout, scaler,
-             quantiles, strategy, calendar, relative, season_length, learning_rate, seed, epochs,
-             batch_size, val_size, patience, season_relative, log, n_models, calibrate, calibration_size,
-             out, checkpoint_every, resume, distributed, force, quiet) -> None:  # fmt: skip
+def _run_fit(*, data, target, date, id, covariates, epochs, batch_size, val_size, patience, out,
+             checkpoint_every, resume, distributed, force, quiet, **model) -> None:  # fmt: skip
     import os
     import shutil
 
@@ -229,9 +228,8 @@ def _run_fit(data, target, date, id, covariates, lookback, horizon, cell, units,
     if resume and patience is not None:
         raise ValueError("--resume cannot be combined with --patience: the early-stopping state is not part "
                          "of the checkpoint, so a resumed run could stop at another epoch.")  # fmt: skip
-    f = _forecaster(cell, lookback, horizon, units, layers, dropout, scaler, quantiles, strategy, calendar,
-                    relative, season_relative, season_length, learning_rate, seed, log, n_models, calibrate,
-                    calibration_size)  # fmt: skip
+    f = _forecaster(**model)
+    cell, units, n_models = f.config.cell, f.config.units, f.config.n_models
     panel = load_panel(data, **_columns(target, date, id, covariates))
     kw = {"val_size": _val_size(val_size), "epochs": epochs, "batch_size": batch_size, "early_stopping": patience}
     rank = int(os.environ.get("RANK", "0")) if distributed else 0
@@ -241,19 +239,18 @@ def _run_fit(data, target, date, id, covariates, lookback, horizon, cell, units,
     train_kw = {} if checkpoint is None else {"checkpoint_dir": checkpoint, "checkpoint_every": checkpoint_every or 1,
                                               "resume": resume}  # fmt: skip
     with _progress(quiet or rank != 0) as progress:
-        f._fit_panel(panel, **kw, **train_kw, distributed=distributed,
-                     callbacks=[_EpochBar(progress, f"training {cell.value}", epochs)])  # fmt: skip
+        f.fit(panel, **kw, **train_kw, distributed=distributed,
+              callbacks=[_EpochBar(progress, f"training {cell}", epochs)])  # fmt: skip
     if f.rank != 0:  # every process holds the same model; only rank 0 writes it
         return
-    f.fit_kwargs = kw
     f.save(out, overwrite=True, keep=(CHECKPOINT,) if checkpoint is not None else ())
     history = type("H", (), {"history": f.history, "epoch": list(range(len(f.history["loss"])))})()
-    plot_history(history, out / "history.png", title=f"{cell.value.upper()} {units}: loss per epoch")
+    plot_history(history, out / "history.png", title=f"{cell.upper()} {units}: loss per epoch")
     fitted = f.fitted_values(panel)
     plot_fit(fitted, out / "fit.png")
     parts = {p: fitted[fitted["part"] == p] for p in ("train", "validation")}
     metrics = {
-        "cell": cell.value, "params": f.model.count_params(), "n_models": len(f.models),
+        "cell": cell, "params": f.model.count_params(), "n_models": len(f.models),
         "calibration_offsets": None if f.offsets is None else f.offsets.tolist(),
         "epochs_run": len(f.history["loss"]),
         "fit_seconds": round(f.fit_seconds, 3), "final_loss": f.history["loss"][-1],
@@ -266,7 +263,7 @@ def _run_fit(data, target, date, id, covariates, lookback, horizon, cell, units,
     }  # fmt: skip
     _write_text(out / "metrics.json", json.dumps(metrics, indent=2, default=lambda v: float(np.asarray(v))) + "\n")
     typer.echo(
-        f"trained {f'{n_models} x ' if n_models > 1 else ''}{cell.value} ({metrics['params']:,} parameters"
+        f"trained {f'{n_models} x ' if n_models > 1 else ''}{cell} ({metrics['params']:,} parameters"
         f"{' each' if n_models > 1 else ''}) for {metrics['epochs_run']} epochs in "
         f"{f.fit_seconds:.1f} s; final loss {metrics['final_loss']:.4f}"
         + (f", val_loss {metrics['final_val_loss']:.4f}" if metrics["final_val_loss"] is not None else "")
@@ -287,21 +284,18 @@ def forecast(
     from grunet.cli import USER_ERRORS, _fail
 
     try:
-        from grunet.forecast import load, load_panel
+        from grunet.forecast import Panel, load, load_panel
         from grunet.forecast.plots import plot_forecast
 
         _check_outputs([out] + ([plot] if plot else []), force)
         f = load(model)
-        frame = f.predict(horizon=horizon, data=data)
+        # Read the table once: predict and the plot share the validated panel.
+        history = None if data is None else load_panel(data, **f.schema.to_dict())
+        frame = f.predict(horizon=horizon, data=history)
         _write_text(out, frame.to_csv(index=False))
         if plot is not None:
-            sc = f.schema
-            history = load_panel(data, target=sc.target, date=sc.date, id=sc.id, covariates=sc.covariates) \
-                if data is not None else None  # fmt: skip
             if history is None:
-                from grunet.forecast.frame import Panel
-
-                history = Panel([st.tail for st in f.states], f.freq, f.step, sc)
+                history = Panel([st.tail for st in f.states], f.freq, f.step, f.schema)
             plot_forecast(frame, history, plot, tail=max(4 * f.config.horizon, f.config.lookback))
         typer.echo(f"wrote {len(frame)} forecast rows to {out}" + (f" and {plot}" if plot else ""))
     except (*USER_ERRORS, OSError) as e:  # OSError: unwritable or odd paths, disk full
@@ -335,10 +329,8 @@ def backtest(
         _fail(e)
 
 
-def _run_backtest(data, target, date, id, covariates, lookback, horizon, cell, units, layers, dropout,
-                  scaler, quantiles, strategy, calendar, relative, season_length, learning_rate, seed,
-                  epochs, batch_size, val_size, patience, season_relative, log, n_models, calibrate,
-                  calibration_size, folds, stride, refit, baselines, out, force, quiet) -> None:  # fmt: skip
+def _run_backtest(*, data, target, date, id, covariates, epochs, batch_size, val_size, patience, folds,
+                  stride, refit, baselines, out, force, quiet, **model) -> None:  # fmt: skip
     from rich.console import Console
 
     from grunet.forecast import load_panel
@@ -347,9 +339,8 @@ def _run_backtest(data, target, date, id, covariates, lookback, horizon, cell, u
 
     names = ("backtest.csv", "forecasts.csv", "backtest.png", "summary.md")
     _check_outputs([out / n for n in names], force)
-    f = _forecaster(cell, lookback, horizon, units, layers, dropout, scaler, quantiles, strategy, calendar,
-                    relative, season_relative, season_length, learning_rate, seed, log, n_models, calibrate,
-                    calibration_size)  # fmt: skip
+    f = _forecaster(**model)
+    cell = f.config.cell
     panel = load_panel(data, **_columns(target, date, id, covariates))
     with _progress(quiet) as progress:
         task = progress.add_task("backtest folds", total=folds, info="")
@@ -357,12 +348,12 @@ def _run_backtest(data, target, date, id, covariates, lookback, horizon, cell, u
                      on_fold=lambda k, n: progress.update(task, completed=k + 1, total=n),
                      val_size=_val_size(val_size), epochs=epochs, batch_size=batch_size,
                      early_stopping=patience,
-                     callbacks=[_EpochBar(progress, f"training {cell.value}", epochs)])  # fmt: skip
+                     callbacks=[_EpochBar(progress, f"training {cell}", epochs)])  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     _write_text(out / "backtest.csv", result.scores.to_csv(index=False))
     _write_text(out / "forecasts.csv", result.forecasts.to_csv(index=False))
     _write_text(out / "summary.md", result.to_markdown() + "\n")
-    plot_backtest(result, panel, out / "backtest.png", title=f"Backtest: {cell.value} vs baselines")
+    plot_backtest(result, panel, out / "backtest.png", title=f"Backtest: {cell} vs baselines")
     Console().print(_rich_table(result))
     typer.echo(f"wrote {', '.join(str(out / n) for n in names)}")
 

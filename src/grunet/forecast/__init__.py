@@ -5,8 +5,10 @@ baselines, scalers and plots are usable on their own.
 """
 
 from grunet.forecast import baselines, metrics
-from grunet.forecast.forecaster import Forecaster, ForecasterConfig, load
+from grunet.forecast.config import ForecasterConfig
+from grunet.forecast.forecaster import Forecaster
 from grunet.forecast.frame import Panel, Schema, Series, load_panel, read_table
+from grunet.forecast.saving import load
 from grunet.forecast.scalers import (
     MinMaxScaler,
     RobustScaler,

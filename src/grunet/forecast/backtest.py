@@ -18,7 +18,7 @@ import pandas as pd
 from grunet.errors import DataError
 from grunet.forecast import metrics as M
 from grunet.forecast.baselines import get_baseline
-from grunet.forecast.frame import Panel, load_panel
+from grunet.forecast.frame import Panel, load_panel, season_length
 from grunet.forecast.windows import rolling_origins
 
 DEFAULT_BASELINES = ("naive", "seasonal_naive", "drift", "ets")
@@ -87,12 +87,6 @@ def _score(actual, forecast, train, m: int) -> dict[str, float]:
             "mase": M.mase(actual, forecast, train, m if len(train) > m else 1)}  # fmt: skip
 
 
-def _interval_pairs(quantiles: Sequence[float]) -> list[tuple[float, float]]:
-    """Symmetric (lower, upper) pairs among the quantile levels, e.g. (0.1, 0.9)."""
-    qs = sorted(quantiles)
-    return [(lo, hi) for lo in qs for hi in qs if lo < 0.5 and abs(lo + hi - 1.0) < 1e-9]
-
-
 def backtest(
     forecaster,
     data,
@@ -133,15 +127,13 @@ def backtest(
     schema.update({k: kwargs[k] for k in _SCHEMA_KEYS if k in kwargs})
     fit_kw = {**{k: v for k, v in forecaster.fit_kwargs.items() if k in _FIT_KEYS},
               **{k: kwargs[k] for k in _FIT_KEYS if k in kwargs}}  # fmt: skip
-    panel = load_panel(data, **schema) if not isinstance(data, Panel) else data
+    panel = load_panel(data, **schema)
     c = forecaster.config
     horizon = c.horizon if horizon is None else int(horizon)
     if c.strategy == "direct" and horizon > c.horizon:
         raise ValueError(f"backtest horizon {horizon} exceeds the forecaster's horizon {c.horizon}.")
     baseline_fns = {name: get_baseline(name) for name in baselines}
-    probe = Forecaster.from_config(forecaster.get_config())
-    probe.freq = panel.freq
-    m = probe.season_length
+    m = c.season_length or season_length(panel.freq)
     cuts = _cuts(panel, horizon, folds, start, stride, min_train=c.lookback + c.model_horizon)
     n_folds = max(len(cs) for cs in cuts)
     quantiles = c.quantiles or []
@@ -153,7 +145,7 @@ def backtest(
         history = Panel([s.head(cut) for s, cut in members], panel.freq, panel.step, panel.schema)
         if model is None or refit:
             model = Forecaster.from_config(forecaster.get_config())
-            model._fit_panel(history, **fit_kw)
+            model.fit(history, **fit_kw)
         pairs = model._states_for(history)
         values = model._raw_predict(pairs, horizon)  # (S, n_outputs, horizon)
         for (s, cut), v in zip(members, values):
@@ -164,7 +156,7 @@ def backtest(
                 if name == MODEL:
                     for j, q in enumerate(quantiles):
                         row[f"pinball_q{q:g}"] = M.pinball_loss(actual, v[1 + j], q)
-                    for lo, hi in _interval_pairs(quantiles):
+                    for lo, hi in M.interval_pairs(quantiles):
                         row[f"coverage_{lo:g}-{hi:g}"] = M.coverage(
                             actual, v[1 + quantiles.index(lo)], v[1 + quantiles.index(hi)])  # fmt: skip
                 score_rows.append(row)

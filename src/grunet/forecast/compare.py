@@ -16,7 +16,7 @@ import pandas as pd
 
 from grunet.forecast import metrics as M
 from grunet.forecast.backtest import markdown_table
-from grunet.forecast.frame import Panel, load_panel
+from grunet.forecast.frame import load_panel
 
 CELL_GATES = {"gru": 3, "lstm": 4, "rnn": 1}
 CELL_NAMES = {"gru": "GRU", "lstm": "LSTM", "rnn": "SimpleRNN"}
@@ -77,16 +77,16 @@ def compare_cells(
 
     panel = load_panel(data, target=target, date=date, id=id, covariates=covariates)
     val_size = horizon if val_size is None else val_size
-    train = Panel([s.head(len(s) - horizon) for s in panel.series], panel.freq, panel.step, panel.schema)
+    train = panel.map(lambda s: s.head(len(s) - horizon))
     rows = []
     for cell in cells:
         # An untimed one-epoch fit first, so no cell's timing includes one-off JIT compilation.
-        Forecaster(cell=cell, lookback=lookback, horizon=horizon, units=units, **forecaster_kwargs)._fit_panel(
+        Forecaster(cell=cell, lookback=lookback, horizon=horizon, units=units, **forecaster_kwargs).fit(
             train, val_size=val_size, epochs=1, batch_size=batch_size)
         for seed in seeds:
             f = Forecaster(cell=cell, lookback=lookback, horizon=horizon, units=units, seed=int(seed),
                            **forecaster_kwargs)  # fmt: skip
-            f._fit_panel(train, val_size=val_size, epochs=epochs, batch_size=batch_size)
+            f.fit(train, val_size=val_size, epochs=epochs, batch_size=batch_size)
             pred = f.predict()
             m = f.season_length
             mases = []

@@ -28,23 +28,21 @@ Legend:  S: series  M: windows  L: lookback  H: horizon  F: input features  Q: q
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from grunet import layers
-from grunet.errors import DataError, ModelFileError
+from grunet.errors import DataError
+from grunet.forecast import saving
+from grunet.forecast.config import CELLS, STRATEGIES, ForecasterConfig, quantile_column
+from grunet.forecast.conformal import conformal_offsets
 from grunet.forecast.frame import (
     Panel,
     Schema,
@@ -55,176 +53,15 @@ from grunet.forecast.frame import (
     load_panel,
     season_length,
 )  # fmt: skip
-from grunet.forecast.conformal import conformal_offsets
-from grunet.forecast.scalers import Scaler, get_scaler
+from grunet.forecast.network import PinballLoss, build_network
+from grunet.forecast.saving import load
+from grunet.forecast.scalers import get_scaler
+from grunet.forecast.state import SeriesState
 from grunet.forecast.windows import make_windows, split_point, window_origins
 from grunet.models import EarlyStopping, Sequential
-from grunet.models.io import atomic_write, load_model
 from grunet.seeding import set_seed
 
-CELLS = {"gru": layers.GRU, "lstm": layers.LSTM, "rnn": layers.SimpleRNN}
-STRATEGIES = ("direct", "recursive")
-FORMAT = "grunet.forecaster"
-FORMAT_VERSION = "1"
-CONFIG_FILE, MODEL_FILE = "forecaster.json", "model.grunet"
-
-
-def model_file(k: int) -> str:
-    """The file of ensemble member k: model.grunet, model_1.grunet, ..."""
-    return MODEL_FILE if k == 0 else f"model_{k}.grunet"
-
-
-def quantile_column(q: float) -> str:
-    """The forecast-frame column of quantile q: 0.1 -> "q0.1"."""
-    return f"q{q:g}"
-
-
-@dataclass
-class ForecasterConfig:
-    """The Forecaster's constructor arguments (JSON-able); see `Forecaster`."""
-
-    cell: str = "gru"
-    lookback: int = 24
-    horizon: int = 12
-    units: int = 32
-    layers: int = 1
-    dropout: float = 0.0
-    reset_after: bool = True
-    scaler: str | None = "standard"
-    quantiles: list[float] | None = None
-    strategy: str = "direct"
-    calendar: bool = False
-    relative: bool | str = False
-    season_length: int | None = None
-    learning_rate: float = 1e-3
-    seed: int | None = None
-    log: bool = False
-    n_models: int = 1
-    calibrate: bool | None = None
-    calibration_size: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"Unknown cell {self.cell!r}; use one of: {', '.join(CELLS)}.")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"Unknown strategy {self.strategy!r}; use one of: {', '.join(STRATEGIES)}.")
-        for name in ("lookback", "horizon", "units", "layers", "n_models"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-            setattr(self, name, int(value))
-        if self.season_length is not None and (not isinstance(self.season_length, int) or self.season_length < 1):
-            raise ValueError(f"season_length must be a positive integer, got {self.season_length!r}.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}.")
-        get_scaler(self.scaler)  # validates the name
-        if self.quantiles is not None:
-            qs = [float(q) for q in self.quantiles]
-            if not qs or any(not 0.0 < q < 1.0 for q in qs) or len(set(qs)) != len(qs):
-                raise ValueError(
-                    f"quantiles must be distinct levels strictly between 0 and 1, e.g. [0.1, 0.5, 0.9]; "
-                    f"got {self.quantiles!r}."
-                )
-            self.quantiles = sorted(qs)
-            if self.strategy == "recursive":
-                raise ValueError(
-                    "quantiles need strategy='direct': a recursive model feeds back point forecasts, "
-                    "so its one-step quantiles would understate multi-step uncertainty."
-                )
-        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
-        if self.relative is True:
-            self.relative = "last"
-        if self.relative not in (False, None, "last", "season"):
-            raise ValueError(f"relative must be False, True (= 'last') or 'season', got {self.relative!r}.")
-        self.relative = self.relative or False
-        if self.calibrate is None:
-            self.calibrate = bool(self.quantiles)
-        if self.calibrate and not self.quantiles:
-            raise ValueError("calibrate=True needs quantiles: there are no intervals to calibrate.")
-        if self.calibration_size is not None and (
-            not isinstance(self.calibration_size, (int, np.integer)) or self.calibration_size < self.horizon
-        ):
-            raise ValueError(
-                f"calibration_size must be an integer >= the horizon {self.horizon} (steps whose "
-                f"forecasts calibrate the intervals), got {self.calibration_size!r}."
-            )
-
-    @property
-    def n_outputs(self) -> int:
-        return 1 + len(self.quantiles or [])
-
-    @property
-    def model_horizon(self) -> int:
-        """Steps the network outputs per window: H (direct) or 1 (recursive)."""
-        return self.horizon if self.strategy == "direct" else 1
-
-    @property
-    def calibration_steps(self) -> int:
-        """C: the last steps of each series whose forecasts calibrate the intervals (default 2 H)."""
-        return self.calibration_size or 2 * self.horizon
-
-
-class PinballLoss:
-    """Squared error on the point block plus the mean pinball loss of each quantile block.
-
-    ``y_pred`` (B, (1 + Q) * H) holds blocks [point, q_1, ..., q_Q] of H steps each; ``y_true``
-    is the target tiled into the same layout (only its first block is read).
-    """
-
-    __name__ = "mse_plus_pinball"
-
-    def __init__(self, quantiles: Sequence[float], horizon: int) -> None:
-        self.q = torch.tensor(list(quantiles)).view(1, -1, 1)  # (1, Q, 1)
-        self.horizon = horizon
-
-    def __call__(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
-        B, Q, H = y_pred.shape[0], self.q.shape[1], self.horizon
-        pred = y_pred.reshape(B, 1 + Q, H)
-        y = y_true.reshape(B, 1 + Q, H)[:, :1]  # (B, 1, H)
-        point = torch.mean((pred[:, 0] - y[:, 0]) ** 2)
-        e = y - pred[:, 1:]  # (B, Q, H)
-        q = self.q.to(dtype=e.dtype, device=e.device)
-        return point + torch.mean(torch.maximum(q * e, (q - 1.0) * e))
-
-
-@dataclass
-class _SeriesState:
-    """What a fitted Forecaster keeps per series: its scalers and the tail it forecasts from."""
-
-    id: str | None
-    target_scaler: Scaler
-    covariate_scaler: Scaler | None
-    tail: Series
-    n_train: int
-
-    def to_dict(self) -> dict[str, Any]:
-        index = self.tail.index
-        stamps = [t.isoformat() for t in index] if isinstance(index, pd.DatetimeIndex) else [int(i) for i in index]
-        return {
-            "id": self.id,
-            "n_train": self.n_train,
-            "target_scaler": self.target_scaler.get_config(),
-            "covariate_scaler": None if self.covariate_scaler is None else self.covariate_scaler.get_config(),
-            "tail": {
-                "target": self.tail.target.tolist(),
-                "covariates": self.tail.covariates.tolist(),
-                "index": stamps,
-            },
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], n_covariates: int, dated: bool) -> _SeriesState:
-        tail = d["tail"]
-        index = pd.DatetimeIndex(pd.to_datetime(tail["index"])) if dated else np.asarray(tail["index"], dtype=np.int64)
-        cov = np.asarray(tail["covariates"], dtype=np.float64).reshape(len(tail["target"]), n_covariates)
-        return cls(
-            d["id"], Scaler.from_config(d["target_scaler"]),
-            None if d["covariate_scaler"] is None else Scaler.from_config(d["covariate_scaler"]),
-            Series(d["id"], np.asarray(tail["target"], dtype=np.float64), cov, index), int(d["n_train"]),
-        )  # fmt: skip
+__all__ = ["CELLS", "STRATEGIES", "Forecaster", "ForecasterConfig", "PinballLoss", "load", "quantile_column"]
 
 
 class Forecaster:
@@ -280,7 +117,7 @@ class Forecaster:
         self.schema: Schema | None = None
         self.freq: str | None = None
         self.step = 1
-        self.states: list[_SeriesState] = []
+        self.states: list[SeriesState] = []
         self.history: dict[str, list[float]] = {}
         self.fit_seconds = 0.0
         self.fit_kwargs: dict[str, Any] = {}
@@ -332,18 +169,18 @@ class Forecaster:
             )
         return np.log(values)
 
-    def _encode(self, values, state: _SeriesState) -> np.ndarray:
+    def _encode(self, values, state: SeriesState) -> np.ndarray:
         """Original units -> the network's units (log, then the scaler), any shape."""
         v = np.asarray(values, dtype=np.float64)
         v = np.log(v) if self.config.log else v
         return (v - state.target_scaler.center_[0]) / state.target_scaler.scale_[0]
 
-    def _decode(self, values, state: _SeriesState) -> np.ndarray:
+    def _decode(self, values, state: SeriesState) -> np.ndarray:
         """The network's units -> original units, any shape (monotone: quantile order survives)."""
         v = state.target_scaler.inverse_transform(values)
         return np.exp(v) if self.config.log else v
 
-    def _features(self, s: Series, state: _SeriesState) -> np.ndarray:
+    def _features(self, s: Series, state: SeriesState) -> np.ndarray:
         """(N, F) model inputs of series `s` with `state`'s scalers."""
         cols = [state.target_scaler.transform(self._log(s.target, s))[:, None]]
         if s.covariates.shape[1]:
@@ -360,31 +197,13 @@ class Forecaster:
             )
         return feats
 
-    def _new_state(self, s: Series, n_train: int) -> _SeriesState:
+    def _new_state(self, s: Series, n_train: int) -> SeriesState:
         """Scalers fit on the first `n_train` steps of `s` only."""
         target_scaler = get_scaler(self.config.scaler).fit(self._log(s.target[:n_train], s))
         cov_scaler = get_scaler(self.config.scaler).fit(s.covariates[:n_train]) if s.covariates.shape[1] else None
-        return _SeriesState(s.id, target_scaler, cov_scaler, s.tail(self.config.lookback), n_train)
+        return SeriesState(s.id, target_scaler, cov_scaler, s.tail(self.config.lookback), n_train)
 
-    # -- model ------------------------------------------------------------------------------
-    def _build_model(self, n_features: int) -> Sequential:
-        c = self.config
-        cell = CELLS[c.cell]
-        extra = {"reset_after": c.reset_after} if c.cell == "gru" else {}
-        stack = []
-        for i in range(c.layers):
-            shape = {"input_shape": (c.lookback, n_features)} if i == 0 else {}
-            stack.append(cell(c.units, return_sequences=i < c.layers - 1, dropout=c.dropout, **shape, **extra))
-        stack.append(layers.Dense(c.model_horizon * c.n_outputs))
-        model = Sequential(stack, name=f"forecaster_{c.cell}")
-        self._compile(model)
-        return model
-
-    def _compile(self, model: Sequential) -> None:
-        c = self.config
-        loss = PinballLoss(c.quantiles, c.model_horizon) if c.quantiles else "mean_squared_error"
-        model.compile(loss=loss, optimizer=torch.optim.Adam(model.parameters(), lr=c.learning_rate, eps=1e-7))
-
+    # -- network inputs and outputs -------------------------------------------------------
     def _base(self, X: np.ndarray) -> np.ndarray | float:
         """What the targets of windows X (M, L, F) are relative to: 0 (absolute), the last input
         (M, 1) ("last"), or the input one season before each target step (M, model_horizon)."""
@@ -402,10 +221,10 @@ class Forecaster:
         by `_base`."""
         if not self.config.relative:
             return X, Y
-        base = self._base(X)
+        Y = None if Y is None else Y - self._base(X)
         X = X.copy()
         X[:, :, 0] -= X[:, -1:, 0]
-        return X, (Y - base if Y is not None else None)
+        return X, Y
 
     def _net(self, X: np.ndarray) -> np.ndarray:
         """Network forecasts in scaled units, (S, n_outputs, model_horizon), for windows X (S, L, F):
@@ -420,7 +239,7 @@ class Forecaster:
     # -- fit --------------------------------------------------------------------------------
     def fit(
         self,
-        data: pd.DataFrame | str | os.PathLike,
+        data: pd.DataFrame | Panel | str | os.PathLike,
         target: str | Sequence[str] = "value",
         date: str | None = None,
         id: str | None = None,
@@ -436,7 +255,8 @@ class Forecaster:
         resume: bool = False,
         distributed: bool = False,
     ) -> Forecaster:
-        """Train on `data`: a DataFrame, or a path to a CSV/Parquet file.
+        """Train on `data`: a DataFrame, a path to a CSV/Parquet file, or a validated Panel
+        (`load_panel`; its columns are used and `target` ... `covariates` are ignored).
 
         Args:
             target: column to forecast (a list of columns = wide layout, one series per column).
@@ -465,7 +285,7 @@ class Forecaster:
                                checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
                                resume=resume, distributed=distributed)  # fmt: skip
 
-    def _windows(self, panel: Panel, val_size) -> tuple[list[_SeriesState], tuple, tuple | None]:
+    def _windows(self, panel: Panel, val_size) -> tuple[list[SeriesState], tuple, tuple | None]:
         c = self.config
         L, H = c.lookback, c.model_horizon
         states, train, val = [], [], []
@@ -531,7 +351,7 @@ class Forecaster:
                 cbs.append(EarlyStopping(patience=int(early_stopping), restore_best_weights=True))
             if c.seed is not None:
                 set_seed(c.seed + k)
-            model = self._build_model(X.shape[2])
+            model = build_network(c, X.shape[2])
             history = model.fit(X, tile(Y), epochs=epochs, batch_size=batch_size,
                                 validation_data=None if val is None else (val[0], tile(val[1])),
                                 shuffle=True, verbose=verbose, callbacks=cbs,
@@ -545,7 +365,7 @@ class Forecaster:
         self.n_windows = {"train": len(X), "val": 0 if val is None else len(val[0]), "calibration": n_cal}
         return self
 
-    def _calibration(self, panel: Panel, states: list[_SeriesState], n_windows: int, fit_kw: dict,
+    def _calibration(self, panel: Panel, states: list[SeriesState], n_windows: int, fit_kw: dict,
                      folder: Path | None) -> tuple[np.ndarray, int]:  # fmt: skip
         """Conformal offsets (Q, H) in model units, and the number of calibration windows.
 
@@ -556,15 +376,16 @@ class Forecaster:
         """
         c = self.config
         C, L, H = c.calibration_steps, c.lookback, c.horizon
-        early = Panel([s.head(len(s) - C) for s in panel.series], panel.freq, panel.step, panel.schema)
+        early = panel.map(lambda s: s.head(len(s) - C))
         probe = Forecaster.from_config({**self.get_config(), "calibrate": False})
         kw = {**fit_kw, "checkpoint_dir": None if folder is None else folder / "calibration"}
         try:
             # The same number of optimizer steps as the final fit (not of epochs over fewer
-            # windows), so the probe is as converged as the model it calibrates.
-            probe.schema, probe.freq, probe.step = panel.schema, panel.freq, panel.step
-            n_probe = len(probe._windows(early, fit_kw["val_size"])[1][0])
-            steps = lambda m: math.ceil(m / fit_kw["batch_size"])
+            # windows), so the probe is as converged as the model it calibrates. Too short a
+            # series leaves no window; the probe's fit then says why.
+            n_probe = sum(len(window_origins(split_point(len(s), fit_kw["val_size"]), L, c.model_horizon))
+                          for s in early.series)  # fmt: skip
+            steps = lambda m: max(math.ceil(m / fit_kw["batch_size"]), 1)
             kw["epochs"] = math.ceil(fit_kw["epochs"] * steps(n_windows) / steps(n_probe))
             probe._fit_panel(early, **kw)
         except DataError as e:
@@ -581,7 +402,7 @@ class Forecaster:
         y, q = np.concatenate(ys), np.concatenate(qs)
         return conformal_offsets(y, q, c.quantiles), len(y)
 
-    def _window_forecasts(self, s: Series, state: _SeriesState, origins: np.ndarray) -> np.ndarray:
+    def _window_forecasts(self, s: Series, state: SeriesState, origins: np.ndarray) -> np.ndarray:
         """Forecasts (M, n_outputs, H) in original units of the windows of `s` at `origins`
         (direct strategy; uncalibrated, quantiles sorted)."""
         feats = self._features(s, state)
@@ -595,15 +416,11 @@ class Forecaster:
         if not self.fitted:
             raise RuntimeError(f"{what}: the forecaster is not fitted; call fit(data) first.")
 
-    def _states_for(self, data) -> list[tuple[Series, _SeriesState]]:
+    def _states_for(self, data) -> list[tuple[Series, SeriesState]]:
         """(history, state) per series to forecast from: the fit's tails, or `data`'s series."""
         if data is None:
             return [(st.tail, st) for st in self.states]
-        if isinstance(data, Panel):
-            panel = data
-        else:
-            sc = self.schema
-            panel = load_panel(data, target=sc.target, date=sc.date, id=sc.id, covariates=sc.covariates)
+        panel = load_panel(data, **self.schema.to_dict())
         if panel.freq != self.freq:
             raise DataError(
                 f"the data's frequency ({panel.freq or 'integer steps'}) differs from the training "
@@ -630,14 +447,16 @@ class Forecaster:
             out = self._net(X)[:, :, :horizon]
         else:
             out = np.zeros((len(pairs), 1, horizon))
-            dates = [future_index(s.index, horizon, self.freq, self.step) for s, _ in pairs]
+            if c.calendar:  # (S, horizon, K) features of the dates to forecast
+                future = np.stack([calendar_features(future_index(s.index, horizon, self.freq, self.step),
+                                                     self.freq) for s, _ in pairs])  # fmt: skip
             for h in range(horizon):
                 step = self._net(X)[:, 0, 0]  # (S,) scaled
                 out[:, 0, h] = step
                 new = np.zeros((len(pairs), 1, X.shape[2]), np.float32)
                 new[:, 0, 0] = step
                 if c.calendar:
-                    new[:, 0, 1:] = np.stack([calendar_features(d[h : h + 1], self.freq)[0] for d in dates])
+                    new[:, 0, 1:] = future[:, h]
                 X = np.concatenate([X[:, 1:], new], axis=1)  # slide the window by one step
         if c.quantiles:
             if self.offsets is not None:
@@ -725,74 +544,4 @@ class Forecaster:
         Raises:
             FileExistsError: `path` exists and overwrite is False.
         """
-        self._require_fitted("save")
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} already exists; pass overwrite=True (--force) to replace it.")
-        if path.exists() and not path.is_dir():
-            raise FileExistsError(f"{path} exists and is not a folder; choose another path.")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "format": FORMAT, "format_version": FORMAT_VERSION,
-            "grunet_version": __import__("grunet").__version__,
-            "config": self.get_config(), "schema": self.schema.to_dict(), "freq": self.freq,
-            "step": self.step, "n_features": len(self.feature_names), "features": self.feature_names,
-            "series": [st.to_dict() for st in self.states], "history": self.history,
-            "fit_seconds": self.fit_seconds, "fit_kwargs": self.fit_kwargs,
-            "calibration_offsets": None if self.offsets is None else self.offsets.tolist(),
-        }  # fmt: skip
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
-            for k, model in enumerate(self.models):
-                model.save(tmp / model_file(k))
-            atomic_write(tmp / CONFIG_FILE, lambda t: Path(t).write_text(json.dumps(meta, indent=1) + "\n"))
-            if path.exists():
-                for name in keep:
-                    if (path / name).exists() and not (tmp / name).exists():
-                        os.replace(path / name, tmp / name)
-                trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-                os.replace(path, trash / "old")
-                os.replace(tmp, path)
-                shutil.rmtree(trash)
-            else:
-                os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
-        return path
-
-
-def load(path: str | os.PathLike) -> Forecaster:
-    """Load a Forecaster saved with ``Forecaster.save``.
-
-    Raises:
-        ModelFileError: the folder is missing, incomplete, or not a grunet forecaster.
-    """
-    path = Path(path)
-    meta_path = path / CONFIG_FILE
-    if not meta_path.is_file():
-        raise ModelFileError(f"no saved forecaster at {path} ({CONFIG_FILE} is missing).")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except ValueError as e:
-        raise ModelFileError(f"{meta_path} is not valid JSON ({e}); save the forecaster again.") from None
-    if meta.get("format") != FORMAT:
-        raise ModelFileError(f"{meta_path} is not a grunet forecaster file.")
-    try:
-        f = Forecaster.from_config(meta["config"])
-        f.schema = Schema(**meta["schema"])
-        f.freq, f.step = meta["freq"], int(meta["step"])
-        n_cov, dated = len(f.schema.covariates), f.freq is not None
-        f.states = [_SeriesState.from_dict(d, n_cov, dated) for d in meta["series"]]
-        f.history, f.fit_seconds = meta.get("history", {}), float(meta.get("fit_seconds", 0.0))
-        f.fit_kwargs = meta.get("fit_kwargs", {})
-        offsets = meta.get("calibration_offsets")
-        f.offsets = None if offsets is None else np.asarray(offsets, dtype=np.float64).reshape(
-            len(f.config.quantiles), f.config.horizon)  # fmt: skip
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ModelFileError(f"{meta_path} has a damaged forecaster config ({type(e).__name__}: {e}).") from None
-    for k in range(f.config.n_models):
-        model = load_model(path / model_file(k), compile=False)
-        f._compile(model)
-        f.models.append(model)
-    return f
+        return saving.save(self, path, overwrite=overwrite, keep=keep)

@@ -228,7 +228,8 @@ def load_panel(
     (no `id`), or wide (`target` a list of columns: one series per column, named by the column).
 
     Args:
-        data: a DataFrame or a path to a .csv/.parquet file.
+        data: a DataFrame or a path to a .csv/.parquet file (a Panel is returned as it is, so
+            callers can validate a table once and pass the result on).
         target: the column to forecast, or several columns (wide layout).
         date: the time column (datetimes, or integer steps); None means rows are consecutive steps.
         id: the series-id column of a long table.
@@ -238,6 +239,8 @@ def load_panel(
         DataError: missing columns, non-numeric or missing values, duplicate or irregular dates,
             series of different frequencies.
     """
+    if isinstance(data, Panel):
+        return data
     df = read_table(data) if isinstance(data, (str, Path)) else data
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame or a path to a file, got {type(df).__name__}.")

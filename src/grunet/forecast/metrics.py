@@ -96,4 +96,11 @@ def coverage(y_true, lower, upper) -> float:
     return float(np.mean((lo <= y) & (y <= hi)))
 
 
+def interval_pairs(levels) -> list[tuple[float, float]]:
+    """Symmetric (lower, upper) pairs among quantile levels, widest first: ``lo + hi = 1``,
+    e.g. (0.1, 0.9), whose interval has nominal `coverage` ``hi - lo``."""
+    qs = sorted(float(q) for q in levels)
+    return [(lo, hi) for lo in qs for hi in qs if lo < 0.5 and abs(lo + hi - 1.0) < 1e-9]
+
+
 POINT_METRICS = ("mae", "rmse", "mape", "smape", "mase")

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from grunet.forecast.metrics import interval_pairs
 from grunet.plot import _save
 
 MAX_PANELS = 4
@@ -31,9 +32,22 @@ def _axes(n: int, height: float = 3.2) -> tuple[Figure, list]:
 
 def _quantile_pairs(frame: pd.DataFrame, prefix: str = "q") -> list[tuple[str, str, float]]:
     """(lower column, upper column, nominal coverage) for symmetric quantile pairs, widest first."""
-    levels = sorted(float(c[len(prefix):]) for c in frame.columns if c.startswith(prefix) and c[len(prefix):].replace(".", "", 1).isdigit())
-    pairs = [(lo, hi) for lo in levels for hi in levels if lo < 0.5 and abs(lo + hi - 1) < 1e-9]
-    return [(f"{prefix}{lo:g}", f"{prefix}{hi:g}", hi - lo) for lo, hi in pairs]
+    levels = [float(c[len(prefix):]) for c in frame.columns
+              if c.startswith(prefix) and c[len(prefix):].replace(".", "", 1).isdigit()]  # fmt: skip
+    return [(f"{prefix}{lo:g}", f"{prefix}{hi:g}", hi - lo) for lo, hi in interval_pairs(levels)]
+
+
+def _label(ax, title: str, sid) -> None:
+    """Title (with the series id), grid and legend of one series' panel."""
+    ax.set_title(title if sid is None else f"{title}: {sid}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+
+
+def _finish(fig: Figure, path) -> Figure:
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
 
 
 def plot_forecast(forecast: pd.DataFrame, history=None, path=None, *, actual=None,
@@ -63,12 +77,8 @@ def plot_forecast(forecast: pd.DataFrame, history=None, path=None, *, actual=Non
             ax.fill_between(f["date"], f[lo], f[hi], color="tab:red", alpha=0.15 + 0.1 * (cov < 0.5),
                             label=f"{cov:.0%} interval ({lo}–{hi})")  # fmt: skip
         ax.plot(f["date"], f["forecast"], color="tab:red", linestyle="--", label="forecast")
-        ax.set_title(title if sid is None else f"{title}: {sid}")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+        _label(ax, title, sid)
+    return _finish(fig, path)
 
 
 def plot_fit(fitted: pd.DataFrame, path=None, *, title: str = "In-sample one-step-ahead fit") -> Figure:
@@ -82,12 +92,8 @@ def plot_fit(fitted: pd.DataFrame, path=None, *, title: str = "In-sample one-ste
         val = f[f["part"] == "validation"]
         if len(val):
             ax.axvspan(val["date"].iloc[0], val["date"].iloc[-1], color="grey", alpha=0.15, label="validation")
-        ax.set_title(title if sid is None else f"{title}: {sid}")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+        _label(ax, title, sid)
+    return _finish(fig, path)
 
 
 def plot_backtest(result, history=None, path=None, *, title: str = "Rolling-origin backtest") -> Figure:
@@ -118,9 +124,7 @@ def plot_backtest(result, history=None, path=None, *, title: str = "Rolling-orig
         if best is not None:
             top.plot(fold["date"], fold[best], color="tab:green", linestyle="--", label=best if labels else None)
         top.axvline(fold["date"].iloc[0], color="grey", linewidth=0.8, linestyle=":")
-    top.set_title(title if sid is None else f"{title}: {sid}")
-    top.grid(alpha=0.3)
-    top.legend(loc="upper left", fontsize=8)
+    _label(top, title, sid)
     mase = result.overall["mase"]
     colors = ["tab:red" if m == MODEL else "tab:grey" for m in mase.index]
     bottom.bar(mase.index.astype(str), mase.to_numpy(), color=colors)
@@ -130,9 +134,7 @@ def plot_backtest(result, history=None, path=None, *, title: str = "Rolling-orig
     bottom.set_ylabel(f"MASE (m={result.season_length}), lower is better")
     bottom.set_title(f"Mean over {result.scores['fold'].nunique()} folds, horizon {result.horizon}")
     bottom.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_compare(runs: pd.DataFrame, path=None, *, title: str = "GRU vs LSTM vs SimpleRNN") -> Figure:
@@ -153,6 +155,4 @@ def plot_compare(runs: pd.DataFrame, path=None, *, title: str = "GRU vs LSTM vs 
         ax.set_title(label)
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle(f"{title} ({runs['seed'].nunique()} seeds)")
-    fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _finish(fig, path)

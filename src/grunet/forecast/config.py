@@ -1,0 +1,106 @@
+"""The Forecaster's configuration: its constructor arguments as one validated, JSON-able dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from grunet import layers
+from grunet.forecast.scalers import get_scaler
+
+CELLS = {"gru": layers.GRU, "lstm": layers.LSTM, "rnn": layers.SimpleRNN}
+STRATEGIES = ("direct", "recursive")
+
+
+def quantile_column(q: float) -> str:
+    """The forecast-frame column of quantile q: 0.1 -> "q0.1"."""
+    return f"q{q:g}"
+
+
+@dataclass
+class ForecasterConfig:
+    """The Forecaster's constructor arguments (JSON-able); see `Forecaster`."""
+
+    cell: str = "gru"
+    lookback: int = 24
+    horizon: int = 12
+    units: int = 32
+    layers: int = 1
+    dropout: float = 0.0
+    reset_after: bool = True
+    scaler: str | None = "standard"
+    quantiles: list[float] | None = None
+    strategy: str = "direct"
+    calendar: bool = False
+    relative: bool | str = False
+    season_length: int | None = None
+    learning_rate: float = 1e-3
+    seed: int | None = None
+    log: bool = False
+    n_models: int = 1
+    calibrate: bool | None = None
+    calibration_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"Unknown cell {self.cell!r}; use one of: {', '.join(CELLS)}.")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"Unknown strategy {self.strategy!r}; use one of: {', '.join(STRATEGIES)}.")
+        for name in ("lookback", "horizon", "units", "layers", "n_models"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+            setattr(self, name, int(value))
+        if self.season_length is not None and (not isinstance(self.season_length, int) or self.season_length < 1):
+            raise ValueError(f"season_length must be a positive integer, got {self.season_length!r}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}.")
+        get_scaler(self.scaler)  # validates the name
+        if self.quantiles is not None:
+            qs = [float(q) for q in self.quantiles]
+            if not qs or any(not 0.0 < q < 1.0 for q in qs) or len(set(qs)) != len(qs):
+                raise ValueError(
+                    f"quantiles must be distinct levels strictly between 0 and 1, e.g. [0.1, 0.5, 0.9]; "
+                    f"got {self.quantiles!r}."
+                )
+            self.quantiles = sorted(qs)
+            if self.strategy == "recursive":
+                raise ValueError(
+                    "quantiles need strategy='direct': a recursive model feeds back point forecasts, "
+                    "so its one-step quantiles would understate multi-step uncertainty."
+                )
+        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
+        if self.relative is True:
+            self.relative = "last"
+        if self.relative not in (False, None, "last", "season"):
+            raise ValueError(f"relative must be False, True (= 'last') or 'season', got {self.relative!r}.")
+        self.relative = self.relative or False
+        if self.calibrate is None:
+            self.calibrate = bool(self.quantiles)
+        if self.calibrate and not self.quantiles:
+            raise ValueError("calibrate=True needs quantiles: there are no intervals to calibrate.")
+        if self.calibration_size is not None and (
+            not isinstance(self.calibration_size, (int, np.integer)) or self.calibration_size < self.horizon
+        ):
+            raise ValueError(
+                f"calibration_size must be an integer >= the horizon {self.horizon} (steps whose "
+                f"forecasts calibrate the intervals), got {self.calibration_size!r}."
+            )
+
+    @property
+    def n_outputs(self) -> int:
+        return 1 + len(self.quantiles or [])
+
+    @property
+    def model_horizon(self) -> int:
+        """Steps the network outputs per window: H (direct) or 1 (recursive)."""
+        return self.horizon if self.strategy == "direct" else 1
+
+    @property
+    def calibration_steps(self) -> int:
+        """C: the last steps of each series whose forecasts calibrate the intervals (default 2 H)."""
+        return self.calibration_size or 2 * self.horizon
