@@ -21,8 +21,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=None, help="timed blocks per case")
     parser.add_argument("--budget", type=float, default=None, help="seconds of timing per case")
     args = parser.parse_args(argv)
-    run_bench("cpu", quick=args.quick, json_path=args.json_path, repeats=args.repeats,
-              budget_s=args.budget)  # fmt: skip
+    run_bench(
+        "cpu",
+        quick=args.quick,
+        json_path=args.json_path,
+        repeats=args.repeats,
+        budget_s=args.budget,
+    )
 
 
 if __name__ == "__main__":

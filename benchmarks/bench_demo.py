@@ -46,19 +46,30 @@ def fit_grunet(x, y, seed: int, backend: str = "auto") -> dict:
     import grunet as gn
 
     gn.set_seed(seed)
-    model = gn.Sequential([gn.layers.GRU(50, input_shape=(1, 1), backend=backend), gn.layers.Dense(1)])
+    model = gn.Sequential(
+        [gn.layers.GRU(50, input_shape=(1, 1), backend=backend), gn.layers.Dense(1)]
+    )
     model.compile(loss="mean_squared_error", optimizer="adam")
     t = time.perf_counter()
     h = model.fit(x, y, epochs=100, batch_size=1, validation_split=0.2, verbose=0)
     secs = time.perf_counter() - t
-    return {"seconds": secs, "loss": h.history["loss"][-1], "val_loss": h.history["val_loss"][-1],
-            "torch_threads": torch.get_num_threads()}  # fmt: skip
+    return {
+        "seconds": secs,
+        "loss": h.history["loss"][-1],
+        "val_loss": h.history["val_loss"][-1],
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def fit_keras(data_path: str, seed: int, python: str, backend: str) -> dict:
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run([python, "-c", KERAS_SCRIPT, data_path, str(seed)], env=env,
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [python, "-c", KERAS_SCRIPT, data_path, str(seed)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -69,7 +80,9 @@ def main() -> None:
     tf_python = root / ".venv-tf" / "bin" / "python"
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--keras-python", default=str(tf_python) if tf_python.exists() else sys.executable)
+    p.add_argument(
+        "--keras-python", default=str(tf_python) if tf_python.exists() else sys.executable
+    )
     p.add_argument("--keras-backend", default="tensorflow" if tf_python.exists() else "torch")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
@@ -84,16 +97,22 @@ def main() -> None:
             g = fit_grunet(x, y, seed)
             k = fit_keras(data_path, seed, args.keras_python, args.keras_backend)
             rows.append({"seed": seed, "grunet": g, "keras": k})
-            print(f"seed {seed}: grunet {g['seconds']:.2f} s (loss {g['loss']:.4f}, val {g['val_loss']:.4f})"
-                  f" | keras[{k['backend']}] {k['seconds']:.2f} s (loss {k['loss']:.4f}, val "
-                  f"{k['val_loss']:.4f}) | {k['seconds'] / g['seconds']:.1f}x", flush=True)
+            print(
+                f"seed {seed}: grunet {g['seconds']:.2f} s (loss {g['loss']:.4f}, val {g['val_loss']:.4f})"
+                f" | keras[{k['backend']}] {k['seconds']:.2f} s (loss {k['loss']:.4f}, val "
+                f"{k['val_loss']:.4f}) | {k['seconds'] / g['seconds']:.1f}x",
+                flush=True,
+            )
     g_med = statistics.median(r["grunet"]["seconds"] for r in rows)
     k_med = statistics.median(r["keras"]["seconds"] for r in rows)
-    print(f"median fit: grunet {g_med:.2f} s ({g_med / 7900 * 1e6:.0f} us/step), "
-          f"keras {k_med:.2f} s ({k_med / 7900 * 1e6:.0f} us/step): grunet is {k_med / g_med:.1f}x faster")
+    print(
+        f"median fit: grunet {g_med:.2f} s ({g_med / 7900 * 1e6:.0f} us/step), "
+        f"keras {k_med:.2f} s ({k_med / 7900 * 1e6:.0f} us/step): grunet is {k_med / g_med:.1f}x faster"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "grunet_median_s": g_med,
-                                         "keras_median_s": k_med}, indent=2))  # fmt: skip
+        args.json.write_text(
+            json.dumps({"rows": rows, "grunet_median_s": g_med, "keras_median_s": k_med}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -34,9 +34,12 @@ def assert_close(actual, expected, dtype: torch.dtype | None = None, msg: str = 
     """
     dtype = dtype or expected.dtype
     torch.testing.assert_close(
-        actual.detach().cpu().to(expected.dtype), expected.detach().cpu(),
-        equal_nan=False, msg=(lambda m: f"{msg}: {m}") if msg else None, **tolerance(dtype),
-    )  # fmt: skip
+        actual.detach().cpu().to(expected.dtype),
+        expected.detach().cpu(),
+        equal_nan=False,
+        msg=(lambda m: f"{msg}: {m}") if msg else None,
+        **tolerance(dtype),
+    )
 
 
 def generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
@@ -44,18 +47,36 @@ def generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def randn(*shape: int, seed_or_gen, dtype=torch.float32, device="cpu", scale: float = 1.0,
-          requires_grad: bool = False) -> torch.Tensor:  # fmt: skip
+def randn(
+    *shape: int,
+    seed_or_gen,
+    dtype=torch.float32,
+    device="cpu",
+    scale: float = 1.0,
+    requires_grad: bool = False,
+) -> torch.Tensor:
     """Normal random tensor from a seed or a generator."""
-    gen = seed_or_gen if isinstance(seed_or_gen, torch.Generator) else generator(seed_or_gen, device)
+    gen = (
+        seed_or_gen if isinstance(seed_or_gen, torch.Generator) else generator(seed_or_gen, device)
+    )
     t = torch.randn(shape, generator=gen, dtype=dtype, device=device) * scale
     return t.requires_grad_(requires_grad)
 
 
 def gru_inputs(
-    T: int, B: int, I: int, H: int, *, seed: int, dtype=torch.float32, device="cpu",  # noqa: E741
-    b_ih: bool = True, b_hh: bool = True, requires_grad: bool = True, gates: int = 3,
-) -> tuple:  # fmt: skip
+    T: int,
+    B: int,
+    I: int,
+    H: int,
+    *,
+    seed: int,
+    dtype=torch.float32,
+    device="cpu",  # noqa: E741
+    b_ih: bool = True,
+    b_hh: bool = True,
+    requires_grad: bool = True,
+    gates: int = 3,
+) -> tuple:
     """Random one-layer inputs ``(x (T,B,I), h0 (B,H), w_ih (gH,I), w_hh (gH,H), b_ih, b_hh)``.
 
     Weights are scaled like torch's init (uniform-ish 1/sqrt(H)) so states neither vanish nor

@@ -33,8 +33,13 @@ def test_lag_pairs_shapes_and_no_future_in_inputs(n, lookback, seed):
 
 
 @FAST
-@given(values=arrays(np.float64, st.integers(1, 30),
-                     elements=st.floats(allow_nan=True, allow_infinity=True, width=64)))  # fmt: skip
+@given(
+    values=arrays(
+        np.float64,
+        st.integers(1, 30),
+        elements=st.floats(allow_nan=True, allow_infinity=True, width=64),
+    )
+)
 def test_scale_either_inverts_or_says_why(values):
     try:
         s = gn.data.scale(values)
@@ -50,12 +55,17 @@ def test_scale_either_inverts_or_says_why(values):
 
 @FAST
 @given(
-    batch=st.integers(1, 5), steps=st.integers(1, 7), features=st.integers(1, 4),
-    units=st.integers(1, 9), cell=st.sampled_from(["GRU", "LSTM", "SimpleRNN"]),
-    return_sequences=st.booleans(), reset_after=st.booleans(),
-)  # fmt: skip
-def test_layers_give_finite_outputs_of_the_promised_shape(batch, steps, features, units, cell,
-                                                         return_sequences, reset_after):  # fmt: skip
+    batch=st.integers(1, 5),
+    steps=st.integers(1, 7),
+    features=st.integers(1, 4),
+    units=st.integers(1, 9),
+    cell=st.sampled_from(["GRU", "LSTM", "SimpleRNN"]),
+    return_sequences=st.booleans(),
+    reset_after=st.booleans(),
+)
+def test_layers_give_finite_outputs_of_the_promised_shape(
+    batch, steps, features, units, cell, return_sequences, reset_after
+):
     kw = {"reset_after": reset_after} if cell == "GRU" else {}
     layer = getattr(gn.layers, cell)(units, return_sequences=return_sequences, **kw)
     x = torch.randn(batch, steps, features)
@@ -96,8 +106,12 @@ np.savez(sys.argv[1], *model.get_weights())
 
 def test_same_seed_gives_bit_identical_weights_across_processes(tmp_path):
     for name in ("a.npz", "b.npz"):
-        proc = subprocess.run([sys.executable, "-c", SEEDED_FIT, str(tmp_path / name)],
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", SEEDED_FIT, str(tmp_path / name)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr
     a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
     for key in a.files:

@@ -7,6 +7,14 @@ from grunet.models import Callback, EarlyStopping, History, Sequential, load_mod
 from grunet.seeding import set_seed
 
 __all__ = [
-    "Callback", "EarlyStopping", "History", "Sequential", "data", "layers", "load_model", "nn",
-    "ops", "set_seed",
-]  # fmt: skip
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "Sequential",
+    "data",
+    "layers",
+    "load_model",
+    "nn",
+    "ops",
+    "set_seed",
+]

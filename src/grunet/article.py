@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -85,18 +85,28 @@ def run_article(
     model.summary(print_fn=print_fn)
 
     start = time.perf_counter()
-    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_split=0.2,
-                        verbose=verbose, print_fn=print_fn if verbose else None)  # fmt: skip
+    history = model.fit(
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_split=0.2,
+        verbose=verbose,
+        print_fn=print_fn if verbose else None,
+    )
     fit_seconds = time.perf_counter() - start
     pred = model.predict(x, batch_size=len(x))  # (99, 1), scaled units
 
     split = int(np.floor(len(x) * 0.8))
     history.plot(out / "history.png", title=f"{cell.upper()} {units}: loss per epoch")
     plot_predictions(
-        scaled.inverse(y), scaled.inverse(pred), out / "predictions.png",
-        x=np.arange(2, len(series) + 1), split=split,
+        scaled.inverse(y),
+        scaled.inverse(pred),
+        out / "predictions.png",
+        x=np.arange(2, len(series) + 1),
+        split=split,
         title=f"{cell.upper()} one-step-ahead predictions ({'synthetic' if synthetic else 'article'} series)",
-    )  # fmt: skip
+    )
     model.save(out / "model.grunet", overwrite=True)
     val_err = scaled.inverse(pred[split:]) - scaled.inverse(y[split:])
     metrics = {
@@ -118,7 +128,9 @@ def run_article(
         "torch_threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
     }
-    atomic_write(out / "metrics.json", lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n"))
+    atomic_write(
+        out / "metrics.json", lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n")
+    )
     print_fn(
         f"final loss {metrics['final_loss']:.5f}, val_loss {metrics['final_val_loss']:.5f} "
         f"(the article: 0.05499, 0.04849); fit took {fit_seconds:.2f} s for "

@@ -16,8 +16,8 @@ import math
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import torch
 
@@ -230,11 +230,14 @@ def format_table(rows: list[dict]) -> list[str]:
         table.append(
             [str(r[k]) for k in head]
             + [_fmt(r[f"{c}_us"]) for c in cols]
-            + [f"{r['ratio_infer']:.2f}", f"{r['ratio_train']:.2f}",
-               f"{r['ra_false_over_true_train']:.2f}"]
-        )  # fmt: skip
+            + [
+                f"{r['ratio_infer']:.2f}",
+                f"{r['ratio_train']:.2f}",
+                f"{r['ra_false_over_true_train']:.2f}",
+            ]
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(names))]
-    return ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in table]
+    return ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=False)) for row in table]
 
 
 def format_summary(s: dict) -> list[str]:

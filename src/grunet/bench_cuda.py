@@ -21,8 +21,8 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Callable
 
 import torch
 
@@ -107,8 +107,9 @@ def _max_diff(mods: dict[str, torch.nn.Module], x: torch.Tensor) -> dict[str, fl
         want = mods["cudnn"](x)[0]
         return {
             f"{n}_maxdiff": (mods[n](x)[0] - want).abs().max().item()
-            for n in ("triton_ra_true", "reference") if n in mods
-        }  # fmt: skip
+            for n in ("triton_ra_true", "reference")
+            if n in mods
+        }
 
 
 def environment() -> dict:
@@ -136,8 +137,11 @@ def summarize(rows: list[dict]) -> dict:
         if impl == "cudnn":
             continue
         for mode in MODES:
-            ratios = [r[f"cudnn_{mode}_us"] / r[f"{impl}_{mode}_us"] for r in rows
-                      if r.get(f"{impl}_{mode}_us")]  # fmt: skip
+            ratios = [
+                r[f"cudnn_{mode}_us"] / r[f"{impl}_{mode}_us"]
+                for r in rows
+                if r.get(f"{impl}_{mode}_us")
+            ]
             out[f"{impl}_{mode}_speedup_vs_cudnn_geomean"] = _geomean(ratios)
             out[f"{impl}_{mode}_points"] = len(ratios)
     return out
@@ -156,8 +160,11 @@ def format_table(rows: list[dict]) -> list[str]:
             ratio = r[f"cudnn_{mode}_us"] / r[f"triton_ra_true_{mode}_us"]
             parts.append(" ".join(fmt(v) for v in us) + f"  {ratio:5.2f}x")
         mem = r["triton_ra_true_train_peak_mb"], r["cudnn_train_peak_mb"]
-        lines.append(f"{r['H']:>4} {r['T']:>4} {r['B']:>5} | " + " | ".join(parts)
-                     + f" | peak MB tri {mem[0]:.1f} cudnn {mem[1]:.1f}")  # fmt: skip
+        lines.append(
+            f"{r['H']:>4} {r['T']:>4} {r['B']:>5} | "
+            + " | ".join(parts)
+            + f" | peak MB tri {mem[0]:.1f} cudnn {mem[1]:.1f}"
+        )
     return lines
 
 

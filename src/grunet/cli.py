@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -48,17 +47,22 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("grunet-demo"), "--out", help="Folder for plots, model, metrics."),
+    out: Path = typer.Option(
+        Path("grunet-demo"), "--out", help="Folder for plots, model, metrics."
+    ),
     epochs: int = typer.Option(100, min=1, help="Training epochs."),
     batch_size: int = typer.Option(1, "--batch-size", min=1, help="Samples per optimizer step."),
     units: int = typer.Option(50, min=1, help="Recurrent units."),
     cell: Cell = typer.Option(Cell.gru, help="Recurrent cell."),
     reset_after: bool = typer.Option(
-        True, "--reset-after/--no-reset-after",
+        True,
+        "--reset-after/--no-reset-after",
         help="GRU variant: reset after the recurrent product (Keras/cuDNN) or before (the article).",
     ),
     seed: int = typer.Option(42, min=0, help="Seed for weights, shuffling and synthetic data."),
-    synthetic: bool = typer.Option(False, help="Use a fresh numpy noisy sine, not the article's R series."),
+    synthetic: bool = typer.Option(
+        False, help="Use a fresh numpy noisy sine, not the article's R series."
+    ),
     force: bool = typer.Option(False, help="Replace outputs of an earlier run in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch progress."),
 ) -> None:
@@ -66,9 +70,18 @@ def demo(
     from grunet.article import run_article
 
     try:
-        run_article(out, epochs=epochs, batch_size=batch_size, units=units, cell=cell.value,
-                    reset_after=reset_after, seed=seed, synthetic=synthetic, force=force,
-                    verbose=0 if quiet else 1)  # fmt: skip
+        run_article(
+            out,
+            epochs=epochs,
+            batch_size=batch_size,
+            units=units,
+            cell=cell.value,
+            reset_after=reset_after,
+            seed=seed,
+            synthetic=synthetic,
+            force=force,
+            verbose=0 if quiet else 1,
+        )
     except USER_ERRORS as e:
         _fail(e)
 
@@ -77,7 +90,7 @@ def demo(
 def bench(
     device: str = typer.Option("cpu", help="cpu or cuda."),
     quick: bool = typer.Option(False, help="A small subset of the grid."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write results as JSON."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write results as JSON."),
 ) -> None:
     """Time grunet's GRU backends against torch.nn.GRU, side by side in one run."""
     if device not in ("cpu", "cuda"):
@@ -99,7 +112,9 @@ def bench(
 def export(
     model: Path = typer.Argument(..., help="A saved model (.grunet or .keras)."),
     format: str = typer.Option("onnx", "--format", help="Target format (onnx)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: MODEL with the format's suffix)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output file (default: MODEL with the format's suffix)."
+    ),
     force: bool = typer.Option(False, help="Replace an existing output file."),
 ) -> None:
     """Export a saved model for another runtime (ONNX keeps the GRU variant exactly)."""

@@ -42,19 +42,56 @@ _RECURRENT = {"GRU": gl.GRU, "LSTM": gl.LSTM, "SimpleRNN": gl.SimpleRNN}
 _CELL_NAMES = {"GRU": "gru_cell", "LSTM": "lstm_cell", "SimpleRNN": "simple_rnn_cell"}
 # Keras config keys that change nothing at inference once the weights are loaded.
 _IGNORED = {
-    "name", "trainable", "dtype", "kernel_initializer", "recurrent_initializer",
-    "bias_initializer", "unroll", "seed", "zero_output_for_mask", "use_cudnn", "implementation",
-}  # fmt: skip
+    "name",
+    "trainable",
+    "dtype",
+    "kernel_initializer",
+    "recurrent_initializer",
+    "bias_initializer",
+    "unroll",
+    "seed",
+    "zero_output_for_mask",
+    "use_cudnn",
+    "implementation",
+}
 _ARGS = {
-    "GRU": ("units", "activation", "recurrent_activation", "use_bias", "dropout",
-            "recurrent_dropout", "return_sequences", "go_backwards", "stateful", "reset_after"),
-    "LSTM": ("units", "activation", "recurrent_activation", "use_bias", "dropout",
-             "recurrent_dropout", "return_sequences", "go_backwards", "stateful", "unit_forget_bias"),
-    "SimpleRNN": ("units", "activation", "use_bias", "dropout", "recurrent_dropout",
-                  "return_sequences", "go_backwards", "stateful"),
+    "GRU": (
+        "units",
+        "activation",
+        "recurrent_activation",
+        "use_bias",
+        "dropout",
+        "recurrent_dropout",
+        "return_sequences",
+        "go_backwards",
+        "stateful",
+        "reset_after",
+    ),
+    "LSTM": (
+        "units",
+        "activation",
+        "recurrent_activation",
+        "use_bias",
+        "dropout",
+        "recurrent_dropout",
+        "return_sequences",
+        "go_backwards",
+        "stateful",
+        "unit_forget_bias",
+    ),
+    "SimpleRNN": (
+        "units",
+        "activation",
+        "use_bias",
+        "dropout",
+        "recurrent_dropout",
+        "return_sequences",
+        "go_backwards",
+        "stateful",
+    ),
     "Dense": ("units", "activation", "use_bias"),
     "Dropout": ("rate",),
-}  # fmt: skip
+}
 
 
 def _unique(name: str, used: dict[str, int]) -> str:
@@ -92,9 +129,10 @@ def _activation(value: Any, where: str) -> str:
 def _check_options(config: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
     """Refuse any option grunet would silently drop: unknown keys must be off (None/False/0/empty)."""
     unsupported = sorted(
-        k for k, v in config.items()
+        k
+        for k, v in config.items()
         if k not in allowed and k not in _IGNORED and v not in (None, False, 0, {}, [])
-    )  # fmt: skip
+    )
     if unsupported:
         shown = ", ".join(f"{k}={config[k]!r}" for k in unsupported)
         raise ModelFileError(f"{where}: unsupported option(s) {shown}.")
@@ -130,7 +168,9 @@ def _build_bidirectional(config: dict[str, Any], where: str) -> gl.Bidirectional
     inner = config.get("layer")
     inner_class = inner.get("class_name") if isinstance(inner, dict) else None
     if inner_class not in _RECURRENT:
-        raise ModelFileError(f"{where} wraps {inner_class!r}; grunet supports GRU, LSTM, SimpleRNN.")
+        raise ModelFileError(
+            f"{where} wraps {inner_class!r}; grunet supports GRU, LSTM, SimpleRNN."
+        )
     merge_mode = config.get("merge_mode", "concat")
     if merge_mode not in ("concat", "sum", "mul", "ave"):
         raise ModelFileError(f"{where}: merge_mode {merge_mode!r} is not supported.")
@@ -142,7 +182,10 @@ def _build_bidirectional(config: dict[str, Any], where: str) -> gl.Bidirectional
         same = isinstance(backward, dict) and backward.get("class_name") == inner_class
         if same:
             fwd = {"go_backwards": False, **kwargs}
-            bwd = {"go_backwards": False, **_layer_kwargs(inner_class, backward.get("config") or {}, where)}
+            bwd = {
+                "go_backwards": False,
+                **_layer_kwargs(inner_class, backward.get("config") or {}, where),
+            }
             fwd["go_backwards"] = not fwd["go_backwards"]
             same = all(fwd.get(k) == bwd.get(k) for k in {*fwd, *bwd} - {"name"})
         if not same:
@@ -239,8 +282,9 @@ def _model_from_config(model_config: dict[str, Any], path: Path):
     if shape is None:
         raise ModelFileError(f"{path}: the model was never built (no input shape in its config).")
     try:
-        model = Sequential([_build_layer(spec, i) for i, spec in enumerate(specs)],
-                           name=model_config.get("name"))  # fmt: skip
+        model = Sequential(
+            [_build_layer(spec, i) for i, spec in enumerate(specs)], name=model_config.get("name")
+        )
         model.build(shape)
     except ModelFileError as e:
         raise ModelFileError(f"{path}: {e}") from None
@@ -253,17 +297,21 @@ def _load_weights(model, specs: list[dict], weights: bytes, path: Path) -> None:
     used: dict[str, int] = {}
     try:
         with _h5py().File(io.BytesIO(weights), "r") as h5:
-            for i, (spec, layer) in enumerate(zip(specs, model.layers)):
+            for i, (spec, layer) in enumerate(zip(specs, model.layers, strict=False)):
                 class_name = spec["class_name"]
                 base = f"layers/{_unique(snake_case(class_name), used)}"
                 where = f"{path}: layer {i} ({class_name} {layer.name!r})"
-                arrays = [a for g in _weight_groups(class_name, base) for a in _read_vars(h5, g, where)]
+                arrays = [
+                    a for g in _weight_groups(class_name, base) for a in _read_vars(h5, g, where)
+                ]
                 try:
                     layer.set_weights(arrays)
                 except (DataError, TypeError) as e:
                     raise ModelFileError(f"{where}: weights do not match the config: {e}") from None
     except OSError as e:
-        raise ModelFileError(f"{path}: model.weights.h5 is not a readable HDF5 file ({e}).") from None
+        raise ModelFileError(
+            f"{path}: model.weights.h5 is not a readable HDF5 file ({e})."
+        ) from None
 
 
 def load(path: str | os.PathLike):
@@ -294,8 +342,12 @@ def load(path: str | os.PathLike):
 
 
 def _policy(dtype: str) -> dict[str, Any]:
-    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype},
-            "registered_name": None}  # fmt: skip
+    return {
+        "module": "keras",
+        "class_name": "DTypePolicy",
+        "config": {"name": dtype},
+        "registered_name": None,
+    }
 
 
 def _keras_layer_config(layer: gl.Layer, name: str, dtype: str) -> dict[str, Any]:
@@ -304,8 +356,11 @@ def _keras_layer_config(layer: gl.Layer, name: str, dtype: str) -> dict[str, Any
     if isinstance(layer, gl.Bidirectional):
         inner = layer.forward_layer
         inner_name = inner.name.removeprefix("forward_")
-        config = {**base, "merge_mode": layer.merge_mode,
-                  "layer": _keras_layer_config(inner, inner_name, dtype)}  # fmt: skip
+        config = {
+            **base,
+            "merge_mode": layer.merge_mode,
+            "layer": _keras_layer_config(inner, inner_name, dtype),
+        }
     elif class_name in _ARGS:
         if getattr(layer, "return_state", False):
             raise ModelFileError(f"layer {layer.name!r}: return_state=True cannot be saved.")
@@ -316,8 +371,12 @@ def _keras_layer_config(layer: gl.Layer, name: str, dtype: str) -> dict[str, Any
             config.update(return_state=False, unroll=False, seed=None)
     else:
         raise ModelFileError(f"layer {layer.name!r}: {class_name} has no Keras equivalent.")
-    return {"module": "keras.layers", "class_name": class_name, "config": config,
-            "registered_name": None}  # fmt: skip
+    return {
+        "module": "keras.layers",
+        "class_name": class_name,
+        "config": config,
+        "registered_name": None,
+    }
 
 
 def _write_vars(h5, group: str, name: str, arrays: list[np.ndarray]) -> None:
@@ -354,9 +413,21 @@ def _archive_bytes(model, batch_size: int | None) -> dict[str, bytes]:
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     shape = [batch_size, *model.build_input_shape]
     names: set[str] = set()
-    layer_specs = [{"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
-                    "config": {"batch_shape": shape, "dtype": dtype, "sparse": False,
-                               "ragged": False, "name": "input_layer", "optional": False}}]  # fmt: skip
+    layer_specs = [
+        {
+            "module": "keras.layers",
+            "class_name": "InputLayer",
+            "registered_name": None,
+            "config": {
+                "batch_shape": shape,
+                "dtype": dtype,
+                "sparse": False,
+                "ragged": False,
+                "name": "input_layer",
+                "optional": False,
+            },
+        }
+    ]
     buffer, used = io.BytesIO(), {}
     with h5py.File(buffer, "w") as h5:
         for layer in model.layers:
@@ -370,21 +441,36 @@ def _archive_bytes(model, batch_size: int | None) -> dict[str, bytes]:
             _write_layer_weights(h5, layer, base, name)
         h5.create_group("vars").attrs["name"] = model.name
     config = {
-        "module": "keras", "class_name": "Sequential", "registered_name": None,
-        "config": {"name": model.name, "trainable": True, "dtype": _policy(dtype),
-                   "layers": layer_specs, "build_input_shape": shape},
-        "build_config": {"input_shape": shape}, "compile_config": None,
-    }  # fmt: skip
+        "module": "keras",
+        "class_name": "Sequential",
+        "registered_name": None,
+        "config": {
+            "name": model.name,
+            "trainable": True,
+            "dtype": _policy(dtype),
+            "layers": layer_specs,
+            "build_input_shape": shape,
+        },
+        "build_config": {"input_shape": shape},
+        "compile_config": None,
+    }
     from grunet import __version__
 
-    metadata = {"keras_version": KERAS_VERSION, "grunet_version": __version__,
-                "date_saved": datetime.now(timezone.utc).strftime("%Y-%m-%d@%H:%M:%S")}  # fmt: skip
-    return {METADATA: json.dumps(metadata).encode(), CONFIG: json.dumps(config).encode(),
-            WEIGHTS: buffer.getvalue()}  # fmt: skip
+    metadata = {
+        "keras_version": KERAS_VERSION,
+        "grunet_version": __version__,
+        "date_saved": datetime.now(timezone.utc).strftime("%Y-%m-%d@%H:%M:%S"),
+    }
+    return {
+        METADATA: json.dumps(metadata).encode(),
+        CONFIG: json.dumps(config).encode(),
+        WEIGHTS: buffer.getvalue(),
+    }
 
 
-def save(model, path: str | os.PathLike, overwrite: bool = False,
-         batch_size: int | None = None) -> Path:  # fmt: skip
+def save(
+    model, path: str | os.PathLike, overwrite: bool = False, batch_size: int | None = None
+) -> Path:
     """Write `model` (a built grunet Sequential) as a Keras 3 ``.keras`` file, atomically.
 
     ``keras.saving.load_model(path)`` then gives the same predictions. The Keras model is not

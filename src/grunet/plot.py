@@ -26,7 +26,9 @@ def plot_history(history, path=None, *, title: str | None = None) -> Figure:
     epochs = np.asarray(history.epoch) + 1
     for key, values in history.history.items():
         ax.plot(epochs, values, label=key, linestyle="--" if key.startswith("val_") else "-")
-    values = np.concatenate([np.asarray(v) for v in history.history.values()]) if history.history else []
+    values = (
+        np.concatenate([np.asarray(v) for v in history.history.values()]) if history.history else []
+    )
     if len(values) and np.min(values) > 0 and np.max(values) / np.min(values) > 10:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")

@@ -20,7 +20,7 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -114,14 +114,15 @@ class Stepper:
         B = x.shape[0]
         if self._states is None:
             self._states = [
-                [x.new_zeros(B, H) for _ in range(n)] for (_, n), H in zip(self._fns, self._units)
+                [x.new_zeros(B, H) for _ in range(n)]
+                for (_, n), H in zip(self._fns, self._units, strict=False)
             ]
         elif self._states and any(s and s[0].shape[0] != B for s in self._states):
             raise DataError(
                 f"Stepper.step got a batch of {B} but the carried state is for another batch "
                 "size; call reset() to start new sequences."
             )
-        for (fn, _), state in zip(self._fns, self._states):
+        for (fn, _), state in zip(self._fns, self._states, strict=False):
             x = fn(x, state)
         y = x[0] if single else x
         return y if as_tensor else y.cpu().numpy()

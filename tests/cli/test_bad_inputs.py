@@ -16,24 +16,57 @@ from typer.testing import CliRunner
 from grunet.cli import app
 
 runner = CliRunner()
-FAST = ["--date", "date", "--lookback", "12", "--horizon", "6", "--units", "4", "--epochs", "1", "-q"]
+FAST = [
+    "--date",
+    "date",
+    "--lookback",
+    "12",
+    "--horizon",
+    "6",
+    "--units",
+    "4",
+    "--epochs",
+    "1",
+    "-q",
+]
 
 
 def _good() -> pd.DataFrame:
     t = np.arange(60)
-    return pd.DataFrame({"date": pd.date_range("2000-01-01", periods=60, freq="MS"),
-                         "value": 10 + np.sin(2 * np.pi * t / 12)})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "date": pd.date_range("2000-01-01", periods=60, freq="MS"),
+            "value": 10 + np.sin(2 * np.pi * t / 12),
+        }
+    )
 
 
 # name -> (writer of the data file, text the error line must contain, extra options)
 DATA = {
     "empty file": (lambda p: p.write_bytes(b""), "is empty", []),
-    "random bytes": (lambda p: p.write_bytes(np.random.default_rng(0).bytes(4000)), "binary data", []),
+    "random bytes": (
+        lambda p: p.write_bytes(np.random.default_rng(0).bytes(4000)),
+        "binary data",
+        [],
+    ),
     "huge values": (lambda p: _good().assign(value=1e308).to_csv(p, index=False), "too large", []),
-    "misspelled column": (lambda p: _good().to_csv(p, index=False), "did you mean 'value'?", ["--target", "vaule"]),
-    "latin-1 text": (lambda p: p.write_bytes(_good().rename(columns={"value": "débit"}).to_csv(index=False)
-                                             .encode("latin-1")), "not UTF-8", []),  # fmt: skip
-    "utf-16 text": (lambda p: p.write_bytes(_good().to_csv(index=False).encode("utf-16")), "UTF-16", []),
+    "misspelled column": (
+        lambda p: _good().to_csv(p, index=False),
+        "did you mean 'value'?",
+        ["--target", "vaule"],
+    ),
+    "latin-1 text": (
+        lambda p: p.write_bytes(
+            _good().rename(columns={"value": "débit"}).to_csv(index=False).encode("latin-1")
+        ),
+        "not UTF-8",
+        [],
+    ),
+    "utf-16 text": (
+        lambda p: p.write_bytes(_good().to_csv(index=False).encode("utf-16")),
+        "UTF-16",
+        [],
+    ),
     "missing path": (lambda p: None, "no data file at", []),
 }
 
@@ -128,7 +161,9 @@ def test_forecast_refuses_a_damaged_model(tmp_path, model_dir, name):
     assert_one_error_line(res, MODELS[name])
 
 
-@pytest.mark.parametrize("name", ["truncated weights", "random weights", "no weights", "empty file", "missing path"])
+@pytest.mark.parametrize(
+    "name", ["truncated weights", "random weights", "no weights", "empty file", "missing path"]
+)
 def test_export_refuses_a_damaged_model_file(tmp_path, model_dir, name):
     if name in ("empty file", "missing path"):
         path = tmp_path / "model.grunet"
@@ -145,12 +180,16 @@ def test_export_refuses_a_damaged_model_file(tmp_path, model_dir, name):
 
 def test_demo_refuses_an_output_that_is_a_file(tmp_path):
     (tmp_path / "afile").write_text("")
-    assert_one_error_line(invoke("demo", "--out", tmp_path / "afile", "--epochs", "1", "-q"), "not a folder")
+    assert_one_error_line(
+        invoke("demo", "--out", tmp_path / "afile", "--epochs", "1", "-q"), "not a folder"
+    )
 
 
 def test_demo_refuses_an_output_inside_a_file(tmp_path):
     (tmp_path / "afile").write_text("")
-    assert_one_error_line(invoke("demo", "--out", tmp_path / "afile" / "d", "--epochs", "1", "-q"), "error")
+    assert_one_error_line(
+        invoke("demo", "--out", tmp_path / "afile" / "d", "--epochs", "1", "-q"), "error"
+    )
 
 
 @pytest.mark.parametrize("command", ["fit", "backtest"])
@@ -164,9 +203,31 @@ def test_training_commands_refuse_an_output_inside_a_file(tmp_path, command):
 def test_debug_shows_the_traceback(tmp_path):
     path, _, _ = _data(tmp_path, "latin-1 text")
     env = {**os.environ, "MPLBACKEND": "Agg"}
-    plain = subprocess.run([sys.executable, "-m", "grunet", "fit", str(path), *FAST, "--out", str(tmp_path / "o")],
-                           capture_output=True, text=True, env=env)  # fmt: skip
-    assert plain.returncode == 1 and plain.stderr.strip().count("\n") == 0 and "Traceback" not in plain.stderr
-    debug = subprocess.run([sys.executable, "-m", "grunet", "--debug", "fit", str(path), *FAST, "--out",
-                            str(tmp_path / "o")], capture_output=True, text=True, env=env)  # fmt: skip
+    plain = subprocess.run(
+        [sys.executable, "-m", "grunet", "fit", str(path), *FAST, "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert (
+        plain.returncode == 1
+        and plain.stderr.strip().count("\n") == 0
+        and "Traceback" not in plain.stderr
+    )
+    debug = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grunet",
+            "--debug",
+            "fit",
+            str(path),
+            *FAST,
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "DataError" in debug.stderr

@@ -23,9 +23,14 @@ def test_demo_writes_everything_the_issue_lists(tmp_path):
     assert (out / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize(("flags", "params"), [(["--no-reset-after"], 7851),
-                                               (["--cell", "lstm"], 10451),
-                                               (["--cell", "rnn", "--synthetic"], 2651)])
+@pytest.mark.parametrize(
+    ("flags", "params"),
+    [
+        (["--no-reset-after"], 7851),
+        (["--cell", "lstm"], 10451),
+        (["--cell", "rnn", "--synthetic"], 2651),
+    ],
+)
 def test_demo_variants(tmp_path, flags, params):
     out = tmp_path / "d"
     result = runner.invoke(app, ["demo", "--out", str(out), "--epochs", "1", "-q", *flags])
@@ -41,7 +46,10 @@ def test_demo_does_not_overwrite_without_force(tmp_path):
     assert result.exit_code == 1
     assert "--force" in result.output and "Traceback" not in result.output
     assert (out / "model.grunet").read_text() == "an earlier model"
-    assert runner.invoke(app, ["demo", "--out", str(out), "--epochs", "1", "-q", "--force"]).exit_code == 0
+    assert (
+        runner.invoke(app, ["demo", "--out", str(out), "--epochs", "1", "-q", "--force"]).exit_code
+        == 0
+    )
 
 
 @pytest.mark.parametrize("flags", [["--epochs", "0"], ["--cell", "transformer"], ["--units", "-3"]])

@@ -32,14 +32,17 @@ def test_lag_pairs_are_the_articles_x_and_y():
     assert y3[2, 0] == 5 and len(x3) == 7
 
 
-@pytest.mark.parametrize(("series", "lookback", "match"), [
-    ([1.0, np.nan, 2.0], 1, "NaN or infinite"),
-    ([], 1, "empty"),
-    (["a", "b"], 1, "must be numeric"),
-    ([1.0, 2.0, 3.0], 3, "needs at least 4 values"),
-    (np.zeros((4, 2)), 1, r"one series \(N,\) or \(N, 1\)"),
-    ([1.0, 2.0], 0, "positive integer"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("series", "lookback", "match"),
+    [
+        ([1.0, np.nan, 2.0], 1, "NaN or infinite"),
+        ([], 1, "empty"),
+        (["a", "b"], 1, "must be numeric"),
+        ([1.0, 2.0, 3.0], 3, "needs at least 4 values"),
+        (np.zeros((4, 2)), 1, r"one series \(N,\) or \(N, 1\)"),
+        ([1.0, 2.0], 0, "positive integer"),
+    ],
+)
 def test_bad_series_say_what_is_wrong(series, lookback, match):
     with pytest.raises(DataError, match=match):
         gn.data.lag_pairs(series, lookback)

@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 
-def seasonal(n: int = 96, period: int = 12, noise: float = 0.05, seed: int = 0, level: float = 10.0):
+def seasonal(
+    n: int = 96, period: int = 12, noise: float = 0.05, seed: int = 0, level: float = 10.0
+):
     rng = np.random.default_rng(seed)
     t = np.arange(n)
     return level + np.sin(2 * np.pi * t / period) + rng.normal(0, noise, n)
@@ -14,7 +16,9 @@ def seasonal(n: int = 96, period: int = 12, noise: float = 0.05, seed: int = 0, 
 @pytest.fixture
 def monthly() -> pd.DataFrame:
     """One clean monthly seasonal series, 96 months from 2000-01."""
-    return pd.DataFrame({"date": pd.date_range("2000-01-01", periods=96, freq="MS"), "value": seasonal()})
+    return pd.DataFrame(
+        {"date": pd.date_range("2000-01-01", periods=96, freq="MS"), "value": seasonal()}
+    )
 
 
 @pytest.fixture
@@ -23,6 +27,14 @@ def long_table() -> pd.DataFrame:
     parts = []
     for k, sid in enumerate(["a", "b"]):
         dates = pd.date_range("2021-03-01", periods=60, freq="D")
-        parts.append(pd.DataFrame({"id": sid, "date": dates, "value": seasonal(60, 7, seed=k, level=5 + 5 * k),
-                                   "temp": np.cos(np.arange(60) / 5)}))  # fmt: skip
+        parts.append(
+            pd.DataFrame(
+                {
+                    "id": sid,
+                    "date": dates,
+                    "value": seasonal(60, 7, seed=k, level=5 + 5 * k),
+                    "temp": np.cos(np.arange(60) / 5),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)

@@ -29,7 +29,9 @@ def test_ets_picks_a_sensible_form_and_tracks_a_seasonal_series():
     assert ets_form(flat - 20, 12)["seasonal"] == "add"  # negative values: never multiplicative
     assert ets_form(flat[:20], 12)["seasonal"] is None  # under two seasons
     f = ets(growing[:-12], 12, 12)
-    assert np.mean(np.abs(f - growing[-12:])) < np.mean(np.abs(seasonal_naive(growing[:-12], 12, 12) - growing[-12:]))
+    assert np.mean(np.abs(f - growing[-12:])) < np.mean(
+        np.abs(seasonal_naive(growing[:-12], 12, 12) - growing[-12:])
+    )
 
 
 def test_registry():

@@ -12,8 +12,12 @@ TINY = {"units": 4, "seed": 0}
 
 
 def _series(n, freq, start="2024-01-01"):
-    return pd.DataFrame({"date": pd.date_range(start, periods=n, freq=freq),
-                         "value": np.sin(np.arange(n) / 2.0) + 3.0})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "date": pd.date_range(start, periods=n, freq=freq),
+            "value": np.sin(np.arange(n) / 2.0) + 3.0,
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -26,7 +30,9 @@ def _series(n, freq, start="2024-01-01"):
     ],
 )
 def test_forecast_dates_continue_the_series_frequency(freq, start, first, second):
-    f = Forecaster(lookback=6, horizon=3, **TINY).fit(_series(24, freq, start), date="date", epochs=1)
+    f = Forecaster(lookback=6, horizon=3, **TINY).fit(
+        _series(24, freq, start), date="date", epochs=1
+    )
     dates = f.predict()["date"]
     assert list(dates[:2]) == [pd.Timestamp(first), pd.Timestamp(second)]
     assert _infer_freq(pd.DatetimeIndex(dates)) == freq
@@ -50,7 +56,14 @@ def test_many_series_get_an_id_column_and_their_own_dates(long_table):
     out = f.fit(long_table, date="date", id="id", covariates=["temp"], epochs=2).predict()
     assert list(out.columns[:3]) == ["id", "date", "forecast"] and len(out) == 14
     assert out.groupby("id")["date"].min().tolist() == [pd.Timestamp("2021-04-30")] * 2
-    assert f.feature_names == ["target", "temp", "dayofweek_sin", "dayofweek_cos", "dayofyear_sin", "dayofyear_cos"]
+    assert f.feature_names == [
+        "target",
+        "temp",
+        "dayofweek_sin",
+        "dayofweek_cos",
+        "dayofyear_sin",
+        "dayofyear_cos",
+    ]
 
 
 def test_save_load_round_trip_gives_identical_forecasts(tmp_path, long_table):
@@ -70,7 +83,9 @@ def test_save_load_round_trip_gives_identical_forecasts(tmp_path, long_table):
 
 
 def test_recursive_strategy_forecasts_any_horizon(monthly):
-    f = Forecaster(lookback=12, horizon=3, strategy="recursive", calendar=True, **TINY).fit(monthly, date="date", epochs=2)
+    f = Forecaster(lookback=12, horizon=3, strategy="recursive", calendar=True, **TINY).fit(
+        monthly, date="date", epochs=2
+    )
     assert len(f.predict(horizon=20)) == 20
     direct = Forecaster(lookback=12, horizon=3, **TINY).fit(monthly, date="date", epochs=1)
     with pytest.raises(ValueError, match="at most 3 steps"):
@@ -94,21 +109,28 @@ def test_bad_options_raise(kwargs, match):
 
 
 def test_bad_fits_raise_clear_errors(monthly, long_table):
-    with pytest.raises(DataError, match="too short: 96 training steps, but lookback 90 \\+ horizon 12"):
+    with pytest.raises(
+        DataError, match="too short: 96 training steps, but lookback 90 \\+ horizon 12"
+    ):
         Forecaster(lookback=90, horizon=12, **TINY).fit(monthly, date="date", epochs=1)
     with pytest.raises(DataError, match="fewer than the horizon 12"):
         Forecaster(lookback=12, horizon=12, **TINY).fit(monthly, date="date", val_size=6, epochs=1)
     with pytest.raises(ValueError, match="covariates need strategy='direct'"):
         Forecaster(lookback=7, horizon=1, strategy="recursive", **TINY).fit(
-            long_table, date="date", id="id", covariates=["temp"], epochs=1)  # fmt: skip
+            long_table, date="date", id="id", covariates=["temp"], epochs=1
+        )
     with pytest.raises(ValueError, match="early_stopping needs validation"):
-        Forecaster(lookback=12, horizon=3, **TINY).fit(monthly, date="date", early_stopping=2, epochs=1)
+        Forecaster(lookback=12, horizon=3, **TINY).fit(
+            monthly, date="date", early_stopping=2, epochs=1
+        )
     with pytest.raises(RuntimeError, match="call fit"):
         Forecaster().predict()
 
 
 def test_early_stopping_and_fitted_values(monthly):
-    f = Forecaster(lookback=12, horizon=6, **TINY).fit(monthly, date="date", val_size=12, epochs=4, early_stopping=1)
+    f = Forecaster(lookback=12, horizon=6, **TINY).fit(
+        monthly, date="date", val_size=12, epochs=4, early_stopping=1
+    )
     assert "val_loss" in f.history and 1 <= len(f.history["loss"]) <= 4
     fitted = f.fitted_values(monthly)
     assert len(fitted) == 96 - 12 and set(fitted["part"]) == {"train", "validation"}
@@ -116,7 +138,11 @@ def test_early_stopping_and_fitted_values(monthly):
 
 
 @settings(max_examples=20, deadline=None)
-@given(n_train=st.integers(20, 40), bump=st.floats(-1e3, 1e3), scaler=st.sampled_from(["standard", "minmax", "robust"]))
+@given(
+    n_train=st.integers(20, 40),
+    bump=st.floats(-1e3, 1e3),
+    scaler=st.sampled_from(["standard", "minmax", "robust"]),
+)
 def test_the_future_never_reaches_training_or_scaling(n_train, bump, scaler):
     """Changing every value after the training cut changes neither the scalers nor any training window."""
     rng = np.random.default_rng(n_train)
@@ -133,7 +159,9 @@ def test_the_future_never_reaches_training_or_scaling(n_train, bump, scaler):
         s = Series("s", values, c, pd.date_range("2020-01-01", periods=48, freq="D"))
         panel = Panel([s], "D", 1, Schema(covariates=["c"]))
         states, (X, Y), _ = f._windows(panel, val_size=48 - n_train)
-        results.append((states[0].target_scaler.get_config(), states[0].covariate_scaler.get_config(), X, Y))
+        results.append(
+            (states[0].target_scaler.get_config(), states[0].covariate_scaler.get_config(), X, Y)
+        )
     (t1, c1, X1, Y1), (t2, c2, X2, Y2) = results
     assert t1 == t2 and c1 == c2
     np.testing.assert_array_equal(X1, X2)
@@ -142,8 +170,9 @@ def test_the_future_never_reaches_training_or_scaling(n_train, bump, scaler):
 
 
 def test_a_series_unseen_in_training_is_scaled_on_its_own_history(long_table):
-    f = Forecaster(lookback=14, horizon=7, **TINY).fit(long_table[long_table["id"] == "a"], date="date", id="id",
-                                                    covariates=["temp"], epochs=1)  # fmt: skip
+    f = Forecaster(lookback=14, horizon=7, **TINY).fit(
+        long_table[long_table["id"] == "a"], date="date", id="id", covariates=["temp"], epochs=1
+    )
     out = f.predict(data=long_table)
     assert sorted(out["id"].unique()) == ["a", "b"]
     with pytest.raises(DataError, match="forecasting needs the last lookback=14"):

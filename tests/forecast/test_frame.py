@@ -10,7 +10,7 @@ from grunet.forecast.frame import (
     load_panel,
     read_table,
     season_length,
-)  # fmt: skip
+)
 
 
 def test_long_table_gives_one_series_per_id_with_covariates(long_table):
@@ -38,14 +38,30 @@ def test_unsorted_dates_are_sorted_and_integer_steps_work(monthly):
 @pytest.mark.parametrize(
     "kwargs, change, match",
     [
-        ({"target": "sales"}, None, "target column 'sales' not found. The data has columns: date, value"),
+        (
+            {"target": "sales"},
+            None,
+            "target column 'sales' not found. The data has columns: date, value",
+        ),
         ({"target": "vaule"}, None, "target column 'vaule' not found; did you mean 'value'\\?"),
         ({"covariates": ["x"]}, None, "covariate column 'x' not found"),
-        ({}, lambda d: d.assign(value=d["value"].astype(str).where(d.index != 3, "n/a")), "not numeric .*'n/a'"),
-        ({}, lambda d: d.assign(value=d["value"].where(d.index != 5)), "1 missing or infinite value.*row 6"),
+        (
+            {},
+            lambda d: d.assign(value=d["value"].astype(str).where(d.index != 3, "n/a")),
+            "not numeric .*'n/a'",
+        ),
+        (
+            {},
+            lambda d: d.assign(value=d["value"].where(d.index != 5)),
+            "1 missing or infinite value.*row 6",
+        ),
         ({}, lambda d: d.drop(index=[10, 20]), "irregular"),
         ({}, lambda d: pd.concat([d, d.iloc[[4]]]), "duplicate date 2000-05-01"),
-        ({}, lambda d: d.assign(date=d["date"].astype(str).where(d.index != 2, "soon")), "could not be read as dates"),
+        (
+            {},
+            lambda d: d.assign(date=d["date"].astype(str).where(d.index != 2, "soon")),
+            "could not be read as dates",
+        ),
     ],
 )
 def test_bad_tables_raise_clear_errors(monthly, kwargs, change, match):
@@ -85,8 +101,9 @@ def test_parquet_round_trip(tmp_path, monthly):
 
 
 def test_frequencies_seasons_and_calendar_features():
-    assert [season_length(f) for f in ("MS", "ME", "D", "B", "h", "W-SUN", "QS-OCT", "YS-JAN", None)] == \
-        [12, 12, 7, 5, 24, 52, 4, 1, 1]  # fmt: skip
+    assert [
+        season_length(f) for f in ("MS", "ME", "D", "B", "h", "W-SUN", "QS-OCT", "YS-JAN", None)
+    ] == [12, 12, 7, 5, 24, 52, 4, 1, 1]
     idx = pd.date_range("2020-01-01", periods=24, freq="MS")
     feats = calendar_features(idx, "MS")  # month sin, cos
     assert feats.shape == (24, 2) and calendar_names("MS") == ("month",)

@@ -21,7 +21,9 @@ def test_training_windows_never_reach_the_cut(n, L, H, cut):
     assert np.all(np.diff(origins) == 1)  # time order
     if len(origins):
         assert X.max() < min(cut, n) and Y.max() < min(cut, n)
-        np.testing.assert_array_equal(X[:, :, 0], origins[:, None] - L + np.arange(L))  # inputs [o-L, o)
+        np.testing.assert_array_equal(
+            X[:, :, 0], origins[:, None] - L + np.arange(L)
+        )  # inputs [o-L, o)
         np.testing.assert_array_equal(Y, origins[:, None] + np.arange(H))  # targets [o, o+H)
         assert np.all(X[:, -1, 0] < Y[:, 0])  # every input precedes its targets
     # validation windows start at the cut: none of their targets lie in the training part
@@ -30,7 +32,9 @@ def test_training_windows_never_reach_the_cut(n, L, H, cut):
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(10, 200), H=st.integers(1, 12), folds=st.integers(1, 6), stride=st.integers(1, 12))
+@given(
+    n=st.integers(10, 200), H=st.integers(1, 12), folds=st.integers(1, 6), stride=st.integers(1, 12)
+)
 def test_rolling_origins_are_ordered_and_end_at_the_series_end(n, H, folds, stride):
     try:
         cuts = rolling_origins(n, H, folds=folds, stride=stride, min_train=5)
@@ -38,7 +42,7 @@ def test_rolling_origins_are_ordered_and_end_at_the_series_end(n, H, folds, stri
         assert n - H - (folds - 1) * stride < 5
         return
     assert len(cuts) == folds and cuts[-1] + H == n and cuts[0] >= 5
-    assert all(b - a == stride for a, b in zip(cuts, cuts[1:]))
+    assert all(b - a == stride for a, b in zip(cuts, cuts[1:], strict=False))
 
 
 def test_rolling_origins_from_start_and_errors():

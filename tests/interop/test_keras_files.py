@@ -25,20 +25,32 @@ CASES = {
     "gru_article_variant": lambda: [KL.GRU(5, reset_after=False), KL.Dense(1)],
     "lstm": lambda: [KL.LSTM(4), KL.Dense(2, activation="tanh")],
     "simple_rnn": lambda: [KL.SimpleRNN(4, activation="relu"), KL.Dense(1)],
-    "stacked": lambda: [KL.GRU(6, return_sequences=True), KL.LSTM(5, return_sequences=True),
-                        KL.GRU(4, reset_after=False, go_backwards=True), KL.Dropout(0.3), KL.Dense(1)],
-    "bidirectional": lambda: [KL.Bidirectional(KL.GRU(4, return_sequences=True)),
-                              KL.Bidirectional(KL.LSTM(3), merge_mode="ave"), KL.Dense(1)],
+    "stacked": lambda: [
+        KL.GRU(6, return_sequences=True),
+        KL.LSTM(5, return_sequences=True),
+        KL.GRU(4, reset_after=False, go_backwards=True),
+        KL.Dropout(0.3),
+        KL.Dense(1),
+    ],
+    "bidirectional": lambda: [
+        KL.Bidirectional(KL.GRU(4, return_sequences=True)),
+        KL.Bidirectional(KL.LSTM(3), merge_mode="ave"),
+        KL.Dense(1),
+    ],
     "bidirectional_article": lambda: [
         KL.Bidirectional(KL.GRU(4, reset_after=False, return_sequences=True), merge_mode="sum"),
-        KL.Bidirectional(KL.SimpleRNN(3, return_sequences=True), merge_mode="mul"), KL.Dense(2)],
-}  # fmt: skip
+        KL.Bidirectional(KL.SimpleRNN(3, return_sequences=True), merge_mode="mul"),
+        KL.Dense(2),
+    ],
+}
 
 
 def _keras_model(case, seed=0):
     model = keras.Sequential([keras.Input((T, F)), *CASES[case]()])
     rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in model.get_weights()])
+    model.set_weights(
+        [rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in model.get_weights()]
+    )
     return model
 
 
@@ -63,7 +75,9 @@ def test_grunet_keras_file_loads_in_keras(case, tmp_path):
     km = keras.saving.load_model(tmp_path / "out.keras")
     x = _x(seed=2)
     np.testing.assert_allclose(km.predict(x, verbose=0), gm.predict(x), rtol=1e-5, atol=1e-5)
-    assert [type(layer).__name__ for layer in km.layers] == [type(layer).__name__ for layer in gm.layers]
+    assert [type(layer).__name__ for layer in km.layers] == [
+        type(layer).__name__ for layer in gm.layers
+    ]
 
 
 def _save(km, path):
@@ -72,10 +86,13 @@ def _save(km, path):
 
 
 def test_grunet_built_model_round_trips_through_keras_file(tmp_path):
-    gm = gn.Sequential([
-        gn.layers.GRU(6, return_sequences=True, reset_after=False, input_shape=(None, F)),
-        gn.layers.Bidirectional(gn.layers.LSTM(3)), gn.layers.Dense(2, activation="sigmoid"),
-    ])  # fmt: skip
+    gm = gn.Sequential(
+        [
+            gn.layers.GRU(6, return_sequences=True, reset_after=False, input_shape=(None, F)),
+            gn.layers.Bidirectional(gn.layers.LSTM(3)),
+            gn.layers.Dense(2, activation="sigmoid"),
+        ]
+    )
     path = gk.save(gm, tmp_path / "m.keras")
     km = keras.saving.load_model(path)
     again = gn.load_model(path)
@@ -89,7 +106,9 @@ def test_grunet_built_model_round_trips_through_keras_file(tmp_path):
 
 
 def test_stateful_keras_layer_keeps_state_across_calls(tmp_path):
-    km = keras.Sequential([keras.Input(batch_shape=(2, None, F)), KL.GRU(4, stateful=True), KL.Dense(1)])
+    km = keras.Sequential(
+        [keras.Input(batch_shape=(2, None, F)), KL.GRU(4, stateful=True), KL.Dense(1)]
+    )
     km.save(tmp_path / "s.keras")
     gm = gn.load_model(tmp_path / "s.keras")
     assert gm.layers[0].stateful
@@ -147,7 +166,10 @@ def test_functional_model_is_refused(tmp_path):
     "edit, match",
     [
         (lambda c: c["config"]["layers"][2]["config"].update(activation="softmax"), "softmax"),
-        (lambda c: c["config"]["layers"][1]["config"].update(kernel_regularizer="l2"), "kernel_regularizer"),
+        (
+            lambda c: c["config"]["layers"][1]["config"].update(kernel_regularizer="l2"),
+            "kernel_regularizer",
+        ),
         (lambda c: c["config"]["layers"][1]["config"].update(units=6), "do not match"),
     ],
     ids=["activation", "regularizer", "weight_shapes"],
@@ -163,7 +185,10 @@ def test_truncated_non_zip_and_incomplete_files(good_file, tmp_path):
     (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
     (tmp_path / "text.keras").write_text("not a zip file")
     _rewrite(good_file, tmp_path / "noweights.keras", drop="model.weights.h5")
-    for name, match in [("cut", "truncated or corrupt"), ("text", "truncated or corrupt"),
-                        ("noweights", "model.weights.h5")]:  # fmt: skip
+    for name, match in [
+        ("cut", "truncated or corrupt"),
+        ("text", "truncated or corrupt"),
+        ("noweights", "model.weights.h5"),
+    ]:
         with pytest.raises(ModelFileError, match=match):
             gn.load_model(tmp_path / f"{name}.keras")

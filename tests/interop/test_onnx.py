@@ -17,25 +17,37 @@ MODELS = {
     "gru_article_variant": lambda: [L.GRU(6, reset_after=False), L.Dense(1)],
     "lstm": lambda: [L.LSTM(5, use_bias=False), L.Dense(2, activation="tanh")],
     "simple_rnn": lambda: [L.SimpleRNN(4, activation="relu"), L.Dense(2, activation="gelu")],
-    "stacked": lambda: [L.GRU(6, return_sequences=True), L.LSTM(5, return_sequences=True),
-                        L.GRU(4, reset_after=False, return_sequences=True, go_backwards=True),
-                        L.Dropout(0.5), L.Dense(2, activation="swish")],
-    "bidirectional": lambda: [L.Bidirectional(L.GRU(4, reset_after=False, return_sequences=True)),
-                              L.Bidirectional(L.LSTM(3), merge_mode="ave"), L.Dense(1)],
+    "stacked": lambda: [
+        L.GRU(6, return_sequences=True),
+        L.LSTM(5, return_sequences=True),
+        L.GRU(4, reset_after=False, return_sequences=True, go_backwards=True),
+        L.Dropout(0.5),
+        L.Dense(2, activation="swish"),
+    ],
+    "bidirectional": lambda: [
+        L.Bidirectional(L.GRU(4, reset_after=False, return_sequences=True)),
+        L.Bidirectional(L.LSTM(3), merge_mode="ave"),
+        L.Dense(1),
+    ],
     "bidirectional_merges": lambda: [
         L.Bidirectional(L.SimpleRNN(4, return_sequences=True), merge_mode="mul"),
         L.Bidirectional(L.GRU(3, go_backwards=True, return_sequences=True), merge_mode="sum"),
-        L.Dense(2)],
-    "activations": lambda: [L.GRU(4, activation="elu", recurrent_activation="hard_sigmoid"),
-                            L.Dense(2, activation="selu")],
-}  # fmt: skip
+        L.Dense(2),
+    ],
+    "activations": lambda: [
+        L.GRU(4, activation="elu", recurrent_activation="hard_sigmoid"),
+        L.Dense(2, activation="selu"),
+    ],
+}
 
 
 def _model(case, seed=0):
     model = gn.Sequential(MODELS[case]())
     model.build((9, F))  # exported with T=9, run below at other lengths too
     rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in model.get_weights()])
+    model.set_weights(
+        [rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in model.get_weights()]
+    )
     return model
 
 
@@ -61,7 +73,10 @@ def test_gru_variant_sets_linear_before_reset(tmp_path, reset_after, flag):
     (gru,) = [n for n in proto.graph.node if n.op_type == "GRU"]
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in gru.attribute}
     assert attrs["linear_before_reset"] == flag
-    assert [d.dim_param for d in proto.graph.input[0].type.tensor_type.shape.dim[:2]] == ["batch", "time"]
+    assert [d.dim_param for d in proto.graph.input[0].type.tensor_type.shape.dim[:2]] == [
+        "batch",
+        "time",
+    ]
 
 
 def test_overwrite_export_and_cli_entry(tmp_path):
@@ -78,8 +93,9 @@ def test_overwrite_export_and_cli_entry(tmp_path):
         export_command(tmp_path / "m.grunet", "onnx", tmp_path / "cli.onnx", force=False)
     export_command(tmp_path / "m.grunet", "onnx", tmp_path / "cli.onnx", force=True)
     x = np.random.default_rng(0).normal(size=(2, 4, F)).astype(np.float32)
-    np.testing.assert_allclose(_session(tmp_path / "cli.onnx").run(None, {"x": x})[0],
-                               model.predict(x), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        _session(tmp_path / "cli.onnx").run(None, {"x": x})[0], model.predict(x), atol=1e-5
+    )
 
 
 def test_recurrent_activation_onnx_cannot_express_is_refused(tmp_path):

@@ -16,22 +16,32 @@ LAST_STATE = {
     "gru_article_variant": lambda: [L.GRU(6, reset_after=False, activation="relu"), L.Dense(1)],
     "lstm": lambda: [L.LSTM(5, use_bias=False), L.Dense(1, activation="tanh")],
     "simple_rnn": lambda: [L.SimpleRNN(4), L.Dense(1)],
-    "stacked": lambda: [L.GRU(6, return_sequences=True), L.LSTM(5, return_sequences=True),
-                        L.SimpleRNN(4, return_sequences=True), L.GRU(3, reset_after=False),
-                        L.Dropout(0.5), L.Dense(2)],
-}  # fmt: skip
+    "stacked": lambda: [
+        L.GRU(6, return_sequences=True),
+        L.LSTM(5, return_sequences=True),
+        L.SimpleRNN(4, return_sequences=True),
+        L.GRU(3, reset_after=False),
+        L.Dropout(0.5),
+        L.Dense(2),
+    ],
+}
 SEQUENCES = {
-    "gru_both_variants": lambda: [L.GRU(5, return_sequences=True),
-                                  L.GRU(4, reset_after=False, return_sequences=True), L.Dense(2)],
+    "gru_both_variants": lambda: [
+        L.GRU(5, return_sequences=True),
+        L.GRU(4, reset_after=False, return_sequences=True),
+        L.Dense(2),
+    ],
     "lstm_rnn": lambda: [L.LSTM(5, return_sequences=True), L.SimpleRNN(3, return_sequences=True)],
-}  # fmt: skip
+}
 
 
 def _model(layers, seed=0):
     model = gn.Sequential(layers)
     model.build((None, F))
     rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in model.get_weights()])
+    model.set_weights(
+        [rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in model.get_weights()]
+    )
     return model
 
 
@@ -44,7 +54,9 @@ def test_step_t_equals_predict_on_the_prefix(case):
     model, x = _model(LAST_STATE[case]()), _x()
     stepper = Stepper(model)
     for t in range(x.shape[1]):
-        np.testing.assert_allclose(stepper.step(x[:, t]), model.predict(x[:, : t + 1]), atol=1e-5, rtol=0)
+        np.testing.assert_allclose(
+            stepper.step(x[:, t]), model.predict(x[:, : t + 1]), atol=1e-5, rtol=0
+        )
 
 
 @pytest.mark.parametrize("case", SEQUENCES)
@@ -71,7 +83,8 @@ def test_single_sequence_reset_and_tensor_input():
 
 
 @pytest.mark.parametrize(
-    "layer", [lambda: L.Bidirectional(L.GRU(3)), lambda: L.GRU(3, go_backwards=True)],
+    "layer",
+    [lambda: L.Bidirectional(L.GRU(3)), lambda: L.GRU(3, go_backwards=True)],
     ids=["bidirectional", "go_backwards"],
 )
 def test_layers_that_read_the_future_cannot_stream(layer):
@@ -81,8 +94,11 @@ def test_layers_that_read_the_future_cannot_stream(layer):
 
 @pytest.mark.parametrize("return_sequences", [False, True])
 def test_stateful_layers_chunks_equal_one_call(return_sequences):
-    layers = [L.GRU(5, stateful=True, return_sequences=True, reset_after=False),
-              L.LSTM(4, stateful=True, return_sequences=return_sequences), L.Dense(1)]  # fmt: skip
+    layers = [
+        L.GRU(5, stateful=True, return_sequences=True, reset_after=False),
+        L.LSTM(4, stateful=True, return_sequences=return_sequences),
+        L.Dense(1),
+    ]
     stateful = _model(layers)
     plain = gn.Sequential.from_config(stateful.get_config())
     for layer in plain.layers:

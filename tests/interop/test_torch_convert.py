@@ -22,7 +22,7 @@ def test_torch_gru_round_trip_is_exact(dtype, atol):
     back = gru.to_torch()
     assert type(back) is torch.nn.GRU
     assert list(back.state_dict()) == list(ref.state_dict())
-    for a, b in zip(ref.state_dict().values(), back.state_dict().values()):
+    for a, b in zip(ref.state_dict().values(), back.state_dict().values(), strict=False):
         assert a.dtype == b.dtype and torch.equal(a, b)
     with torch.no_grad():
         assert torch.equal(back(x)[0], ref_out)
@@ -75,12 +75,19 @@ def test_article_equations_match_grunet_after_write_to_keep_conversion():
     # Split [h, x] into torch's (r, z, n) row blocks: recurrent part first H columns.
     w_ih = torch.tensor(np.concatenate([W[:, H:] for W in (W_r, W_z, W_h)]))  # (3H, In)
     w_hh = torch.tensor(np.concatenate([W[:, :H] for W in (W_r, W_z, W_h)]))  # (3H, H)
-    b_ih, b_hh = torch.tensor(np.concatenate([b_r, b_z, b_h])), torch.zeros(3 * H, dtype=torch.float64)
+    b_ih, b_hh = (
+        torch.tensor(np.concatenate([b_r, b_z, b_h])),
+        torch.zeros(3 * H, dtype=torch.float64),
+    )
     converted = write_gate_to_keep_gate(w_ih, w_hh, b_ih, b_hh)
 
     gru = gn.nn.GRU(In, H, reset_after=False, dtype=torch.float64)
     with torch.no_grad():
-        for p, value in zip((gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0), converted):
+        for p, value in zip(
+            (gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0),
+            converted,
+            strict=False,
+        ):
             p.copy_(value)
         out, _ = gru(torch.tensor(x))
     np.testing.assert_allclose(out.numpy(), expected, rtol=0, atol=1e-12)
@@ -101,5 +108,5 @@ def test_article_equations_match_grunet_after_write_to_keep_conversion():
 
     # The map is its own inverse, and without it the outputs differ.
     back = keep_gate_to_write_gate(*converted)
-    assert all(torch.equal(a, b) for a, b in zip(back, (w_ih, w_hh, b_ih, b_hh)))
+    assert all(torch.equal(a, b) for a, b in zip(back, (w_ih, w_hh, b_ih, b_hh), strict=False))
     assert not np.allclose(_article_gru(x, W_r, -W_z, W_h, b_r, -b_z, b_h), expected)

@@ -15,13 +15,21 @@ def _pair(spec):
     for kind, kw in spec:
         if kind == "Bidirectional":
             inner_kind, inner_kw = kw["layer"]
-            k_layers.append(keras.layers.Bidirectional(getattr(keras.layers, inner_kind)(**inner_kw),
-                                                       merge_mode=kw.get("merge_mode", "concat")))
-            g_layers.append(gn.layers.Bidirectional(getattr(gn.layers, inner_kind)(**inner_kw),
-                                                    merge_mode=kw.get("merge_mode", "concat")))
+            k_layers.append(
+                keras.layers.Bidirectional(
+                    getattr(keras.layers, inner_kind)(**inner_kw),
+                    merge_mode=kw.get("merge_mode", "concat"),
+                )
+            )
+            g_layers.append(
+                gn.layers.Bidirectional(
+                    getattr(gn.layers, inner_kind)(**inner_kw),
+                    merge_mode=kw.get("merge_mode", "concat"),
+                )
+            )
         else:
             k_layers.append(getattr(keras.layers, kind)(**kw))
-            g_layers.append(getattr(gn.layers, kind)(**kw))  # fmt: skip
+            g_layers.append(getattr(gn.layers, kind)(**kw))
     km = keras.Sequential(k_layers)
     gm = gn.Sequential(g_layers)
     gm.build((T, F))
@@ -33,16 +41,28 @@ CASES = {
     "gru_article_variant": [("GRU", {"units": 50, "reset_after": False}), ("Dense", {"units": 1})],
     "lstm": [("LSTM", {"units": 16}), ("Dense", {"units": 2})],
     "simple_rnn": [("SimpleRNN", {"units": 16}), ("Dense", {"units": 1})],
-    "stacked": [("GRU", {"units": 8, "return_sequences": True}),
-                ("GRU", {"units": 6, "reset_after": False}), ("Dense", {"units": 1})],
-    "bidirectional": [("Bidirectional", {"layer": ("GRU", {"units": 7, "return_sequences": True})}),
-                      ("LSTM", {"units": 5}), ("Dense", {"units": 1, "activation": "tanh"})],
-    "bidirectional_sum": [("Bidirectional", {"layer": ("SimpleRNN", {"units": 4}), "merge_mode": "sum"}),
-                          ("Dense", {"units": 1})],
-    "go_backwards_sequences": [("GRU", {"units": 5, "go_backwards": True, "return_sequences": True})],
-    "no_bias_relu": [("GRU", {"units": 5, "use_bias": False, "activation": "relu"}),
-                     ("Dense", {"units": 3, "use_bias": False})],
-}  # fmt: skip
+    "stacked": [
+        ("GRU", {"units": 8, "return_sequences": True}),
+        ("GRU", {"units": 6, "reset_after": False}),
+        ("Dense", {"units": 1}),
+    ],
+    "bidirectional": [
+        ("Bidirectional", {"layer": ("GRU", {"units": 7, "return_sequences": True})}),
+        ("LSTM", {"units": 5}),
+        ("Dense", {"units": 1, "activation": "tanh"}),
+    ],
+    "bidirectional_sum": [
+        ("Bidirectional", {"layer": ("SimpleRNN", {"units": 4}), "merge_mode": "sum"}),
+        ("Dense", {"units": 1}),
+    ],
+    "go_backwards_sequences": [
+        ("GRU", {"units": 5, "go_backwards": True, "return_sequences": True})
+    ],
+    "no_bias_relu": [
+        ("GRU", {"units": 5, "use_bias": False, "activation": "relu"}),
+        ("Dense", {"units": 3, "use_bias": False}),
+    ],
+}
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -69,10 +89,16 @@ def test_grunet_weights_into_keras_give_grunet_predictions(case):
 
 def test_article_model_parameter_counts_match_keras():
     for reset_after, total in ((True, 8001), (False, 7851)):
-        km = keras.Sequential([keras.Input((1, 1)), keras.layers.GRU(50, reset_after=reset_after),
-                               keras.layers.Dense(1)])  # fmt: skip
-        gm = gn.Sequential([gn.layers.GRU(50, input_shape=(1, 1), reset_after=reset_after),
-                            gn.layers.Dense(1)])  # fmt: skip
+        km = keras.Sequential(
+            [
+                keras.Input((1, 1)),
+                keras.layers.GRU(50, reset_after=reset_after),
+                keras.layers.Dense(1),
+            ]
+        )
+        gm = gn.Sequential(
+            [gn.layers.GRU(50, input_shape=(1, 1), reset_after=reset_after), gn.layers.Dense(1)]
+        )
         assert gm.count_params() == km.count_params() == total
         lines = []
         gm.summary(print_fn=lines.append)

@@ -8,14 +8,17 @@ import grunet as gn
 from grunet.errors import DataError
 
 
-@pytest.mark.parametrize("layer", [
-    gn.layers.GRU(5, reset_after=False, return_sequences=True, dropout=0.1, input_shape=(4, 2)),
-    gn.layers.LSTM(3, unit_forget_bias=False, go_backwards=True),
-    gn.layers.SimpleRNN(3, activation="relu", return_state=True),
-    gn.layers.Dense(4, activation="sigmoid", use_bias=False),
-    gn.layers.Dropout(0.3),
-    gn.layers.Bidirectional(gn.layers.GRU(3, return_sequences=True), merge_mode="ave"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "layer",
+    [
+        gn.layers.GRU(5, reset_after=False, return_sequences=True, dropout=0.1, input_shape=(4, 2)),
+        gn.layers.LSTM(3, unit_forget_bias=False, go_backwards=True),
+        gn.layers.SimpleRNN(3, activation="relu", return_state=True),
+        gn.layers.Dense(4, activation="sigmoid", use_bias=False),
+        gn.layers.Dropout(0.3),
+        gn.layers.Bidirectional(gn.layers.GRU(3, return_sequences=True), merge_mode="ave"),
+    ],
+)
 def test_config_round_trips(layer):
     clone = gn.layers.deserialize(gn.layers.serialize(layer))
     assert type(clone) is type(layer)

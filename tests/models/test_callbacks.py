@@ -25,13 +25,22 @@ def test_model_checkpoint_best_only(tmp_path):
     cb = gn.models.ModelCheckpoint(tmp_path / "best.grunet", monitor="loss", save_best_only=True)
     h = model.fit(X, Y, epochs=3, batch_size=20, verbose=0, callbacks=[cb])
     assert np.argmin(h.history["loss"]) == 2  # loss falls every epoch here: last is best
-    np.testing.assert_array_equal(gn.load_model(tmp_path / "best.grunet").predict(X), model.predict(X))
+    np.testing.assert_array_equal(
+        gn.load_model(tmp_path / "best.grunet").predict(X), model.predict(X)
+    )
 
 
 def test_csv_logger_writes_every_epoch(tmp_path):
     path = tmp_path / "log.csv"
-    _model().fit(X, Y, epochs=3, batch_size=10, validation_split=0.2, verbose=0,
-                 callbacks=[gn.models.CSVLogger(path)])  # fmt: skip
+    _model().fit(
+        X,
+        Y,
+        epochs=3,
+        batch_size=10,
+        validation_split=0.2,
+        verbose=0,
+        callbacks=[gn.models.CSVLogger(path)],
+    )
     rows = list(csv.DictReader(open(path)))
     assert [r["epoch"] for r in rows] == ["0", "1", "2"] and "val_loss" in rows[0]
 
@@ -71,8 +80,15 @@ def test_tensorboard_logs_every_epoch(tmp_path):
     pytest.importorskip("tensorboard", reason="TensorBoard logging is an optional extra")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    _model().fit(X, Y, epochs=3, batch_size=10, validation_split=0.2, verbose=0,
-                 callbacks=[gn.models.TensorBoard(tmp_path)])  # fmt: skip
+    _model().fit(
+        X,
+        Y,
+        epochs=3,
+        batch_size=10,
+        validation_split=0.2,
+        verbose=0,
+        callbacks=[gn.models.TensorBoard(tmp_path)],
+    )
     events = EventAccumulator(str(tmp_path))
     events.Reload()
     assert [e.step for e in events.Scalars("loss")] == [0, 1, 2]

@@ -36,8 +36,12 @@ json.dump(h.history, open(out + ".json", "w"))
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-c", FIT_SCRIPT, *map(str, args)], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", FIT_SCRIPT, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_fit_killed_and_resumed_equals_uninterrupted(tmp_path):
@@ -50,7 +54,7 @@ def test_fit_killed_and_resumed_equals_uninterrupted(tmp_path):
     assert straight.returncode == 0, straight.stderr
     a = gn.load_model(tmp_path / "resumed.grunet").get_weights()
     b = gn.load_model(tmp_path / "straight.grunet").get_weights()
-    for wa, wb in zip(a, b):
+    for wa, wb in zip(a, b, strict=False):
         np.testing.assert_array_equal(wa, wb)  # bit-identical on the CPU
     ha = json.loads((tmp_path / "resumed.json").read_text())
     hb = json.loads((tmp_path / "straight.json").read_text())
@@ -80,7 +84,9 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
     model.compile("mse", "adam")
     x = np.ones((16, 3, 1))
     with pytest.raises(ModelFileError, match="different run"):
-        model.fit(x, x.sum(1), epochs=2, batch_size=4, verbose=0, checkpoint_dir=tmp_path, resume=True)
+        model.fit(
+            x, x.sum(1), epochs=2, batch_size=4, verbose=0, checkpoint_dir=tmp_path, resume=True
+        )
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
@@ -112,8 +118,9 @@ def test_save_killed_mid_write_leaves_previous_model_intact(tmp_path):
     model = gn.Sequential([gn.layers.GRU(8, input_shape=(3, 1)), gn.layers.Dense(1)])
     model.save(path)
     before = path.read_bytes()
-    proc = subprocess.run([sys.executable, "-c", SAVE_SCRIPT, str(path)], capture_output=True,
-                          timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", SAVE_SCRIPT, str(path)], capture_output=True, timeout=120
+    )
     assert proc.returncode == -signal.SIGKILL
     assert path.read_bytes() == before
     x = np.zeros((2, 3, 1))

@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 import numpy as np
-import torch.distributed as dist
 import pytest
+import torch.distributed as dist
 
 SCRIPT = r"""
 import os, sys
@@ -30,12 +30,28 @@ if model.rank == 0:
 def test_two_process_gloo_fit_equals_one_process(tmp_path):
     script = tmp_path / "fit.py"
     script.write_text(SCRIPT)
-    one = subprocess.run([sys.executable, str(script), str(tmp_path / "one.npz")],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    one = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "one.npz")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                          "--nproc-per-node", "2", str(script), str(tmp_path / "two.npz")],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            str(script),
+            str(tmp_path / "two.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
     assert set(a.files) == set(b.files)

@@ -17,16 +17,28 @@ def float64():
     torch.set_default_dtype(torch.float32)
 
 
-def _fit(use_fused, *, reset_after=True, use_bias=True, batch_size=3, epochs=2, seed=0,
-         optimizer="adam", model=None):  # fmt: skip
+def _fit(
+    use_fused,
+    *,
+    reset_after=True,
+    use_bias=True,
+    batch_size=3,
+    epochs=2,
+    seed=0,
+    optimizer="adam",
+    model=None,
+):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(23, 4, 2))
     y = np.stack([x.sum(axis=(1, 2)), x[:, -1, 0]], axis=1)
     if model is None:
         gn.set_seed(seed)
-        model = gn.Sequential([gn.layers.GRU(7, input_shape=(4, 2), reset_after=reset_after,
-                                             use_bias=use_bias),
-                               gn.layers.Dense(2, use_bias=use_bias)])  # fmt: skip
+        model = gn.Sequential(
+            [
+                gn.layers.GRU(7, input_shape=(4, 2), reset_after=reset_after, use_bias=use_bias),
+                gn.layers.Dense(2, use_bias=use_bias),
+            ]
+        )
         model.compile("mse", optimizer)
     with mock.patch.object(fused, "why_not", fused.why_not if use_fused else (lambda *a: "off")):
         h = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_split=0.2, verbose=0)
@@ -39,7 +51,7 @@ def _fit(use_fused, *, reset_after=True, use_bias=True, batch_size=3, epochs=2, 
 def test_fused_equals_generic(float64, reset_after, use_bias, batch_size):
     a, ha = _fit(True, reset_after=reset_after, use_bias=use_bias, batch_size=batch_size)
     b, hb = _fit(False, reset_after=reset_after, use_bias=use_bias, batch_size=batch_size)
-    for wa, wb in zip(a.get_weights(), b.get_weights()):
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=False):
         np.testing.assert_allclose(wa, wb, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ha.history["loss"], hb.history["loss"], rtol=1e-10)
     np.testing.assert_allclose(ha.history["val_loss"], hb.history["val_loss"], rtol=1e-10)
@@ -52,7 +64,7 @@ def test_fused_equals_generic(float64, reset_after, use_bias, batch_size):
 def test_fused_in_float32_stays_within_rounding():
     a, _ = _fit(True)
     b, _ = _fit(False)
-    for wa, wb in zip(a.get_weights(), b.get_weights()):
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=False):
         np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
 
 
@@ -60,7 +72,7 @@ def test_fused_then_generic_continues_the_same_optimizer(float64):
     a, _ = _fit(True, epochs=2)
     _fit(False, model=a, epochs=1)
     b, _ = _fit(False, epochs=3)
-    for wa, wb in zip(a.get_weights(), b.get_weights()):
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=False):
         np.testing.assert_allclose(wa, wb, rtol=1e-9, atol=1e-12)
 
 
@@ -73,13 +85,16 @@ def test_article_configuration_takes_the_fused_path():
     assert spy.call_count == 2
 
 
-@pytest.mark.parametrize("change", [
-    lambda m: m.compile("mse", "sgd"),
-    lambda m: m.compile("mae", "adam"),
-    lambda m: m.compile("mse", "adam", metrics=["mae"]),
-    lambda m: setattr(m.layers[0], "dropout", 0.2),
-    lambda m: setattr(m.layers[0], "backend", "reference"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: m.compile("mse", "sgd"),
+        lambda m: m.compile("mae", "adam"),
+        lambda m: m.compile("mse", "adam", metrics=["mae"]),
+        lambda m: setattr(m.layers[0], "dropout", 0.2),
+        lambda m: setattr(m.layers[0], "backend", "reference"),
+    ],
+)
 def test_other_settings_take_the_generic_path(change):
     model = gn.Sequential([gn.layers.GRU(5, input_shape=(1, 1)), gn.layers.Dense(1)])
     model.compile("mse", "adam")

@@ -11,8 +11,9 @@ from grunet.errors import DataError, ModelFileError, NotCompiledError
 
 
 def _model(units=8, reset_after=True, **compile_kw):
-    model = gn.Sequential([gn.layers.GRU(units, input_shape=(3, 1), reset_after=reset_after),
-                           gn.layers.Dense(1)])  # fmt: skip
+    model = gn.Sequential(
+        [gn.layers.GRU(units, input_shape=(3, 1), reset_after=reset_after), gn.layers.Dense(1)]
+    )
     model.compile(**{"loss": "mse", "optimizer": "adam", **compile_kw})
     return model
 
@@ -31,8 +32,14 @@ def test_validation_split_takes_the_last_fraction_before_shuffling():
     ha = a.fit(x, y, epochs=3, batch_size=4, validation_split=0.2, verbose=0)
     gn.set_seed(5)
     b = _model()
-    hb = b.fit(x[:split_at], y[:split_at], epochs=3, batch_size=4,
-               validation_data=(x[split_at:], y[split_at:]), verbose=0)  # fmt: skip
+    hb = b.fit(
+        x[:split_at],
+        y[:split_at],
+        epochs=3,
+        batch_size=4,
+        validation_data=(x[split_at:], y[split_at:]),
+        verbose=0,
+    )
     assert ha.history == hb.history
     assert ha.params["steps"] == 8
 
@@ -82,9 +89,14 @@ def test_torch_tensors_are_accepted():
 def test_save_load_round_trip_identical_predictions(tmp_path):
     x, y = _data()
     gn.set_seed(0)
-    model = gn.Sequential([gn.layers.Bidirectional(gn.layers.GRU(4, return_sequences=True),
-                                                   input_shape=(3, 1)),
-                           gn.layers.LSTM(3), gn.layers.Dropout(0.1), gn.layers.Dense(1)])  # fmt: skip
+    model = gn.Sequential(
+        [
+            gn.layers.Bidirectional(gn.layers.GRU(4, return_sequences=True), input_shape=(3, 1)),
+            gn.layers.LSTM(3),
+            gn.layers.Dropout(0.1),
+            gn.layers.Dense(1),
+        ]
+    )
     model.compile("mae", "rmsprop")
     model.fit(x, y, epochs=1, verbose=0)
     path = tmp_path / "m.grunet"
@@ -113,11 +125,14 @@ def test_model_file_is_not_pickle(tmp_path):
     assert path.read_bytes()[8:9] == b"{" and header_len < path.stat().st_size
 
 
-@pytest.mark.parametrize(("content", "match"), [
-    (None, "no model file"),
-    (b"", "not a readable grunet model file"),
-    (b"\x80\x04garbage-pickle-bytes", "not a readable grunet model file"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (None, "no model file"),
+        (b"", "not a readable grunet model file"),
+        (b"\x80\x04garbage-pickle-bytes", "not a readable grunet model file"),
+    ],
+)
 def test_missing_or_corrupt_model_files(tmp_path, content, match):
     path = tmp_path / "m.grunet"
     if content is not None:
@@ -144,17 +159,20 @@ def test_plain_safetensors_file_is_not_a_model(tmp_path):
         gn.load_model(path)
 
 
-@pytest.mark.parametrize(("kwargs", "exc", "match"), [
-    ({"x": np.zeros((5, 3))}, DataError, "must be 3-D"),
-    ({"y": np.zeros((4, 1))}, DataError, "different numbers of samples: 5 and 4"),
-    ({"x": np.full((5, 3, 1), np.nan)}, DataError, "NaN or infinite"),
-    ({"y": np.array([[1.0], [np.inf], [0], [0], [0]])}, DataError, "NaN or infinite"),
-    ({"validation_split": 1.2}, ValueError, "between 0 and 1"),
-    ({"validation_split": 0.85}, DataError, "leaves no training samples"),
-    ({"epochs": 0}, ValueError, "epochs must be a positive integer"),
-    ({"x": [["a"]] * 5}, DataError, "must be numeric"),
-    ({"y": np.zeros((5, 2))}, DataError, r"model outputs \(samples, 1\)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"x": np.zeros((5, 3))}, DataError, "must be 3-D"),
+        ({"y": np.zeros((4, 1))}, DataError, "different numbers of samples: 5 and 4"),
+        ({"x": np.full((5, 3, 1), np.nan)}, DataError, "NaN or infinite"),
+        ({"y": np.array([[1.0], [np.inf], [0], [0], [0]])}, DataError, "NaN or infinite"),
+        ({"validation_split": 1.2}, ValueError, "between 0 and 1"),
+        ({"validation_split": 0.85}, DataError, "leaves no training samples"),
+        ({"epochs": 0}, ValueError, "epochs must be a positive integer"),
+        ({"x": [["a"]] * 5}, DataError, "must be numeric"),
+        ({"y": np.zeros((5, 2))}, DataError, r"model outputs \(samples, 1\)"),
+    ],
+)
 def test_fit_bad_input_is_clear(kwargs, exc, match):
     args = {"x": np.zeros((5, 3, 1)), "y": np.zeros((5, 1)), "verbose": 0, **kwargs}
     with pytest.raises(exc, match=match):
@@ -167,8 +185,13 @@ def test_fit_before_compile():
         model.fit(np.zeros((4, 3, 1)), np.zeros((4, 1)))
 
 
-@pytest.mark.parametrize(("kw", "match"), [({"loss": "msee"}, "Unknown loss 'msee'"),
-                                           ({"optimizer": "adamx"}, "Unknown optimizer 'adamx'")])
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"loss": "msee"}, "Unknown loss 'msee'"),
+        ({"optimizer": "adamx"}, "Unknown optimizer 'adamx'"),
+    ],
+)
 def test_unknown_compile_names(kw, match):
     with pytest.raises(ValueError, match=match):
         _model(**kw)
@@ -176,12 +199,23 @@ def test_unknown_compile_names(kw, match):
 
 def test_summary_prints_keras_table():
     lines = []
-    gn.Sequential([gn.layers.GRU(50, input_shape=(1, 1), name="gru"),
-                   gn.layers.Dense(1, name="dense")]).summary(print_fn=lines.append)  # fmt: skip
+    gn.Sequential(
+        [gn.layers.GRU(50, input_shape=(1, 1), name="gru"), gn.layers.Dense(1, name="dense")]
+    ).summary(print_fn=lines.append)
     text = lines[0]
-    for expected in ("Layer (type)", "Output Shape", "Param #", "gru (GRU)", "(None, 50)", "7,950",
-                     "dense (Dense)", "(None, 1)", "Total params: 8,001 (31.25 KB)",
-                     "Trainable params: 8,001 (31.25 KB)", "Non-trainable params: 0 (0.00 B)"):
+    for expected in (
+        "Layer (type)",
+        "Output Shape",
+        "Param #",
+        "gru (GRU)",
+        "(None, 50)",
+        "7,950",
+        "dense (Dense)",
+        "(None, 1)",
+        "Total params: 8,001 (31.25 KB)",
+        "Trainable params: 8,001 (31.25 KB)",
+        "Non-trainable params: 0 (0.00 B)",
+    ):
         assert expected in text, expected
 
 
@@ -197,7 +231,9 @@ def test_unbuilt_model_builds_on_fit_and_summary_explains_otherwise():
 def test_verbose_output_is_keras_like():
     lines = []
     x, y = _data(10)
-    _model().fit(x, y, epochs=2, batch_size=5, validation_split=0.2, verbose=2, print_fn=lines.append)
+    _model().fit(
+        x, y, epochs=2, batch_size=5, validation_split=0.2, verbose=2, print_fn=lines.append
+    )
     assert lines[0] == "Epoch 1/2"
     assert lines[1].startswith("2/2 - ") and " - loss: " in lines[1] and " - val_loss: " in lines[1]
 

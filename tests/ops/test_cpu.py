@@ -5,12 +5,12 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from helpers import assert_close, gru_inputs, nan_empty
 
 import grunet
 from grunet import ops
 from grunet.ops import cpu, reference
 from grunet.ops.registry import Backend, Call
+from helpers import assert_close, gru_inputs, nan_empty
 
 F32, F64 = torch.float32, torch.float64
 SHAPES = [(1, 1, 1, 50), (63, 1, 5, 50), (17, 7, 1, 50), (5, 7, 5, 8)]  # (T, B, I, H)
@@ -32,8 +32,12 @@ def _compare(inputs, reset_after, reverse, seed, dtype):
     (o2, h2), g2 = _run_and_grads(reference.gru, inputs, reset_after, reverse, seed)
     assert_close(o1, o2, dtype, "out")
     assert_close(h1, h2, dtype, "h_n")
-    names = [n for n, t in zip(("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"), inputs) if t is not None]
-    for name, a, b in zip(names, g1, g2):
+    names = [
+        n
+        for n, t in zip(("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"), inputs, strict=False)
+        if t is not None
+    ]
+    for name, a, b in zip(names, g1, g2, strict=False):
         assert_close(a, b, dtype, f"grad {name}")
 
 
@@ -94,8 +98,9 @@ def test_outputs_poisoned_with_nan_are_all_written(reset_after, T, B, monkeypatc
     with torch.no_grad():
         out, h_n = cpu.gru(*inputs, reset_after=reset_after, reverse=True)
     assert not (out.isnan().any() or h_n.isnan().any())
-    h = cpu.gru_step(inputs[0][0].detach(), *(t.detach() for t in inputs[1:]),
-                     reset_after=reset_after)  # fmt: skip
+    h = cpu.gru_step(
+        inputs[0][0].detach(), *(t.detach() for t in inputs[1:]), reset_after=reset_after
+    )
     assert not h.isnan().any()
 
 
@@ -110,21 +115,31 @@ def test_stacked_bidirectional_equals_reference(dtype, reset_after):
     for layer in range(L):
         for _ in range(2):
             i = I if layer == 0 else 2 * H
-            w = [torch.randn(3 * H, i, generator=gen, dtype=dtype) * H**-0.5,
-                 torch.randn(3 * H, H, generator=gen, dtype=dtype) * H**-0.5,
-                 torch.randn(3 * H, generator=gen, dtype=dtype) * 0.1, None]  # fmt: skip
+            w = [
+                torch.randn(3 * H, i, generator=gen, dtype=dtype) * H**-0.5,
+                torch.randn(3 * H, H, generator=gen, dtype=dtype) * H**-0.5,
+                torch.randn(3 * H, generator=gen, dtype=dtype) * 0.1,
+                None,
+            ]
             weights.append(tuple(t if t is None else t.requires_grad_() for t in w))
     leaves = [x, h0] + [t for w in weights for t in w if t is not None]
     results = []
     for backend in ("cpu", "reference"):
-        out, h_n = ops.gru(x, h0, weights, num_layers=L, bidirectional=True,
-                           reset_after=reset_after, backend=backend)  # fmt: skip
+        out, h_n = ops.gru(
+            x,
+            h0,
+            weights,
+            num_layers=L,
+            bidirectional=True,
+            reset_after=reset_after,
+            backend=backend,
+        )
         loss = (out * torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)).sum()
         results.append((out, h_n, torch.autograd.grad(loss + h_n.sum(), leaves)))
     (o1, h1, g1), (o2, h2, g2) = results
     assert_close(o1, o2)
     assert_close(h1, h2)
-    for a, b in zip(g1, g2):
+    for a, b in zip(g1, g2, strict=False):
         assert_close(a, b)
 
 
@@ -145,7 +160,7 @@ def test_nn_gru_equals_torch_gru(dtype):
     assert_close(o1, o2)
     assert_close(h1, h2)
     assert_close(gx1, gx2)
-    for a, b in zip(gp1, gp2):
+    for a, b in zip(gp1, gp2, strict=False):
         assert_close(a, b)
 
 
@@ -155,8 +170,11 @@ def test_auto_dispatches_to_the_cpu_kernel(reset_after, monkeypatch):
     assert ops.resolve(call, "auto").name == "cpu"
     entry = ops.registry._REGISTRY["gru"]["cpu"]
     spy = mock.Mock(wraps=entry.fn)
-    monkeypatch.setitem(ops.registry._REGISTRY["gru"], "cpu",
-                        Backend(entry.name, "gru", spy, entry.priority, entry.why_not))  # fmt: skip
+    monkeypatch.setitem(
+        ops.registry._REGISTRY["gru"],
+        "cpu",
+        Backend(entry.name, "gru", spy, entry.priority, entry.why_not),
+    )
     with mock.patch.object(cpu.K, "_fwd_rows", wraps=cpu.K._fwd_rows) as kernel:
         m = grunet.nn.GRU(3, 8, reset_after=reset_after)  # backend="auto"
         m(torch.randn(4, 2, 3))
@@ -166,10 +184,12 @@ def test_auto_dispatches_to_the_cpu_kernel(reset_after, monkeypatch):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"activation": "relu"}, "default activations"),
-     ({"recurrent_activation": "hard_sigmoid"}, "default activations"),
-     ({"recurrent_mask": torch.ones(2, 4)}, "recurrent dropout")],
-)  # fmt: skip
+    [
+        ({"activation": "relu"}, "default activations"),
+        ({"recurrent_activation": "hard_sigmoid"}, "default activations"),
+        ({"recurrent_mask": torch.ones(2, 4)}, "recurrent dropout"),
+    ],
+)
 def test_named_cpu_backend_refuses_what_it_cannot_run(kwargs, match):
     x, h0 = torch.randn(3, 2, 5), torch.zeros(1, 2, 4)
     weights = [(torch.randn(12, 5), torch.randn(12, 4), None, None)]
@@ -181,8 +201,14 @@ def test_named_cpu_backend_refuses_cuda_and_other_dtypes():
     with pytest.raises(RuntimeError, match="needs CPU tensors, got a cuda tensor"):
         ops.resolve(Call(cell="gru", device="cuda", dtype=F32), "cpu")
     x, h0 = torch.randn(3, 2, 5, dtype=torch.bfloat16), torch.zeros(1, 2, 4, dtype=torch.bfloat16)
-    weights = [(torch.randn(12, 5, dtype=torch.bfloat16), torch.randn(12, 4, dtype=torch.bfloat16),
-                None, None)]  # fmt: skip
+    weights = [
+        (
+            torch.randn(12, 5, dtype=torch.bfloat16),
+            torch.randn(12, 4, dtype=torch.bfloat16),
+            None,
+            None,
+        )
+    ]
     with pytest.raises(RuntimeError, match="float32 and float64, got torch.bfloat16"):
         ops.gru(x, h0, weights, backend="cpu")
 

@@ -11,22 +11,33 @@ F64 = torch.float64
 
 
 def _grads(outputs, inputs):
-    loss = sum((o * torch.randn_like(o, generator=torch.Generator().manual_seed(7))).sum()
-               for o in outputs)  # fmt: skip
+    loss = sum(
+        (o * torch.randn_like(o, generator=torch.Generator().manual_seed(7))).sum() for o in outputs
+    )
     return torch.autograd.grad(loss, inputs)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-@pytest.mark.parametrize(("layers", "bidirectional", "batch_first"),
-                         [(1, False, False), (2, True, True), (3, False, True)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("layers", "bidirectional", "batch_first"),
+    [(1, False, False), (2, True, True), (3, False, True)],
+)
 @pytest.mark.parametrize("cell", ["GRU", "LSTM", "RNN"])
 def test_reference_equals_torch_outputs_and_grads(cell, layers, bidirectional, batch_first, seed):
     torch.manual_seed(seed)
     T, B, I, H = 13, 5, 7, 50
-    theirs = getattr(torch.nn, cell)(I, H, num_layers=layers, bidirectional=bidirectional,
-                                     batch_first=batch_first, dtype=F64)  # fmt: skip
-    ours = getattr(grunet.nn, cell)(I, H, num_layers=layers, bidirectional=bidirectional,
-                                    batch_first=batch_first, dtype=F64, backend="reference")  # fmt: skip
+    theirs = getattr(torch.nn, cell)(
+        I, H, num_layers=layers, bidirectional=bidirectional, batch_first=batch_first, dtype=F64
+    )
+    ours = getattr(grunet.nn, cell)(
+        I,
+        H,
+        num_layers=layers,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+        dtype=F64,
+        backend="reference",
+    )
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn((B, T, I) if batch_first else (T, B, I), dtype=F64, requires_grad=True)
     D = 2 if bidirectional else 1
@@ -35,12 +46,12 @@ def test_reference_equals_torch_outputs_and_grads(cell, layers, bidirectional, b
     out_t, hn_t = theirs(x, hx)
     out_o, hn_o = ours(x, hx)
     flat = lambda o, h: [o, *(h if isinstance(h, tuple) else (h,))]  # noqa: E731
-    for a, b in zip(flat(out_o, hn_o), flat(out_t, hn_t)):
+    for a, b in zip(flat(out_o, hn_o), flat(out_t, hn_t), strict=False):
         torch.testing.assert_close(a, b)
     inputs = [x, h0, *theirs.parameters()]
     g_t = _grads(flat(out_t, hn_t), inputs)
     g_o = _grads(flat(out_o, hn_o), [x, h0, *ours.parameters()])
-    for a, b in zip(g_o, g_t):
+    for a, b in zip(g_o, g_t, strict=False):
         torch.testing.assert_close(a, b)
 
 
@@ -72,8 +83,13 @@ def test_reset_after_false_is_the_articles_equations(seed):
     w_hh = np.concatenate([W_r[:, :H], -W_z[:, :H], W_h[:, :H]])
     b_ih = np.concatenate([b_r, -b_z, b_h])
     t = lambda a: torch.tensor(a, dtype=F64)  # noqa: E731
-    out, h_n = ops.gru(t(x), t(h0)[None], [(t(w_ih), t(w_hh), t(b_ih), None)],
-                       reset_after=False, backend="reference")  # fmt: skip
+    out, h_n = ops.gru(
+        t(x),
+        t(h0)[None],
+        [(t(w_ih), t(w_hh), t(b_ih), None)],
+        reset_after=False,
+        backend="reference",
+    )
     np.testing.assert_allclose(out.numpy(), expected_out, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(h_n[0].numpy(), expected_h, rtol=1e-12, atol=1e-12)
 

@@ -9,8 +9,12 @@ from grunet.ops.registry import Call
 
 def test_unknown_backend_names_the_choices():
     with pytest.raises(ValueError, match="Unknown backend 'nope'.*reference"):
-        ops.gru(torch.randn(2, 1, 3), torch.zeros(1, 1, 4),
-                [(torch.randn(12, 3), torch.randn(12, 4), None, None)], backend="nope")  # fmt: skip
+        ops.gru(
+            torch.randn(2, 1, 3),
+            torch.zeros(1, 1, 4),
+            [(torch.randn(12, 3), torch.randn(12, 4), None, None)],
+            backend="nope",
+        )
 
 
 def test_named_backend_that_cannot_run_says_why():
@@ -44,9 +48,11 @@ def test_auto_dispatch_actually_calls_the_chosen_backend(monkeypatch):
         calls.append(backend.name)
         return original(*args, **kwargs)
 
-    monkeypatch.setitem(ops.registry._REGISTRY["lstm"], backend.name,
-                        ops.registry.Backend(backend.name, "lstm", spy, backend.priority,
-                                             backend.why_not))  # fmt: skip
+    monkeypatch.setitem(
+        ops.registry._REGISTRY["lstm"],
+        backend.name,
+        ops.registry.Backend(backend.name, "lstm", spy, backend.priority, backend.why_not),
+    )
     x = torch.randn(3, 2, 4)
     state = (torch.zeros(1, 2, 5), torch.zeros(1, 2, 5))
     ops.lstm(x, state, [(torch.randn(20, 4), torch.randn(20, 5), None, None)])

@@ -56,9 +56,13 @@ def _inputs(T, B, I, H, *, bias="both", device=DEVICE, seed=0):
 
     k = H**-0.5
     return (
-        rnd(T, B, I), rnd(B, H, s=0.5), rnd(3 * H, I, s=k), rnd(3 * H, H, s=k),
-        rnd(3 * H, s=k) if bias != "none" else None, rnd(3 * H, s=k) if bias == "both" else None,
-    )  # fmt: skip
+        rnd(T, B, I),
+        rnd(B, H, s=0.5),
+        rnd(3 * H, I, s=k),
+        rnd(3 * H, H, s=k),
+        rnd(3 * H, s=k) if bias != "none" else None,
+        rnd(3 * H, s=k) if bias == "both" else None,
+    )
 
 
 def _leaves(tensors, dtype):
@@ -80,7 +84,7 @@ NAMES = ("out", "h_n", "x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")
 
 
 def _assert_close(actual, expected, dtype, names=NAMES):
-    for name, a, e in zip(names, actual, expected):
+    for name, a, e in zip(names, actual, expected, strict=False):
         assert a.dtype == dtype, f"{name}: dtype {a.dtype}, want {dtype}"
         assert not torch.isnan(a).any(), f"{name}: NaN"
         err = (a.double() - e).abs().max().item() / max(1.0, e.abs().max().item())
@@ -136,6 +140,7 @@ def test_half_precision_inputs(dtype, B):
 
 def test_poisoned_buffers_are_all_written(monkeypatch):
     """Every buffer a kernel writes starts as NaN: an element left unwritten would show."""
+
     def poisoned(shape, dtype, device):
         return torch.full(shape, float("nan"), dtype=dtype, device=device)
 
@@ -151,7 +156,7 @@ def test_repeated_runs_are_identical():
     x64 = _inputs(5, 17, 5, 50)
     first = _run(triton_gru.gru, _leaves(x64, torch.float32), reset_after=False)
     again = _run(triton_gru.gru, _leaves(x64, torch.float32), reset_after=False)
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=False):
         assert torch.equal(a, b)
 
 
@@ -182,8 +187,9 @@ def test_stacked_bidirectional_through_dispatch(reset_after):
         xs, hs = leaves[0].to(DEVICE), leaves[1].to(DEVICE)
         flat = [w.to(DEVICE) for w in leaves[2:]]
         ws = [tuple(flat[4 * k : 4 * k + 4]) for k in range(2 * L)]
-        out, h_n = ops.gru(xs, hs, ws, num_layers=L, bidirectional=True, reset_after=reset_after,
-                           backend=backend)  # fmt: skip
+        out, h_n = ops.gru(
+            xs, hs, ws, num_layers=L, bidirectional=True, reset_after=reset_after, backend=backend
+        )
         loss = (out.float() ** 2).sum() + h_n.float().sum()
         return [out, h_n, *torch.autograd.grad(loss, leaves)]
 
@@ -212,7 +218,9 @@ def test_dispatch_reasons(monkeypatch):
     assert ops.resolve(call, "triton").name == "triton"
     assert ops.resolve(call).name != "triton"  # the interpreter runs by name only, never by "auto"
     cuda_call = ops.Call(cell="gru", device="cuda", dtype=torch.float32)
-    assert ops.registry._auto_ok(ops.registry._REGISTRY["gru"]["triton"], cuda_call)  # fastest on CUDA
+    assert ops.registry._auto_ok(
+        ops.registry._REGISTRY["gru"]["triton"], cuda_call
+    )  # fastest on CUDA
     for bad, reason in (
         ({"dtype": torch.float64}, "float32, float16 and bfloat16"),
         ({"default_activations": False}, "default activations"),
@@ -265,10 +273,23 @@ def test_cuda_bench_summary_and_table():
     from grunet.bench_cuda import format_table, points, summarize
 
     assert len(points()) == 48 and len(points(quick=True)) == 4
-    row = {"B": 1, "T": 24, "I": 32, "H": 32, "triton_ra_true_train_peak_mb": 1.0,
-           "cudnn_train_peak_mb": 2.0, "reference_infer_us": None, "reference_train_us": None}
-    row.update({f"{i}_{m}_us": v for i, v in (("triton_ra_true", 1.0), ("triton_ra_false", 2.0),
-                                               ("cudnn", 4.0)) for m in ("infer", "train")})
+    row = {
+        "B": 1,
+        "T": 24,
+        "I": 32,
+        "H": 32,
+        "triton_ra_true_train_peak_mb": 1.0,
+        "cudnn_train_peak_mb": 2.0,
+        "reference_infer_us": None,
+        "reference_train_us": None,
+    }
+    row.update(
+        {
+            f"{i}_{m}_us": v
+            for i, v in (("triton_ra_true", 1.0), ("triton_ra_false", 2.0), ("cudnn", 4.0))
+            for m in ("infer", "train")
+        }
+    )
     summary = summarize([row, dict(row, cudnn_infer_us=1.0)])
     assert summary["triton_ra_true_infer_speedup_vs_cudnn_geomean"] == pytest.approx(2.0)
     assert summary["triton_ra_false_train_speedup_vs_cudnn_geomean"] == pytest.approx(2.0)
@@ -294,9 +315,10 @@ def test_cuda_parity_matrix(monkeypatch, T, B, H, reset_after):
     for reverse in (False, True):
         x64 = _inputs(T, B, 32, H, seed=T + B + H)
         expected = _run(reference.gru, _leaves(x64, F64), reset_after=reset_after, reverse=reverse)
-        actual = _run(triton_gru.gru, _leaves(x64, torch.float32), reset_after=reset_after,
-                      reverse=reverse)  # fmt: skip
-        for name, a, e in zip(NAMES, actual, expected):
+        actual = _run(
+            triton_gru.gru, _leaves(x64, torch.float32), reset_after=reset_after, reverse=reverse
+        )
+        for name, a, e in zip(NAMES, actual, expected, strict=False):
             err = (a.double() - e).abs().max().item() / e.abs().max().item()
             where = f"T={T}, B={B}, H={H}, reverse={reverse}"
             assert err < 1e-4, f"{name}: relative error {err:.2e} ({where})"

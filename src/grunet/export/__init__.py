@@ -8,8 +8,9 @@ Examples:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from grunet.export.onnx import DEFAULT_OPSET, build_onnx, to_onnx
 
@@ -17,8 +18,9 @@ FORMATS: dict[str, Callable[..., Path]] = {"onnx": to_onnx}
 SUFFIXES = {"onnx": ".onnx"}
 
 
-def export(model, path: str | os.PathLike, format: str = "onnx", *, overwrite: bool = False,
-           **options: Any) -> Path:  # fmt: skip
+def export(
+    model, path: str | os.PathLike, format: str = "onnx", *, overwrite: bool = False, **options: Any
+) -> Path:
     """Write `model` (a built Sequential) in `format` to `path`; options go to the exporter.
 
     Raises:
@@ -30,8 +32,12 @@ def export(model, path: str | os.PathLike, format: str = "onnx", *, overwrite: b
     return FORMATS[format](model, path, overwrite=overwrite, **options)
 
 
-def export_command(model_path: str | os.PathLike, format: str = "onnx",
-                   out: str | os.PathLike | None = None, force: bool = False) -> str:  # fmt: skip
+def export_command(
+    model_path: str | os.PathLike,
+    format: str = "onnx",
+    out: str | os.PathLike | None = None,
+    force: bool = False,
+) -> str:
     """``grunet export MODEL --format onnx --out FILE [--force]``: load, export, describe.
 
     Args:

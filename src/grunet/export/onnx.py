@@ -82,8 +82,15 @@ class _Graph:
 
 def _activation(g: _Graph, name: str | None, x: str, opset: int) -> str:
     """Apply the Keras activation `name` to tensor `x` with plain ONNX operators."""
-    simple = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu", "softplus": "Softplus",
-              "softsign": "Softsign", "exponential": "Exp", "selu": "Selu"}  # fmt: skip
+    simple = {
+        "tanh": "Tanh",
+        "sigmoid": "Sigmoid",
+        "relu": "Relu",
+        "softplus": "Softplus",
+        "softsign": "Softsign",
+        "exponential": "Exp",
+        "selu": "Selu",
+    }
     if name in (None, "linear"):
         return x
     if name in simple:
@@ -257,21 +264,24 @@ def build_onnx(model, opset: int = DEFAULT_OPSET):
         out_shape[0] = "time"
     features = model.build_input_shape[-1]
     graph = helper.make_graph(
-        g.nodes, f"grunet_{model.name}",
+        g.nodes,
+        f"grunet_{model.name}",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", features])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", *out_shape])],
         initializer=g.initializers,
-    )  # fmt: skip
+    )
     opsets = [helper.make_opsetid("", opset)]
-    proto = helper.make_model(graph, opset_imports=opsets, producer_name="grunet",
-                              producer_version=__version__)  # fmt: skip
+    proto = helper.make_model(
+        graph, opset_imports=opsets, producer_name="grunet", producer_version=__version__
+    )
     proto.ir_version = helper.find_min_ir_version_for(opsets)  # loadable by older runtimes
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
 
-def to_onnx(model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
-            overwrite: bool = False) -> Path:  # fmt: skip
+def to_onnx(
+    model, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET, overwrite: bool = False
+) -> Path:
     """Write `model` (a built ``grunet.Sequential``) as an ONNX file, atomically.
 
     The graph takes ``x`` (batch, time, features) float32, both axes dynamic, and returns ``y``,

@@ -17,9 +17,21 @@ from grunet.forecast.scalers import (
 )
 
 __all__ = [
-    "Forecaster", "ForecasterConfig", "MinMaxScaler", "Panel", "RobustScaler", "Schema", "Series",
-    "StandardScaler", "baselines", "get_scaler", "load", "load_panel", "metrics", "read_table",
-]  # fmt: skip
+    "Forecaster",
+    "ForecasterConfig",
+    "MinMaxScaler",
+    "Panel",
+    "RobustScaler",
+    "Schema",
+    "Series",
+    "StandardScaler",
+    "baselines",
+    "get_scaler",
+    "load",
+    "load_panel",
+    "metrics",
+    "read_table",
+]
 
 
 def __getattr__(name: str):

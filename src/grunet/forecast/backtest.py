@@ -30,13 +30,20 @@ _SCHEMA_KEYS = ("target", "date", "id", "covariates")
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f", index: bool = True) -> str:
     """A GitHub markdown table of `df` (numbers formatted with `floatfmt`)."""
     cols = ([df.index.name or ""] if index else []) + [str(c) for c in df.columns]
+
     def fmt(v) -> str:
         if isinstance(v, (float, np.floating)):
             return "–" if np.isnan(v) else format(v, floatfmt)
         return str(v)
 
-    rows = [([str(i)] if index else []) + [fmt(v) for v in row] for i, row in zip(df.index, df.itertuples(index=False))]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" if j == 0 and index else "---:" for j in range(len(cols))) + "|"]
+    rows = [
+        ([str(i)] if index else []) + [fmt(v) for v in row]
+        for i, row in zip(df.index, df.itertuples(index=False), strict=False)
+    ]
+    lines = [
+        "| " + " | ".join(cols) + " |",
+        "|" + "|".join("---" if j == 0 and index else "---:" for j in range(len(cols))) + "|",
+    ]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
@@ -71,7 +78,9 @@ def _cuts(panel: Panel, horizon: int, folds, start, stride, min_train: int) -> l
         first = start
         if start is not None and not isinstance(start, (int, np.integer)):
             if not isinstance(s.index, pd.DatetimeIndex):
-                raise DataError("start is a date, but the data has integer steps; give start as a step number.")
+                raise DataError(
+                    "start is a date, but the data has integer steps; give start as a step number."
+                )
             first = int(np.searchsorted(s.index, pd.Timestamp(start)))
         try:
             cuts.append(rolling_origins(len(s), horizon, folds, first, stride, min_train))
@@ -82,9 +91,13 @@ def _cuts(panel: Panel, horizon: int, folds, start, stride, min_train: int) -> l
 
 
 def _score(actual, forecast, train, m: int) -> dict[str, float]:
-    return {"mae": M.mae(actual, forecast), "rmse": M.rmse(actual, forecast),
-            "mape": M.mape(actual, forecast), "smape": M.smape(actual, forecast),
-            "mase": M.mase(actual, forecast, train, m if len(train) > m else 1)}  # fmt: skip
+    return {
+        "mae": M.mae(actual, forecast),
+        "rmse": M.rmse(actual, forecast),
+        "mape": M.mape(actual, forecast),
+        "smape": M.smape(actual, forecast),
+        "mase": M.mase(actual, forecast, train, m if len(train) > m else 1),
+    }
 
 
 def backtest(
@@ -125,13 +138,17 @@ def backtest(
         raise ValueError(f"backtest got unknown option(s) {', '.join(sorted(unknown))}.")
     schema = forecaster.schema.to_dict() if forecaster.schema else {}
     schema.update({k: kwargs[k] for k in _SCHEMA_KEYS if k in kwargs})
-    fit_kw = {**{k: v for k, v in forecaster.fit_kwargs.items() if k in _FIT_KEYS},
-              **{k: kwargs[k] for k in _FIT_KEYS if k in kwargs}}  # fmt: skip
+    fit_kw = {
+        **{k: v for k, v in forecaster.fit_kwargs.items() if k in _FIT_KEYS},
+        **{k: kwargs[k] for k in _FIT_KEYS if k in kwargs},
+    }
     panel = load_panel(data, **schema)
     c = forecaster.config
     horizon = c.horizon if horizon is None else int(horizon)
     if c.strategy == "direct" and horizon > c.horizon:
-        raise ValueError(f"backtest horizon {horizon} exceeds the forecaster's horizon {c.horizon}.")
+        raise ValueError(
+            f"backtest horizon {horizon} exceeds the forecaster's horizon {c.horizon}."
+        )
     baseline_fns = {name: get_baseline(name) for name in baselines}
     m = c.season_length or season_length(panel.freq)
     cuts = _cuts(panel, horizon, folds, start, stride, min_train=c.lookback + c.model_horizon)
@@ -141,26 +158,42 @@ def backtest(
     score_rows, forecast_rows = [], []
     model = None
     for k in range(n_folds):
-        members = [(s, cs[k]) for s, cs in zip(panel.series, cuts) if k < len(cs)]
+        members = [(s, cs[k]) for s, cs in zip(panel.series, cuts, strict=False) if k < len(cs)]
         history = Panel([s.head(cut) for s, cut in members], panel.freq, panel.step, panel.schema)
         if model is None or refit:
             model = Forecaster.from_config(forecaster.get_config())
             model.fit(history, **fit_kw)
         pairs = model._states_for(history)
         values = model._raw_predict(pairs, horizon)  # (S, n_outputs, horizon)
-        for (s, cut), v in zip(members, values):
+        for (s, cut), v in zip(members, values, strict=False):
             train, actual = s.target[:cut], s.target[cut : cut + horizon]
-            preds = {MODEL: v[0], **{name: fn(train, horizon, m) for name, fn in baseline_fns.items()}}
+            preds = {
+                MODEL: v[0],
+                **{name: fn(train, horizon, m) for name, fn in baseline_fns.items()},
+            }
             for name, f in preds.items():
-                row = {"model": name, "fold": k, "id": s.id, "cutoff": s.index[cut], **_score(actual, f, train, m)}
+                row = {
+                    "model": name,
+                    "fold": k,
+                    "id": s.id,
+                    "cutoff": s.index[cut],
+                    **_score(actual, f, train, m),
+                }
                 if name == MODEL:
                     for j, q in enumerate(quantiles):
                         row[f"pinball_q{q:g}"] = M.pinball_loss(actual, v[1 + j], q)
                     for lo, hi in M.interval_pairs(quantiles):
                         row[f"coverage_{lo:g}-{hi:g}"] = M.coverage(
-                            actual, v[1 + quantiles.index(lo)], v[1 + quantiles.index(hi)])  # fmt: skip
+                            actual, v[1 + quantiles.index(lo)], v[1 + quantiles.index(hi)]
+                        )
                 score_rows.append(row)
-            frame = {"fold": k, "id": s.id, "date": s.index[cut : cut + horizon], "actual": actual, **preds}
+            frame = {
+                "fold": k,
+                "id": s.id,
+                "date": s.index[cut : cut + horizon],
+                "actual": actual,
+                **preds,
+            }
             frame.update({f"{MODEL}_q{q:g}": v[1 + j] for j, q in enumerate(quantiles)})
             forecast_rows.append(pd.DataFrame(frame))
         if on_fold is not None:

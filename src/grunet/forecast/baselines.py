@@ -67,11 +67,17 @@ def ets(history, horizon: int, m: int = 1) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # statsmodels' convergence chatter
-            model = ExponentialSmoothing(y, seasonal_periods=m if form["seasonal"] else None,
-                                         initialization_method="estimated", **form)  # fmt: skip
+            model = ExponentialSmoothing(
+                y,
+                seasonal_periods=m if form["seasonal"] else None,
+                initialization_method="estimated",
+                **form,
+            )
             forecast = np.asarray(model.fit().forecast(horizon), dtype=np.float64)
     except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as e:
-        raise DataError(f"ets: Holt-Winters {form} could not be fit to this series ({e}).") from None
+        raise DataError(
+            f"ets: Holt-Winters {form} could not be fit to this series ({e})."
+        ) from None
     return forecast
 
 

@@ -32,13 +32,22 @@ class CompareResult:
 
     def to_markdown(self) -> str:
         t = self.table
-        show = pd.DataFrame({
-            "gates": [str(int(v)) for v in t["gates"]],
-            "parameters": [f"{int(v):,}" for v in t["params"]],
-            "train s/epoch": [f"{v:.4f}" for v in t["sec_per_epoch"]],
-            "val loss": [f"{m:.4f} ± {s:.4f}" for m, s in zip(t["val_loss"], t["val_loss_std"])],
-            "test MASE": [f"{m:.3f} ± {s:.3f}" for m, s in zip(t["test_mase"], t["test_mase_std"])],
-        }, index=pd.Index([CELL_NAMES.get(c, c) for c in t.index], name="cell"))  # fmt: skip
+        show = pd.DataFrame(
+            {
+                "gates": [str(int(v)) for v in t["gates"]],
+                "parameters": [f"{int(v):,}" for v in t["params"]],
+                "train s/epoch": [f"{v:.4f}" for v in t["sec_per_epoch"]],
+                "val loss": [
+                    f"{m:.4f} ± {s:.4f}"
+                    for m, s in zip(t["val_loss"], t["val_loss_std"], strict=False)
+                ],
+                "test MASE": [
+                    f"{m:.3f} ± {s:.3f}"
+                    for m, s in zip(t["test_mase"], t["test_mase_std"], strict=False)
+                ],
+            },
+            index=pd.Index([CELL_NAMES.get(c, c) for c in t.index], name="cell"),
+        )
         return markdown_table(show)
 
 
@@ -81,11 +90,18 @@ def compare_cells(
     rows = []
     for cell in cells:
         # An untimed one-epoch fit first, so no cell's timing includes one-off JIT compilation.
-        Forecaster(cell=cell, lookback=lookback, horizon=horizon, units=units, **forecaster_kwargs).fit(
-            train, val_size=val_size, epochs=1, batch_size=batch_size)
+        Forecaster(
+            cell=cell, lookback=lookback, horizon=horizon, units=units, **forecaster_kwargs
+        ).fit(train, val_size=val_size, epochs=1, batch_size=batch_size)
         for seed in seeds:
-            f = Forecaster(cell=cell, lookback=lookback, horizon=horizon, units=units, seed=int(seed),
-                           **forecaster_kwargs)  # fmt: skip
+            f = Forecaster(
+                cell=cell,
+                lookback=lookback,
+                horizon=horizon,
+                units=units,
+                seed=int(seed),
+                **forecaster_kwargs,
+            )
             f.fit(train, val_size=val_size, epochs=epochs, batch_size=batch_size)
             pred = f.predict()
             m = f.season_length
@@ -93,13 +109,21 @@ def compare_cells(
             for s in panel.series:
                 fc = pred if s.id is None else pred[pred["id"] == s.id]
                 history, actual = s.target[:-horizon], s.target[-horizon:]
-                mases.append(M.mase(actual, fc["forecast"].to_numpy(), history, m if len(history) > m else 1))
-            rows.append({
-                "cell": cell, "seed": int(seed), "gates": CELL_GATES[cell],
-                "params": f.model.count_params(), "epochs": len(f.history["loss"]),
-                "sec_per_epoch": f.fit_seconds / len(f.history["loss"]),
-                "val_loss": f.history["val_loss"][-1], "test_mase": float(np.mean(mases)),
-            })  # fmt: skip
+                mases.append(
+                    M.mase(actual, fc["forecast"].to_numpy(), history, m if len(history) > m else 1)
+                )
+            rows.append(
+                {
+                    "cell": cell,
+                    "seed": int(seed),
+                    "gates": CELL_GATES[cell],
+                    "params": f.model.count_params(),
+                    "epochs": len(f.history["loss"]),
+                    "sec_per_epoch": f.fit_seconds / len(f.history["loss"]),
+                    "val_loss": f.history["val_loss"][-1],
+                    "test_mase": float(np.mean(mases)),
+                }
+            )
             if on_run is not None:
                 on_run(cell, int(seed))
     runs = pd.DataFrame(rows)
@@ -107,7 +131,15 @@ def compare_cells(
     table = g[["gates", "params", "sec_per_epoch", "val_loss", "test_mase"]].mean()
     table["val_loss_std"] = g["val_loss"].std(ddof=0)
     table["test_mase_std"] = g["test_mase"].std(ddof=0)
-    settings = {"cells": list(cells), "seeds": [int(s) for s in seeds], "epochs": epochs, "units": units,
-                "lookback": lookback, "horizon": horizon, "batch_size": batch_size, "val_size": val_size,
-                **forecaster_kwargs}  # fmt: skip
+    settings = {
+        "cells": list(cells),
+        "seeds": [int(s) for s in seeds],
+        "epochs": epochs,
+        "units": units,
+        "lookback": lookback,
+        "horizon": horizon,
+        "batch_size": batch_size,
+        "val_size": val_size,
+        **forecaster_kwargs,
+    }
     return CompareResult(runs, table, settings)

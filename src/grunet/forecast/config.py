@@ -46,14 +46,20 @@ class ForecasterConfig:
         if self.cell not in CELLS:
             raise ValueError(f"Unknown cell {self.cell!r}; use one of: {', '.join(CELLS)}.")
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"Unknown strategy {self.strategy!r}; use one of: {', '.join(STRATEGIES)}.")
+            raise ValueError(
+                f"Unknown strategy {self.strategy!r}; use one of: {', '.join(STRATEGIES)}."
+            )
         for name in ("lookback", "horizon", "units", "layers", "n_models"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
             setattr(self, name, int(value))
-        if self.season_length is not None and (not isinstance(self.season_length, int) or self.season_length < 1):
-            raise ValueError(f"season_length must be a positive integer, got {self.season_length!r}.")
+        if self.season_length is not None and (
+            not isinstance(self.season_length, int) or self.season_length < 1
+        ):
+            raise ValueError(
+                f"season_length must be a positive integer, got {self.season_length!r}."
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
         if not self.learning_rate > 0:
@@ -77,14 +83,17 @@ class ForecasterConfig:
         if self.relative is True:
             self.relative = "last"
         if self.relative not in (False, None, "last", "season"):
-            raise ValueError(f"relative must be False, True (= 'last') or 'season', got {self.relative!r}.")
+            raise ValueError(
+                f"relative must be False, True (= 'last') or 'season', got {self.relative!r}."
+            )
         self.relative = self.relative or False
         if self.calibrate is None:
             self.calibrate = bool(self.quantiles)
         if self.calibrate and not self.quantiles:
             raise ValueError("calibrate=True needs quantiles: there are no intervals to calibrate.")
         if self.calibration_size is not None and (
-            not isinstance(self.calibration_size, (int, np.integer)) or self.calibration_size < self.horizon
+            not isinstance(self.calibration_size, (int, np.integer))
+            or self.calibration_size < self.horizon
         ):
             raise ValueError(
                 f"calibration_size must be an integer >= the horizon {self.horizon} (steps whose "

@@ -41,8 +41,9 @@ def _kth(scores: np.ndarray, level: float) -> np.ndarray:
     return np.sort(scores, axis=0)[k - 1]
 
 
-def conformal_offsets(y: np.ndarray, q: np.ndarray, levels: Sequence[float],
-                      per_step: bool | None = None) -> np.ndarray:  # fmt: skip
+def conformal_offsets(
+    y: np.ndarray, q: np.ndarray, levels: Sequence[float], per_step: bool | None = None
+) -> np.ndarray:
     """Additive offsets that calibrate quantile forecasts: ``q_calibrated = q + offsets``.
 
     Args:
@@ -61,8 +62,10 @@ def conformal_offsets(y: np.ndarray, q: np.ndarray, levels: Sequence[float],
     q = np.asarray(q, dtype=np.float64)
     levels = [float(v) for v in levels]
     if y.ndim != 2 or q.shape != (y.shape[0], len(levels), y.shape[1]) or not len(y):
-        raise ValueError(f"conformal_offsets: expected y (M, H) and q (M, {len(levels)}, H), got "
-                         f"{y.shape} and {q.shape}.")  # fmt: skip
+        raise ValueError(
+            f"conformal_offsets: expected y (M, H) and q (M, {len(levels)}, H), got "
+            f"{y.shape} and {q.shape}."
+        )
     per_step = len(y) >= MIN_PER_STEP if per_step is None else per_step
     M, H = y.shape
 

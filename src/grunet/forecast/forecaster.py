@@ -52,7 +52,7 @@ from grunet.forecast.frame import (
     future_index,
     load_panel,
     season_length,
-)  # fmt: skip
+)
 from grunet.forecast.network import PinballLoss, build_network
 from grunet.forecast.saving import load
 from grunet.forecast.scalers import get_scaler
@@ -61,7 +61,15 @@ from grunet.forecast.windows import make_windows, split_point, window_origins
 from grunet.models import EarlyStopping, Sequential
 from grunet.seeding import set_seed
 
-__all__ = ["CELLS", "STRATEGIES", "Forecaster", "ForecasterConfig", "PinballLoss", "load", "quantile_column"]
+__all__ = [
+    "CELLS",
+    "STRATEGIES",
+    "Forecaster",
+    "ForecasterConfig",
+    "PinballLoss",
+    "load",
+    "quantile_column",
+]
 
 
 class Forecaster:
@@ -97,20 +105,49 @@ class Forecaster:
         (['date', 'forecast'], 3)
     """
 
-    def __init__(self, cell: str = "gru", lookback: int = 24, horizon: int = 12, units: int = 32,
-                 layers: int = 1, dropout: float = 0.0, reset_after: bool = True,
-                 scaler: str | None = "standard", quantiles: Sequence[float] | None = None,
-                 strategy: str = "direct", calendar: bool = False, relative: bool = False,
-                 season_length: int | None = None, learning_rate: float = 1e-3,
-                 seed: int | None = None, log: bool = False, n_models: int = 1,
-                 calibrate: bool | None = None, calibration_size: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cell: str = "gru",
+        lookback: int = 24,
+        horizon: int = 12,
+        units: int = 32,
+        layers: int = 1,
+        dropout: float = 0.0,
+        reset_after: bool = True,
+        scaler: str | None = "standard",
+        quantiles: Sequence[float] | None = None,
+        strategy: str = "direct",
+        calendar: bool = False,
+        relative: bool = False,
+        season_length: int | None = None,
+        learning_rate: float = 1e-3,
+        seed: int | None = None,
+        log: bool = False,
+        n_models: int = 1,
+        calibrate: bool | None = None,
+        calibration_size: int | None = None,
+    ) -> None:
         self.config = ForecasterConfig(
-            cell=cell, lookback=lookback, horizon=horizon, units=units, layers=layers,
-            dropout=dropout, reset_after=reset_after, scaler=scaler,
-            quantiles=None if quantiles is None else list(quantiles), strategy=strategy,
-            calendar=calendar, relative=relative, season_length=season_length, learning_rate=learning_rate,
-            seed=seed, log=log, n_models=n_models, calibrate=calibrate, calibration_size=calibration_size,
-        )  # fmt: skip
+            cell=cell,
+            lookback=lookback,
+            horizon=horizon,
+            units=units,
+            layers=layers,
+            dropout=dropout,
+            reset_after=reset_after,
+            scaler=scaler,
+            quantiles=None if quantiles is None else list(quantiles),
+            strategy=strategy,
+            calendar=calendar,
+            relative=relative,
+            season_length=season_length,
+            learning_rate=learning_rate,
+            seed=seed,
+            log=log,
+            n_models=n_models,
+            calibrate=calibrate,
+            calibration_size=calibration_size,
+        )
         self.models: list[Sequential] = []
         self.offsets: np.ndarray | None = None  # (Q, H) conformal offsets in model units
         self.rank = 0
@@ -132,8 +169,10 @@ class Forecaster:
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"Forecaster(cell={c.cell!r}, lookback={c.lookback}, horizon={c.horizon}, "
-                f"units={c.units}, strategy={c.strategy!r}, fitted={self.fitted})")  # fmt: skip
+        return (
+            f"Forecaster(cell={c.cell!r}, lookback={c.lookback}, horizon={c.horizon}, "
+            f"units={c.units}, strategy={c.strategy!r}, fitted={self.fitted})"
+        )
 
     @property
     def model(self) -> Sequential | None:
@@ -153,7 +192,11 @@ class Forecaster:
     def feature_names(self) -> list[str]:
         """Input columns per step: the scaled target, scaled covariates, calendar sin/cos."""
         covs = list(self.schema.covariates) if self.schema else []
-        cal = [f"{n}_{t}" for n in calendar_names(self.freq) for t in ("sin", "cos")] if self.config.calendar else []
+        cal = (
+            [f"{n}_{t}" for n in calendar_names(self.freq) for t in ("sin", "cos")]
+            if self.config.calendar
+            else []
+        )
         return ["target", *covs, *cal]
 
     # -- features ---------------------------------------------------------------------------
@@ -200,7 +243,11 @@ class Forecaster:
     def _new_state(self, s: Series, n_train: int) -> SeriesState:
         """Scalers fit on the first `n_train` steps of `s` only."""
         target_scaler = get_scaler(self.config.scaler).fit(self._log(s.target[:n_train], s))
-        cov_scaler = get_scaler(self.config.scaler).fit(s.covariates[:n_train]) if s.covariates.shape[1] else None
+        cov_scaler = (
+            get_scaler(self.config.scaler).fit(s.covariates[:n_train])
+            if s.covariates.shape[1]
+            else None
+        )
         return SeriesState(s.id, target_scaler, cov_scaler, s.tail(self.config.lookback), n_train)
 
     # -- network inputs and outputs -------------------------------------------------------
@@ -216,7 +263,9 @@ class Forecaster:
             return X[:, idx, 0]
         return X[:, -1:, 0]
 
-    def _relative(self, X: np.ndarray, Y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    def _relative(
+        self, X: np.ndarray, Y: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """With ``relative``, shift each window's target input by its last value and its targets
         by `_base`."""
         if not self.config.relative:
@@ -278,12 +327,25 @@ class Forecaster:
             self, fitted.
         """
         panel = load_panel(data, target=target, date=date, id=id, covariates=covariates)
-        self.fit_kwargs = {"val_size": val_size, "epochs": epochs, "batch_size": batch_size,
-                           "early_stopping": early_stopping}  # fmt: skip
-        return self._fit_panel(panel, val_size=val_size, epochs=epochs, batch_size=batch_size,
-                               early_stopping=early_stopping, verbose=verbose, callbacks=callbacks,
-                               checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
-                               resume=resume, distributed=distributed)  # fmt: skip
+        self.fit_kwargs = {
+            "val_size": val_size,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "early_stopping": early_stopping,
+        }
+        return self._fit_panel(
+            panel,
+            val_size=val_size,
+            epochs=epochs,
+            batch_size=batch_size,
+            early_stopping=early_stopping,
+            verbose=verbose,
+            callbacks=callbacks,
+            checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+            distributed=distributed,
+        )
 
     def _windows(self, panel: Panel, val_size) -> tuple[list[SeriesState], tuple, tuple | None]:
         c = self.config
@@ -307,17 +369,42 @@ class Forecaster:
             state = self._new_state(s, n_train)
             feats = self._features(s, state)  # (N, F)
             y = feats[:, 0]  # the scaled target
-            train.append(self._relative(*make_windows(feats, y, L, H, window_origins(len(s), L, H, stop=n_train))))
+            train.append(
+                self._relative(
+                    *make_windows(feats, y, L, H, window_origins(len(s), L, H, stop=n_train))
+                )
+            )
             if n_train < len(s):
-                val.append(self._relative(*make_windows(feats, y, L, H, window_origins(len(s), L, H, first=n_train))))
+                val.append(
+                    self._relative(
+                        *make_windows(feats, y, L, H, window_origins(len(s), L, H, first=n_train))
+                    )
+                )
             states.append(state)
-        stack = lambda parts: (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+        def stack(parts):
+            return (
+                np.concatenate([p[0] for p in parts]),
+                np.concatenate([p[1] for p in parts]),
+            )
+
         return states, stack(train), (stack(val) if val else None)
 
-    def _fit_panel(self, panel: Panel, *, val_size=None, epochs: int = 100, batch_size: int = 32,
-                   early_stopping: int | None = None, verbose: int = 0, callbacks=None,
-                   checkpoint_dir=None, checkpoint_every: int = 1, resume: bool = False,
-                   distributed: bool = False) -> Forecaster:  # fmt: skip
+    def _fit_panel(
+        self,
+        panel: Panel,
+        *,
+        val_size=None,
+        epochs: int = 100,
+        batch_size: int = 32,
+        early_stopping: int | None = None,
+        verbose: int = 0,
+        callbacks=None,
+        checkpoint_dir=None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
+        distributed: bool = False,
+    ) -> Forecaster:
         c = self.config
         if c.strategy == "recursive" and panel.schema.covariates:
             raise ValueError(
@@ -333,17 +420,30 @@ class Forecaster:
                 f"{self.season_length} and lookback {c.lookback}; set season_length or use relative=True."
             )
         if early_stopping is not None and val_size in (None, 0):
-            raise ValueError("early_stopping needs validation data: pass val_size (e.g. the horizon).")
-        fit_kw = {"val_size": val_size, "epochs": epochs, "batch_size": batch_size, "early_stopping": early_stopping,
-                  "verbose": verbose, "callbacks": callbacks, "checkpoint_every": checkpoint_every,
-                  "resume": resume, "distributed": distributed}  # fmt: skip
+            raise ValueError(
+                "early_stopping needs validation data: pass val_size (e.g. the horizon)."
+            )
+        fit_kw = {
+            "val_size": val_size,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "early_stopping": early_stopping,
+            "verbose": verbose,
+            "callbacks": callbacks,
+            "checkpoint_every": checkpoint_every,
+            "resume": resume,
+            "distributed": distributed,
+        }
         folder = None if checkpoint_dir is None else Path(checkpoint_dir)
         start = time.perf_counter()
         states, (X, Y), val = self._windows(panel, val_size)
         offsets, n_cal = None, 0
         if c.calibrate:
             offsets, n_cal = self._calibration(panel, states, len(X), fit_kw, folder)
-        tile = lambda y: np.tile(y, (1, c.n_outputs))
+
+        def tile(y):
+            return np.tile(y, (1, c.n_outputs))
+
         models, histories = [], []
         for k in range(c.n_models):
             cbs = list(callbacks or [])
@@ -352,21 +452,40 @@ class Forecaster:
             if c.seed is not None:
                 set_seed(c.seed + k)
             model = build_network(c, X.shape[2])
-            history = model.fit(X, tile(Y), epochs=epochs, batch_size=batch_size,
-                                validation_data=None if val is None else (val[0], tile(val[1])),
-                                shuffle=True, verbose=verbose, callbacks=cbs,
-                                checkpoint_dir=None if folder is None else folder / f"model_{k}",
-                                checkpoint_every=checkpoint_every, resume=resume, distributed=distributed)  # fmt: skip
+            history = model.fit(
+                X,
+                tile(Y),
+                epochs=epochs,
+                batch_size=batch_size,
+                validation_data=None if val is None else (val[0], tile(val[1])),
+                shuffle=True,
+                verbose=verbose,
+                callbacks=cbs,
+                checkpoint_dir=None if folder is None else folder / f"model_{k}",
+                checkpoint_every=checkpoint_every,
+                resume=resume,
+                distributed=distributed,
+            )
             models.append(model)
             histories.append(history.history)
         self.fit_seconds = time.perf_counter() - start
         self.models, self.states, self.history, self.offsets = models, states, histories[0], offsets
         self.rank = models[0].rank
-        self.n_windows = {"train": len(X), "val": 0 if val is None else len(val[0]), "calibration": n_cal}
+        self.n_windows = {
+            "train": len(X),
+            "val": 0 if val is None else len(val[0]),
+            "calibration": n_cal,
+        }
         return self
 
-    def _calibration(self, panel: Panel, states: list[SeriesState], n_windows: int, fit_kw: dict,
-                     folder: Path | None) -> tuple[np.ndarray, int]:  # fmt: skip
+    def _calibration(
+        self,
+        panel: Panel,
+        states: list[SeriesState],
+        n_windows: int,
+        fit_kw: dict,
+        folder: Path | None,
+    ) -> tuple[np.ndarray, int]:
         """Conformal offsets (Q, H) in model units, and the number of calibration windows.
 
         The same forecaster, uncalibrated, is fit on every series without its last C steps (for
@@ -383,9 +502,14 @@ class Forecaster:
             # The same number of optimizer steps as the final fit (not of epochs over fewer
             # windows), so the probe is as converged as the model it calibrates. Too short a
             # series leaves no window; the probe's fit then says why.
-            n_probe = sum(len(window_origins(split_point(len(s), fit_kw["val_size"]), L, c.model_horizon))
-                          for s in early.series)  # fmt: skip
-            steps = lambda m: max(math.ceil(m / fit_kw["batch_size"]), 1)
+            n_probe = sum(
+                len(window_origins(split_point(len(s), fit_kw["val_size"]), L, c.model_horizon))
+                for s in early.series
+            )
+
+            def steps(m):
+                return max(math.ceil(m / fit_kw["batch_size"]), 1)
+
             kw["epochs"] = math.ceil(fit_kw["epochs"] * steps(n_windows) / steps(n_probe))
             probe._fit_panel(early, **kw)
         except DataError as e:
@@ -394,10 +518,12 @@ class Forecaster:
                 f"that failed: {e} Use calibrate=False (--no-calibrate) or a smaller calibration_size."
             ) from None
         ys, qs = [], []
-        for s, probe_state, state in zip(panel.series, probe.states, states):
+        for s, probe_state, state in zip(panel.series, probe.states, states, strict=False):
             origins = window_origins(len(s), L, H, first=len(s) - C)
             pred = probe._window_forecasts(s, probe_state, origins)  # (M, 1 + Q, H) original units
-            ys.append(self._encode(np.lib.stride_tricks.sliding_window_view(s.target, H)[origins], state))
+            ys.append(
+                self._encode(np.lib.stride_tricks.sliding_window_view(s.target, H)[origins], state)
+            )
             qs.append(self._encode(pred[:, 1:], state))
         y, q = np.concatenate(ys), np.concatenate(qs)
         return conformal_offsets(y, q, c.quantiles), len(y)
@@ -406,7 +532,9 @@ class Forecaster:
         """Forecasts (M, n_outputs, H) in original units of the windows of `s` at `origins`
         (direct strategy; uncalibrated, quantiles sorted)."""
         feats = self._features(s, state)
-        X, _ = make_windows(feats, feats[:, 0], self.config.lookback, self.config.model_horizon, origins)
+        X, _ = make_windows(
+            feats, feats[:, 0], self.config.lookback, self.config.model_horizon, origins
+        )
         out = self._net(X)
         out[:, 1:] = np.sort(out[:, 1:], axis=1)
         return self._decode(out, state)
@@ -442,14 +570,22 @@ class Forecaster:
         """Forecasts in original units: (S, n_outputs, horizon), quantile blocks sorted."""
         c = self.config
         L = c.lookback
-        X = np.stack([self._features(s.tail(L), st) for s, st in pairs]).astype(np.float32)  # (S, L, F)
+        X = np.stack([self._features(s.tail(L), st) for s, st in pairs]).astype(
+            np.float32
+        )  # (S, L, F)
         if c.strategy == "direct":
             out = self._net(X)[:, :, :horizon]
         else:
             out = np.zeros((len(pairs), 1, horizon))
             if c.calendar:  # (S, horizon, K) features of the dates to forecast
-                future = np.stack([calendar_features(future_index(s.index, horizon, self.freq, self.step),
-                                                     self.freq) for s, _ in pairs])  # fmt: skip
+                future = np.stack(
+                    [
+                        calendar_features(
+                            future_index(s.index, horizon, self.freq, self.step), self.freq
+                        )
+                        for s, _ in pairs
+                    ]
+                )
             for h in range(horizon):
                 step = self._net(X)[:, 0, 0]  # (S,) scaled
                 out[:, 0, h] = step
@@ -460,14 +596,16 @@ class Forecaster:
                 X = np.concatenate([X[:, 1:], new], axis=1)  # slide the window by one step
         if c.quantiles:
             if self.offsets is not None:
-                out[:, 1:] = np.sort(out[:, 1:], axis=1) + self.offsets[None, :, :horizon]  # conformal
+                out[:, 1:] = (
+                    np.sort(out[:, 1:], axis=1) + self.offsets[None, :, :horizon]
+                )  # conformal
             out[:, 1:] = np.sort(out[:, 1:], axis=1)  # monotone rearrangement: no crossing
-        return np.stack([self._decode(o, st) for o, (_, st) in zip(out, pairs)])
+        return np.stack([self._decode(o, st) for o, (_, st) in zip(out, pairs, strict=False)])
 
     def _frame(self, pairs, values: np.ndarray, horizon: int) -> pd.DataFrame:
         c = self.config
         parts = []
-        for (s, _), v in zip(pairs, values):
+        for (s, _), v in zip(pairs, values, strict=False):
             part: dict[str, Any] = {}
             if s.id is not None:
                 part["id"] = [s.id] * horizon
@@ -518,21 +656,47 @@ class Forecaster:
             X, _ = make_windows(feats, feats[:, 0], L, 1, origins)
             pred = self._net(X)[:, 0, 0]  # first step of the point block
             part = {} if s.id is None else {"id": s.id}
-            parts.append(pd.DataFrame({**part, "date": s.index[origins], "actual": s.target[origins],
-                                       "fitted": self._decode(pred, st),
-                                       "part": np.where(origins < st.n_train, "train", "validation")}))  # fmt: skip
+            parts.append(
+                pd.DataFrame(
+                    {
+                        **part,
+                        "date": s.index[origins],
+                        "actual": s.target[origins],
+                        "fitted": self._decode(pred, st),
+                        "part": np.where(origins < st.n_train, "train", "validation"),
+                    }
+                )
+            )
         return pd.concat(parts, ignore_index=True)
 
-    def backtest(self, data, folds: int | None = None, start=None, stride: int | None = None,
-                 horizon: int | None = None, refit: bool = True, **kwargs):  # fmt: skip
+    def backtest(
+        self,
+        data,
+        folds: int | None = None,
+        start=None,
+        stride: int | None = None,
+        horizon: int | None = None,
+        refit: bool = True,
+        **kwargs,
+    ):
         """Rolling-origin backtest against the baselines; see `grunet.forecast.backtest.backtest`."""
         from grunet.forecast.backtest import backtest
 
-        return backtest(self, data, folds=folds, start=start, stride=stride, horizon=horizon,
-                        refit=refit, **kwargs)  # fmt: skip
+        return backtest(
+            self,
+            data,
+            folds=folds,
+            start=start,
+            stride=stride,
+            horizon=horizon,
+            refit=refit,
+            **kwargs,
+        )
 
     # -- files ------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike, overwrite: bool = False, keep: Sequence[str] = ()) -> Path:
+    def save(
+        self, path: str | os.PathLike, overwrite: bool = False, keep: Sequence[str] = ()
+    ) -> Path:
         """Write the folder `path`: forecaster.json (config, columns, scalers, series tails,
         calibration offsets) and model.grunet (weights, safetensors; model_<k>.grunet for further
         networks of an ensemble). The folder appears complete or not at all.

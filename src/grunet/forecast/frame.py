@@ -47,7 +47,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         df = READERS[suffix](path)
     except UnicodeDecodeError as e:
-        raise DataError(f"could not read {path} as {suffix[1:]}: {_encoding_hint(path, e)}") from None
+        raise DataError(
+            f"could not read {path} as {suffix[1:]}: {_encoding_hint(path, e)}"
+        ) from None
     except (ValueError, OSError) as e:  # parser and Arrow errors
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"could not read {path} as {suffix[1:]}: {reason}.") from None
@@ -64,8 +66,10 @@ def _encoding_hint(path: Path, e: UnicodeDecodeError) -> str:
         return "it is UTF-16 text (it starts with a UTF-16 byte-order mark); re-save it as UTF-8."
     if b"\x00" in head or sum(b < 9 or 13 < b < 32 for b in head) > len(head) // 20:
         return "it holds binary data, not text; give a CSV file (or a .parquet file)."
-    return (f"it is not UTF-8 text (byte 0x{e.object[e.start]:02x} at position {e.start}; perhaps "
-            "Latin-1 or Windows-1252); re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8.")
+    return (
+        f"it is not UTF-8 text (byte 0x{e.object[e.start]:02x} at position {e.start}; perhaps "
+        "Latin-1 or Windows-1252); re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8."
+    )
 
 
 @dataclass
@@ -131,10 +135,13 @@ def _require_columns(df: pd.DataFrame, names: Sequence[str], role: str) -> None:
         if name not in df.columns:
             columns = [str(c) for c in df.columns]
             close = difflib.get_close_matches(str(name), columns, n=1, cutoff=0.7) or [
-                c for c in columns if c.strip().lower() == str(name).strip().lower()]  # fmt: skip
+                c for c in columns if c.strip().lower() == str(name).strip().lower()
+            ]
             hint = f"; did you mean {close[0]!r}?" if close else "."
             columns_hint = _columns_hint(df)
-            raise DataError(f"{role} column {name!r} not found{hint} {columns_hint[0].upper()}{columns_hint[1:]}.")
+            raise DataError(
+                f"{role} column {name!r} not found{hint} {columns_hint[0].upper()}{columns_hint[1:]}."
+            )
 
 
 def _numeric(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
@@ -173,7 +180,9 @@ def _parse_dates(df: pd.DataFrame, col: str) -> pd.DatetimeIndex | np.ndarray:
         ) from None
     if dates.isna().any():
         row = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise DataError(f"date column {col!r} has a missing date in data row {row + 1}; drop or fill it.")
+        raise DataError(
+            f"date column {col!r} has a missing date in data row {row + 1}; drop or fill it."
+        )
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_localize(None)
     return pd.DatetimeIndex(dates)
@@ -193,7 +202,9 @@ def _check_time(index, name: str, date_col: str) -> tuple[str | None, int]:
     """The frequency (alias) of a sorted, duplicate-free index, or a DataError for irregular ones."""
     if isinstance(index, pd.DatetimeIndex):
         if len(index) < 3:
-            raise DataError(f"{name} has {len(index)} dates; at least 3 are needed to infer a frequency.")
+            raise DataError(
+                f"{name} has {len(index)} dates; at least 3 are needed to infer a frequency."
+            )
         freq = _infer_freq(index)
         if freq is None:
             gaps = np.diff(index.asi8)
@@ -243,7 +254,9 @@ def load_panel(
         return data
     df = read_table(data) if isinstance(data, (str, Path)) else data
     if not isinstance(df, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame or a path to a file, got {type(df).__name__}.")
+        raise DataError(
+            f"data must be a pandas DataFrame or a path to a file, got {type(df).__name__}."
+        )
     if df.empty:
         raise DataError("the data has no rows.")
     covariates = list(covariates or [])
@@ -252,7 +265,9 @@ def load_panel(
         raise DataError("no target column given; name the column to forecast.")
     wide = not isinstance(target, str)
     if wide and id is not None:
-        raise DataError("give either an id column (long layout) or several target columns (wide), not both.")
+        raise DataError(
+            "give either an id column (long layout) or several target columns (wide), not both."
+        )
     _require_columns(df, targets, "target")
     _require_columns(df, covariates, "covariate")
     for col in (date, id):
@@ -260,9 +275,15 @@ def load_panel(
             _require_columns(df, [col], "date" if col == date else "id")
     overlap = set(covariates) & (set(targets) | {date, id})
     if overlap:
-        raise DataError(f"column(s) {', '.join(sorted(map(str, overlap)))} cannot be both a covariate and another role.")
-    schema = Schema(target=target if isinstance(target, str) else targets, date=date, id=id,
-                    covariates=covariates)  # fmt: skip
+        raise DataError(
+            f"column(s) {', '.join(sorted(map(str, overlap)))} cannot be both a covariate and another role."
+        )
+    schema = Schema(
+        target=target if isinstance(target, str) else targets,
+        date=date,
+        id=id,
+        covariates=covariates,
+    )
 
     groups: list[tuple[str | None, pd.DataFrame]]
     if id is None:
@@ -289,8 +310,11 @@ def load_panel(
                 )
         else:
             index = np.arange(len(g), dtype=np.int64)
-        cov = np.column_stack([_numeric(g, c, "covariate") for c in covariates]) if covariates \
-            else np.zeros((len(g), 0))  # fmt: skip
+        cov = (
+            np.column_stack([_numeric(g, c, "covariate") for c in covariates])
+            if covariates
+            else np.zeros((len(g), 0))
+        )
         for col in targets:
             sid = col if wide else key
             series.append(Series(sid, _numeric(g, col, "target"), cov, index))
@@ -300,9 +324,13 @@ def load_panel(
         name = f"series {s.id!r}" if s.id is not None else "the series"
         freqs.setdefault(_check_time(s.index, name, date or "(row order)"), []).append(s.id)
     if len(freqs) > 1:
-        described = "; ".join(f"{f[0] or f'every {f[1]} step(s)'}: {', '.join(map(str, ids[:3]))}"
-                              for f, ids in freqs.items())  # fmt: skip
-        raise DataError(f"the series have different frequencies ({described}); forecast them separately.")
+        described = "; ".join(
+            f"{f[0] or f'every {f[1]} step(s)'}: {', '.join(map(str, ids[:3]))}"
+            for f, ids in freqs.items()
+        )
+        raise DataError(
+            f"the series have different frequencies ({described}); forecast them separately."
+        )
     freq, step = next(iter(freqs))
     return Panel(series, freq, step, schema)
 
@@ -321,9 +349,26 @@ def _base_alias(freq: str) -> tuple[int, str]:
     return int(m.group(1) or 1), m.group(2)
 
 
-SEASON_LENGTH = {"MS": 12, "ME": 12, "M": 12, "BMS": 12, "BME": 12, "QS": 4, "QE": 4, "Q": 4,
-                 "BQS": 4, "BQE": 4, "W": 52, "D": 7, "B": 5, "C": 5, "h": 24, "H": 24,
-                 "min": 60, "T": 60}  # fmt: skip
+SEASON_LENGTH = {
+    "MS": 12,
+    "ME": 12,
+    "M": 12,
+    "BMS": 12,
+    "BME": 12,
+    "QS": 4,
+    "QE": 4,
+    "Q": 4,
+    "BQS": 4,
+    "BQE": 4,
+    "W": 52,
+    "D": 7,
+    "B": 5,
+    "C": 5,
+    "h": 24,
+    "H": 24,
+    "min": 60,
+    "T": 60,
+}
 
 
 def season_length(freq: str | None) -> int:
@@ -348,10 +393,18 @@ CALENDAR_FEATURES: dict[str, Callable[[pd.DatetimeIndex], np.ndarray]] = {
     "dayofyear": lambda idx: _cyclic(idx.day_of_year - 1, 365.25),
     "hour": lambda idx: _cyclic(idx.hour + idx.minute / 60.0, 24),
 }
-FEATURES_BY_FREQ = {"M": ("month",), "Q": ("quarter",), "W": ("weekofyear",),
-                    "D": ("dayofweek", "dayofyear"), "B": ("dayofweek", "dayofyear"),
-                    "C": ("dayofweek", "dayofyear"), "h": ("hour", "dayofweek"),
-                    "H": ("hour", "dayofweek"), "min": ("hour",), "T": ("hour",)}  # fmt: skip
+FEATURES_BY_FREQ = {
+    "M": ("month",),
+    "Q": ("quarter",),
+    "W": ("weekofyear",),
+    "D": ("dayofweek", "dayofyear"),
+    "B": ("dayofweek", "dayofyear"),
+    "C": ("dayofweek", "dayofyear"),
+    "h": ("hour", "dayofweek"),
+    "H": ("hour", "dayofweek"),
+    "min": ("hour",),
+    "T": ("hour",),
+}
 
 
 def calendar_names(freq: str | None) -> tuple[str, ...]:

@@ -46,7 +46,9 @@ def build_network(config: ForecasterConfig, n_features: int) -> Sequential:
     stack = []
     for i in range(c.layers):
         shape = {"input_shape": (c.lookback, n_features)} if i == 0 else {}
-        stack.append(cell(c.units, return_sequences=i < c.layers - 1, dropout=c.dropout, **shape, **extra))
+        stack.append(
+            cell(c.units, return_sequences=i < c.layers - 1, dropout=c.dropout, **shape, **extra)
+        )
     stack.append(layers.Dense(c.model_horizon * c.n_outputs))
     model = Sequential(stack, name=f"forecaster_{c.cell}")
     compile_network(model, config)
@@ -57,4 +59,6 @@ def compile_network(model: Sequential, config: ForecasterConfig) -> None:
     """Adam at ``learning_rate``; squared error, plus the pinball loss with quantiles."""
     c = config
     loss = PinballLoss(c.quantiles, c.model_horizon) if c.quantiles else "mean_squared_error"
-    model.compile(loss=loss, optimizer=torch.optim.Adam(model.parameters(), lr=c.learning_rate, eps=1e-7))
+    model.compile(
+        loss=loss, optimizer=torch.optim.Adam(model.parameters(), lr=c.learning_rate, eps=1e-7)
+    )

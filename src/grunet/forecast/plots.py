@@ -32,8 +32,11 @@ def _axes(n: int, height: float = 3.2) -> tuple[Figure, list]:
 
 def _quantile_pairs(frame: pd.DataFrame, prefix: str = "q") -> list[tuple[str, str, float]]:
     """(lower column, upper column, nominal coverage) for symmetric quantile pairs, widest first."""
-    levels = [float(c[len(prefix):]) for c in frame.columns
-              if c.startswith(prefix) and c[len(prefix):].replace(".", "", 1).isdigit()]  # fmt: skip
+    levels = [
+        float(c[len(prefix) :])
+        for c in frame.columns
+        if c.startswith(prefix) and c[len(prefix) :].replace(".", "", 1).isdigit()
+    ]
     return [(f"{prefix}{lo:g}", f"{prefix}{hi:g}", hi - lo) for lo, hi in interval_pairs(levels)]
 
 
@@ -50,8 +53,15 @@ def _finish(fig: Figure, path) -> Figure:
     return fig
 
 
-def plot_forecast(forecast: pd.DataFrame, history=None, path=None, *, actual=None,
-                  tail: int | None = None, title: str = "Forecast") -> Figure:  # fmt: skip
+def plot_forecast(
+    forecast: pd.DataFrame,
+    history=None,
+    path=None,
+    *,
+    actual=None,
+    tail: int | None = None,
+    title: str = "Forecast",
+) -> Figure:
     """History, forecast and its intervals (shaded between symmetric quantiles), one panel per
     series (at most 4).
 
@@ -62,9 +72,12 @@ def plot_forecast(forecast: pd.DataFrame, history=None, path=None, *, actual=Non
     """
     ids = _series_ids(forecast)
     fig, axes = _axes(len(ids))
-    lookup = lambda panel: {s.id: s for s in panel.series} if panel is not None else {}
+
+    def lookup(panel):
+        return {s.id: s for s in panel.series} if panel is not None else {}
+
     hist, truth = lookup(history), lookup(actual)
-    for ax, sid in zip(axes, ids):
+    for ax, sid in zip(axes, ids, strict=False):
         f = _rows(forecast, sid)
         if sid in hist:
             s = hist[sid] if tail is None else hist[sid].tail(tail)
@@ -74,29 +87,47 @@ def plot_forecast(forecast: pd.DataFrame, history=None, path=None, *, actual=Non
             keep = np.isin(np.asarray(s.index), np.asarray(f["date"]))
             ax.plot(s.index[keep], s.target[keep], color="black", marker=".", label="actual")
         for lo, hi, cov in _quantile_pairs(f):
-            ax.fill_between(f["date"], f[lo], f[hi], color="tab:red", alpha=0.15 + 0.1 * (cov < 0.5),
-                            label=f"{cov:.0%} interval ({lo}–{hi})")  # fmt: skip
+            ax.fill_between(
+                f["date"],
+                f[lo],
+                f[hi],
+                color="tab:red",
+                alpha=0.15 + 0.1 * (cov < 0.5),
+                label=f"{cov:.0%} interval ({lo}–{hi})",
+            )
         ax.plot(f["date"], f["forecast"], color="tab:red", linestyle="--", label="forecast")
         _label(ax, title, sid)
     return _finish(fig, path)
 
 
-def plot_fit(fitted: pd.DataFrame, path=None, *, title: str = "In-sample one-step-ahead fit") -> Figure:
+def plot_fit(
+    fitted: pd.DataFrame, path=None, *, title: str = "In-sample one-step-ahead fit"
+) -> Figure:
     """Actual vs fitted (Forecaster.fitted_values), the validation part shaded."""
     ids = _series_ids(fitted)
     fig, axes = _axes(len(ids))
-    for ax, sid in zip(axes, ids):
+    for ax, sid in zip(axes, ids, strict=False):
         f = _rows(fitted, sid)
         ax.plot(f["date"], f["actual"], color="tab:blue", label="actual")
-        ax.plot(f["date"], f["fitted"], color="tab:red", linestyle="--", label="fitted (1 step ahead)")
+        ax.plot(
+            f["date"], f["fitted"], color="tab:red", linestyle="--", label="fitted (1 step ahead)"
+        )
         val = f[f["part"] == "validation"]
         if len(val):
-            ax.axvspan(val["date"].iloc[0], val["date"].iloc[-1], color="grey", alpha=0.15, label="validation")
+            ax.axvspan(
+                val["date"].iloc[0],
+                val["date"].iloc[-1],
+                color="grey",
+                alpha=0.15,
+                label="validation",
+            )
         _label(ax, title, sid)
     return _finish(fig, path)
 
 
-def plot_backtest(result, history=None, path=None, *, title: str = "Rolling-origin backtest") -> Figure:
+def plot_backtest(
+    result, history=None, path=None, *, title: str = "Rolling-origin backtest"
+) -> Figure:
     """Top: the first series with each fold's grunet forecast and the best baseline's (by MASE).
     Bottom: mean MASE per model (below 1 beats the in-sample seasonal naive)."""
     from grunet.forecast.backtest import MODEL
@@ -119,10 +150,22 @@ def plot_backtest(result, history=None, path=None, *, title: str = "Rolling-orig
         pairs = _quantile_pairs(fold, prefix=f"{MODEL}_q")
         if pairs:
             lo, hi, cov = pairs[0]
-            top.fill_between(fold["date"], fold[lo], fold[hi], color="tab:red", alpha=0.15,
-                             label=f"{MODEL} {cov:.0%} interval" if labels else None)  # fmt: skip
+            top.fill_between(
+                fold["date"],
+                fold[lo],
+                fold[hi],
+                color="tab:red",
+                alpha=0.15,
+                label=f"{MODEL} {cov:.0%} interval" if labels else None,
+            )
         if best is not None:
-            top.plot(fold["date"], fold[best], color="tab:green", linestyle="--", label=best if labels else None)
+            top.plot(
+                fold["date"],
+                fold[best],
+                color="tab:green",
+                linestyle="--",
+                label=best if labels else None,
+            )
         top.axvline(fold["date"].iloc[0], color="grey", linewidth=0.8, linestyle=":")
     _label(top, title, sid)
     mase = result.overall["mase"]
@@ -137,18 +180,30 @@ def plot_backtest(result, history=None, path=None, *, title: str = "Rolling-orig
     return _finish(fig, path)
 
 
-def plot_compare(runs: pd.DataFrame, path=None, *, title: str = "GRU vs LSTM vs SimpleRNN") -> Figure:
+def plot_compare(
+    runs: pd.DataFrame, path=None, *, title: str = "GRU vs LSTM vs SimpleRNN"
+) -> Figure:
     """Bars (mean over seeds, with each seed's value as a dot) of seconds per epoch, final
     validation loss and test MASE per cell."""
-    metrics = [("sec_per_epoch", "train seconds / epoch"), ("val_loss", "validation loss (scaled)"),
-               ("test_mase", "test MASE")]  # fmt: skip
+    metrics = [
+        ("sec_per_epoch", "train seconds / epoch"),
+        ("val_loss", "validation loss (scaled)"),
+        ("test_mase", "test MASE"),
+    ]
     cells = list(dict.fromkeys(runs["cell"]))
     fig = Figure(figsize=(11, 3.8))
     for i, (col, label) in enumerate(metrics):
         ax = fig.add_subplot(1, 3, i + 1)
         means = [runs.loc[runs["cell"] == c, col].mean() for c in cells]
         stds = [runs.loc[runs["cell"] == c, col].std(ddof=0) for c in cells]
-        ax.bar(cells, means, yerr=stds, color=["tab:red", "tab:blue", "tab:grey"][: len(cells)], alpha=0.8, capsize=4)
+        ax.bar(
+            cells,
+            means,
+            yerr=stds,
+            color=["tab:red", "tab:blue", "tab:grey"][: len(cells)],
+            alpha=0.8,
+            capsize=4,
+        )
         for x, c in enumerate(cells):
             vals = runs.loc[runs["cell"] == c, col].to_numpy()
             ax.scatter(np.full(len(vals), x), vals, color="black", s=10, zorder=3)

@@ -34,24 +34,35 @@ def save(f, path: str | os.PathLike, overwrite: bool = False, keep: Sequence[str
     f._require_fitted("save")
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True (--force) to replace it.")
+        raise FileExistsError(
+            f"{path} already exists; pass overwrite=True (--force) to replace it."
+        )
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"{path} exists and is not a folder; choose another path.")
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
         "grunet_version": __import__("grunet").__version__,
-        "config": f.get_config(), "schema": f.schema.to_dict(), "freq": f.freq,
-        "step": f.step, "n_features": len(f.feature_names), "features": f.feature_names,
-        "series": [st.to_dict() for st in f.states], "history": f.history,
-        "fit_seconds": f.fit_seconds, "fit_kwargs": f.fit_kwargs,
+        "config": f.get_config(),
+        "schema": f.schema.to_dict(),
+        "freq": f.freq,
+        "step": f.step,
+        "n_features": len(f.feature_names),
+        "features": f.feature_names,
+        "series": [st.to_dict() for st in f.states],
+        "history": f.history,
+        "fit_seconds": f.fit_seconds,
+        "fit_kwargs": f.fit_kwargs,
         "calibration_offsets": None if f.offsets is None else f.offsets.tolist(),
-    }  # fmt: skip
+    }
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         for k, model in enumerate(f.models):
             model.save(tmp / model_file(k))
-        atomic_write(tmp / CONFIG_FILE, lambda t: Path(t).write_text(json.dumps(meta, indent=1) + "\n"))
+        atomic_write(
+            tmp / CONFIG_FILE, lambda t: Path(t).write_text(json.dumps(meta, indent=1) + "\n")
+        )
         if path.exists():
             for name in keep:
                 if (path / name).exists() and not (tmp / name).exists():
@@ -84,7 +95,9 @@ def load(path: str | os.PathLike):
     try:
         meta = json.loads(meta_path.read_text())
     except ValueError as e:
-        raise ModelFileError(f"{meta_path} is not valid JSON ({e}); save the forecaster again.") from None
+        raise ModelFileError(
+            f"{meta_path} is not valid JSON ({e}); save the forecaster again."
+        ) from None
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"{meta_path} is not a grunet forecaster file.")
     # Imported here: forecaster.py imports this module.
@@ -99,10 +112,17 @@ def load(path: str | os.PathLike):
         f.history, f.fit_seconds = meta.get("history", {}), float(meta.get("fit_seconds", 0.0))
         f.fit_kwargs = meta.get("fit_kwargs", {})
         offsets = meta.get("calibration_offsets")
-        f.offsets = None if offsets is None else np.asarray(offsets, dtype=np.float64).reshape(
-            len(f.config.quantiles), f.config.horizon)  # fmt: skip
+        f.offsets = (
+            None
+            if offsets is None
+            else np.asarray(offsets, dtype=np.float64).reshape(
+                len(f.config.quantiles), f.config.horizon
+            )
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ModelFileError(f"{meta_path} has a damaged forecaster config ({type(e).__name__}: {e}).") from None
+        raise ModelFileError(
+            f"{meta_path} has a damaged forecaster config ({type(e).__name__}: {e})."
+        ) from None
     for k in range(f.config.n_models):
         model = load_model(path / model_file(k), compile=False)
         compile_network(model, f.config)

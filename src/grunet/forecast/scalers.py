@@ -57,7 +57,9 @@ class Scaler(ABC):
 
     def _check(self, arr: np.ndarray) -> None:
         if not self.fitted:
-            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(train_values) first.")
+            raise RuntimeError(
+                f"{type(self).__name__} is not fitted; call fit(train_values) first."
+            )
         if arr.shape[1] != len(self.center_):
             raise DataError(
                 f"{type(self).__name__} was fitted on {len(self.center_)} column(s), got {arr.shape[1]}."
@@ -76,7 +78,9 @@ class Scaler(ABC):
     def inverse_transform(self, x) -> np.ndarray:
         """``x * scale + center``; `x` (N,) or (N, F), or any shape when fitted on one column."""
         if not self.fitted:
-            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(train_values) first.")
+            raise RuntimeError(
+                f"{type(self).__name__} is not fitted; call fit(train_values) first."
+            )
         arr = np.asarray(x, dtype=np.float64)
         if len(self.center_) == 1:
             return arr * self.scale_[0] + self.center_[0]

@@ -24,12 +24,18 @@ class SeriesState:
 
     def to_dict(self) -> dict[str, Any]:
         index = self.tail.index
-        stamps = [t.isoformat() for t in index] if isinstance(index, pd.DatetimeIndex) else [int(i) for i in index]
+        stamps = (
+            [t.isoformat() for t in index]
+            if isinstance(index, pd.DatetimeIndex)
+            else [int(i) for i in index]
+        )
         return {
             "id": self.id,
             "n_train": self.n_train,
             "target_scaler": self.target_scaler.get_config(),
-            "covariate_scaler": None if self.covariate_scaler is None else self.covariate_scaler.get_config(),
+            "covariate_scaler": None
+            if self.covariate_scaler is None
+            else self.covariate_scaler.get_config(),
             "tail": {
                 "target": self.tail.target.tolist(),
                 "covariates": self.tail.covariates.tolist(),
@@ -40,10 +46,18 @@ class SeriesState:
     @classmethod
     def from_dict(cls, d: dict[str, Any], n_covariates: int, dated: bool) -> SeriesState:
         tail = d["tail"]
-        index = pd.DatetimeIndex(pd.to_datetime(tail["index"])) if dated else np.asarray(tail["index"], dtype=np.int64)
-        cov = np.asarray(tail["covariates"], dtype=np.float64).reshape(len(tail["target"]), n_covariates)
+        index = (
+            pd.DatetimeIndex(pd.to_datetime(tail["index"]))
+            if dated
+            else np.asarray(tail["index"], dtype=np.int64)
+        )
+        cov = np.asarray(tail["covariates"], dtype=np.float64).reshape(
+            len(tail["target"]), n_covariates
+        )
         return cls(
-            d["id"], Scaler.from_config(d["target_scaler"]),
+            d["id"],
+            Scaler.from_config(d["target_scaler"]),
             None if d["covariate_scaler"] is None else Scaler.from_config(d["covariate_scaler"]),
-            Series(d["id"], np.asarray(tail["target"], dtype=np.float64), cov, index), int(d["n_train"]),
-        )  # fmt: skip
+            Series(d["id"], np.asarray(tail["target"], dtype=np.float64), cov, index),
+            int(d["n_train"]),
+        )

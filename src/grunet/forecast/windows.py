@@ -23,8 +23,9 @@ def _positive_int(value, name: str) -> int:
     return int(value)
 
 
-def window_origins(n: int, lookback: int, horizon: int, first: int | None = None,
-                   stop: int | None = None) -> np.ndarray:  # fmt: skip
+def window_origins(
+    n: int, lookback: int, horizon: int, first: int | None = None, stop: int | None = None
+) -> np.ndarray:
     """Origins o of every window whose inputs start at or after 0, whose first target is at or
     after `first` (default L), and whose last target is before `stop` (default n).
 
@@ -36,8 +37,9 @@ def window_origins(n: int, lookback: int, horizon: int, first: int | None = None
     return np.arange(first, stop - horizon + 1, dtype=np.int64)
 
 
-def make_windows(features: np.ndarray, target: np.ndarray, lookback: int, horizon: int,
-                 origins: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def make_windows(
+    features: np.ndarray, target: np.ndarray, lookback: int, horizon: int, origins: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Cut (inputs, targets) windows at `origins`.
 
     Args:
@@ -67,7 +69,9 @@ def split_point(n: int, val_size: float | None) -> int:
     (0, 1)) are held out. None or 0 keeps everything for training."""
     if val_size is None or val_size == 0:
         return n
-    if isinstance(val_size, bool) or not isinstance(val_size, (int, float, np.integer, np.floating)):
+    if isinstance(val_size, bool) or not isinstance(
+        val_size, (int, float, np.integer, np.floating)
+    ):
         raise ValueError(f"val_size must be a number of steps or a fraction, got {val_size!r}.")
     if isinstance(val_size, (float, np.floating)) and not float(val_size).is_integer():
         if not 0.0 < val_size < 1.0:
@@ -78,12 +82,20 @@ def split_point(n: int, val_size: float | None) -> int:
         if held < 0:
             raise ValueError(f"val_size must not be negative, got {val_size!r}.")
     if held >= n:
-        raise DataError(f"val_size={val_size} holds out {held} of {n} steps, leaving nothing to train on.")
+        raise DataError(
+            f"val_size={val_size} holds out {held} of {n} steps, leaving nothing to train on."
+        )
     return n - held
 
 
-def rolling_origins(n: int, horizon: int, folds: int | None = None, start: int | None = None,
-                    stride: int | None = None, min_train: int = 1) -> list[int]:  # fmt: skip
+def rolling_origins(
+    n: int,
+    horizon: int,
+    folds: int | None = None,
+    start: int | None = None,
+    stride: int | None = None,
+    min_train: int = 1,
+) -> list[int]:
     """Cut-offs of a rolling-origin backtest, oldest first. Fold k trains on ``[0, cut_k)`` and
     is scored on ``[cut_k, cut_k + H)``.
 

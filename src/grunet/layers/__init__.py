@@ -27,6 +27,14 @@ def deserialize(spec: dict[str, Any]) -> Layer:
 
 
 __all__ = [
-    "Bidirectional", "Dense", "Dropout", "GRU", "LAYERS", "LSTM", "Layer", "SimpleRNN",
-    "deserialize", "serialize",
-]  # fmt: skip
+    "Bidirectional",
+    "Dense",
+    "Dropout",
+    "GRU",
+    "LAYERS",
+    "LSTM",
+    "Layer",
+    "SimpleRNN",
+    "deserialize",
+    "serialize",
+]

@@ -38,8 +38,9 @@ class Layer(nn.Module):
     ``compute_output_shape``, ``_keras_weights`` / ``_set_keras_weights`` and ``get_config``.
     """
 
-    def __init__(self, *, name: str | None = None, input_shape: Shape | None = None,
-                 trainable: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self, *, name: str | None = None, input_shape: Shape | None = None, trainable: bool = True
+    ) -> None:
         super().__init__()
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.input_shape = None if input_shape is None else tuple(input_shape)
@@ -86,7 +87,7 @@ class Layer(nn.Module):
                 f"Layer {self.name!r} expects {len(current)} weight arrays, got {len(weights)}."
             )
         converted = []
-        for i, (w, ref) in enumerate(zip(weights, current)):
+        for i, (w, ref) in enumerate(zip(weights, current, strict=False)):
             arr = np.asarray(w)
             if tuple(arr.shape) != tuple(ref.shape):
                 raise DataError(
@@ -108,7 +109,7 @@ class Layer(nn.Module):
         return config
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Layer":
+    def from_config(cls, config: dict[str, Any]) -> Layer:
         return cls(**config)
 
     def extra_repr(self) -> str:

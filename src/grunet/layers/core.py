@@ -23,8 +23,9 @@ class Dense(Layer):
         51
     """
 
-    def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
-                 **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self, units: int, activation: str | None = None, use_bias: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}.")
@@ -56,12 +57,16 @@ class Dense(Layer):
         return [self.kernel, self.bias] if self.use_bias else [self.kernel]
 
     def _set_keras_weights(self, weights: list[torch.Tensor]) -> None:
-        for param, w in zip(self._keras_weights(), weights):
+        for param, w in zip(self._keras_weights(), weights, strict=False):
             param.copy_(w)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "units": self.units, "activation": self.activation,
-                "use_bias": self.use_bias}  # fmt: skip
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+        }
 
 
 class Dropout(Layer):

@@ -57,7 +57,9 @@ class Recurrent(Layer):
     ) -> None:
         super().__init__(**kwargs)
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"{type(self).__name__}: units must be a positive integer, got {units!r}.")
+            raise ValueError(
+                f"{type(self).__name__}: units must be a positive integer, got {units!r}."
+            )
         for label, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
             if not 0.0 <= rate < 1.0:
                 raise ValueError(f"{type(self).__name__}: {label} must be in [0, 1), got {rate!r}.")
@@ -162,8 +164,12 @@ class Recurrent(Layer):
         # One mask per sequence, the same at every step (Keras semantics).
         return torch.bernoulli(like.new_full(shape, 1.0 - rate)) / (1.0 - rate)
 
-    def recur(self, xt: torch.Tensor, states: list[torch.Tensor],
-              recurrent_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
+    def recur(
+        self,
+        xt: torch.Tensor,
+        states: list[torch.Tensor],
+        recurrent_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Run this layer's recurrence through grunet.ops (its backend) from the given states.
 
         Args:
@@ -178,9 +184,13 @@ class Recurrent(Layer):
         state = stacked[0] if self._n_states == 1 else tuple(stacked)
         weights = [(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)]
         out, final = getattr(ops, self._spec.op)(
-            xt, state, weights, backend=self.backend, recurrent_mask=recurrent_mask,
+            xt,
+            state,
+            weights,
+            backend=self.backend,
+            recurrent_mask=recurrent_mask,
             **self._op_kwargs(),
-        )  # fmt: skip
+        )
         return out, [f[0] for f in final] if self._n_states > 1 else [final[0]]
 
     def forward(self, x: torch.Tensor, initial_state=None):

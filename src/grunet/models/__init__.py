@@ -12,6 +12,14 @@ from grunet.models.io import load_model, save_model
 from grunet.models.sequential import Sequential
 
 __all__ = [
-    "CSVLogger", "Callback", "EarlyStopping", "History", "ModelCheckpoint", "ReduceLROnPlateau",
-    "Sequential", "TensorBoard", "load_model", "save_model",
-]  # fmt: skip
+    "CSVLogger",
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "ModelCheckpoint",
+    "ReduceLROnPlateau",
+    "Sequential",
+    "TensorBoard",
+    "load_model",
+    "save_model",
+]

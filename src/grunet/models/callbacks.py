@@ -46,8 +46,14 @@ class EarlyStopping(_Monitor):
         restore_best_weights: put back the weights of the best epoch when training ends.
     """
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
-                 mode: str = "min", restore_best_weights: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        mode: str = "min",
+        restore_best_weights: bool = False,
+    ) -> None:
         super().__init__(monitor, mode, min_delta)
         self.patience, self.restore_best_weights = patience, restore_best_weights
 
@@ -58,7 +64,9 @@ class EarlyStopping(_Monitor):
         if self._improved(logs):
             self.wait = 0
             if self.restore_best_weights:
-                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                self.best_state = {
+                    k: v.detach().clone() for k, v in self.model.state_dict().items()
+                }
             return
         self.wait += 1
         if self.wait > self.patience:
@@ -77,8 +85,9 @@ class ModelCheckpoint(_Monitor):
     Each write is atomic. The callback owns its file names: it replaces its own earlier saves.
     """
 
-    def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False,
-                 mode: str = "min") -> None:  # fmt: skip
+    def __init__(
+        self, filepath, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "min"
+    ) -> None:
         super().__init__(monitor, mode, 0.0)
         self.filepath, self.save_best_only = str(filepath), save_best_only
 
@@ -116,9 +125,16 @@ class CSVLogger(Callback):
 class ReduceLROnPlateau(_Monitor):
     """Multiply the learning rate by `factor` when `monitor` stalls for `patience` epochs."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
-                 mode: str = "min", min_delta: float = 1e-4, cooldown: int = 0,
-                 min_lr: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        mode: str = "min",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ) -> None:
         if not 0.0 < factor < 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor!r}.")
         super().__init__(monitor, mode, min_delta)

@@ -62,8 +62,12 @@ def save_checkpoint(path: Path, model, epoch: int, history, run_id: str) -> None
         "epoch": str(epoch),
         "history": json.dumps({"history": history.history, "epoch": history.epoch}),
         "param_groups": json.dumps(opt_state["param_groups"], default=_json_default),
-        "optim_scalars": json.dumps({str(i): {k: v for k, v in s.items() if not torch.is_tensor(v)}
-                                     for i, s in opt_state["state"].items()}),  # fmt: skip
+        "optim_scalars": json.dumps(
+            {
+                str(i): {k: v for k, v in s.items() if not torch.is_tensor(v)}
+                for i, s in opt_state["state"].items()
+            }
+        ),
         "rng.numpy": json.dumps([np_state[0], *np_state[2:]]),
         "rng.python": json.dumps([py_state[0], list(py_state[1]), py_state[2]]),
     }
@@ -82,8 +86,9 @@ def load_checkpoint(path: Path, model, history, run_id: str) -> int:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:
-        raise ModelFileError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); delete it "
-                             "to start over.") from None  # fmt: skip
+        raise ModelFileError(
+            f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); delete it to start over."
+        ) from None
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a grunet checkpoint.")
     if meta.get("run_id") != run_id:

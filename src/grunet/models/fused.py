@@ -29,7 +29,10 @@ def why_not(model, X: torch.Tensor, batch_size: int) -> str | None:
     gru, dense = layers
     if gru.backend not in ("auto", "cpu"):
         return f"the GRU asks for backend={gru.backend!r}"
-    if (gru.activation, gru.recurrent_activation) != ("tanh", "sigmoid") or dense.activation not in (None, "linear"):
+    if (gru.activation, gru.recurrent_activation) != (
+        "tanh",
+        "sigmoid",
+    ) or dense.activation not in (None, "linear"):
         return "non-default activations"
     if gru.dropout or gru.recurrent_dropout or gru.stateful or gru.go_backwards:
         return "dropout, stateful or go_backwards"
@@ -37,7 +40,10 @@ def why_not(model, X: torch.Tensor, batch_size: int) -> str | None:
         return "return_sequences or return_state"
     if X.device.type != "cpu" or X.dtype not in (torch.float32, torch.float64):
         return "not float32/float64 on the CPU"
-    if any(p.dtype != X.dtype or not p.is_contiguous() or not p.requires_grad for p in model.parameters()):
+    if any(
+        p.dtype != X.dtype or not p.is_contiguous() or not p.requires_grad
+        for p in model.parameters()
+    ):
         return "parameters of another dtype, non-contiguous or frozen"
     if batch_size > MAX_BATCH or gru.units > MAX_UNITS:
         return "batch or model too large for the fused path"
@@ -47,13 +53,21 @@ def why_not(model, X: torch.Tensor, batch_size: int) -> str | None:
     if type(opt) is not torch.optim.Adam or len(opt.param_groups) != 1:
         return "the optimizer is not a plain torch.optim.Adam"
     group = opt.param_groups[0]
-    if (group["weight_decay"] or group["amsgrad"] or group["maximize"] or group["capturable"]
-            or group["differentiable"] or torch.is_tensor(group["lr"])):  # fmt: skip
+    if (
+        group["weight_decay"]
+        or group["amsgrad"]
+        or group["maximize"]
+        or group["capturable"]
+        or group["differentiable"]
+        or torch.is_tensor(group["lr"])
+    ):
         return "Adam options the fused path does not compute"
     if [id(p) for p in group["params"]] != [id(p) for p in model.parameters()]:
         return "the optimizer does not hold exactly the model's parameters"
     steps = {float(opt.state[p]["step"]) for p in group["params"] if p in opt.state}
-    if len(steps) > 1 or (steps and len([p for p in group["params"] if p in opt.state]) != len(group["params"])):
+    if len(steps) > 1 or (
+        steps and len([p for p in group["params"] if p in opt.state]) != len(group["params"])
+    ):
         return "the optimizer's parameters have taken different numbers of steps"
     return None
 
@@ -89,12 +103,21 @@ def train_epoch(model, X: torch.Tensor, Y: torch.Tensor, batch_size: int) -> flo
     total = np.zeros(1)
     with torch.no_grad():
         _launch(
-            K.train_epoch, X.dtype,
-            X.contiguous().numpy(), Y.contiguous().numpy(), batch_size,
-            *(_np(p, ref) for p in params), *(_np(m, ref) for m in moments),
-            step, float(group["lr"]), float(beta1), float(beta2), float(group["eps"]),
-            gru.reset_after, total,
-        )  # fmt: skip
+            K.train_epoch,
+            X.dtype,
+            X.contiguous().numpy(),
+            Y.contiguous().numpy(),
+            batch_size,
+            *(_np(p, ref) for p in params),
+            *(_np(m, ref) for m in moments),
+            step,
+            float(group["lr"]),
+            float(beta1),
+            float(beta2),
+            float(group["eps"]),
+            gru.reset_after,
+            total,
+        )
     n_steps = -(-len(X) // batch_size)
     for p in params:
         if p is not None:

@@ -98,14 +98,18 @@ def load_model(path: str | os.PathLike, *, compile: bool = True):
     if not path.is_file():
         if path.is_dir() and (path / "model.grunet").is_file():
             raise ModelFileError(f"{path} is a folder; the model in it is {path / 'model.grunet'}.")
-        raise ModelFileError(f"no model file at {path}" + (" (it is a folder)." if path.is_dir() else "."))
+        raise ModelFileError(
+            f"no model file at {path}" + (" (it is a folder)." if path.is_dir() else ".")
+        )
     if path.suffix == ".keras":
         from grunet.keras import load
 
         return load(path)
     metadata, tensors = _read(path)
     if metadata.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is a safetensors file but not a grunet model (no grunet header).")
+        raise ModelFileError(
+            f"{path} is a safetensors file but not a grunet model (no grunet header)."
+        )
     try:
         config: dict[str, Any] = json.loads(metadata["config"])
         compile_config = json.loads(metadata.get("compile", "null"))
@@ -120,6 +124,13 @@ def load_model(path: str | os.PathLike, *, compile: bool = True):
             f"{path}: the weights do not match the model config ({' '.join(first[:2])})."
         ) from None
     model.eval()
-    if compile and compile_config and compile_config.get("loss") and compile_config.get("optimizer"):
-        model.compile(compile_config["loss"], compile_config["optimizer"], compile_config["metrics"])
+    if (
+        compile
+        and compile_config
+        and compile_config.get("loss")
+        and compile_config.get("optimizer")
+    ):
+        model.compile(
+            compile_config["loss"], compile_config["optimizer"], compile_config["metrics"]
+        )
     return model

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,7 +48,9 @@ def get_loss(loss: str | Loss, what: str = "loss") -> tuple[str, Loss]:
     if callable(loss):
         return getattr(loss, "__name__", "loss"), loss
     if loss not in LOSSES:
-        raise ValueError(f"Unknown {what} {loss!r}. Use one of: {', '.join(LOSSES)}, or a callable.")
+        raise ValueError(
+            f"Unknown {what} {loss!r}. Use one of: {', '.join(LOSSES)}, or a callable."
+        )
     return loss, LOSSES[loss]
 
 

@@ -12,9 +12,10 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,8 +25,8 @@ from torch import nn
 from grunet.data.series import as_array
 from grunet.errors import DataError, NotCompiledError
 from grunet.layers import Bidirectional, Layer, deserialize, serialize
-from grunet.layers.recurrent import Recurrent
 from grunet.layers.base import unique_name
+from grunet.layers.recurrent import Recurrent
 from grunet.models import fused
 from grunet.models.checkpoint import FILENAME as CHECKPOINT_FILE
 from grunet.models.checkpoint import fingerprint, load_checkpoint, save_checkpoint
@@ -150,13 +151,17 @@ class Sequential(nn.Module):
         counts = [len(layer._keras_weights()) for layer in self.layers]
         if len(weights) != sum(counts):
             raise DataError(f"the model has {sum(counts)} weight arrays, got {len(weights)}.")
-        for layer, n in zip(self.layers, counts):
+        for layer, n in zip(self.layers, counts, strict=False):
             layer.set_weights(weights[:n])
             weights = weights[n:]
 
     # -- compile ----------------------------------------------------------------------------
-    def compile(self, loss: Any = "mean_squared_error", optimizer: Any = "adam",
-                metrics: Sequence[Any] | None = None) -> None:  # fmt: skip
+    def compile(
+        self,
+        loss: Any = "mean_squared_error",
+        optimizer: Any = "adam",
+        metrics: Sequence[Any] | None = None,
+    ) -> None:
         """Choose the loss, optimizer and metrics.
 
         Args:
@@ -290,12 +295,16 @@ class Sequential(nn.Module):
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
         if epochs <= initial_epoch:
-            raise ValueError(f"epochs ({epochs}) must be greater than initial_epoch ({initial_epoch}).")
+            raise ValueError(
+                f"epochs ({epochs}) must be greater than initial_epoch ({initial_epoch})."
+            )
         if verbose == "auto":
             verbose = 1
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}.")
-        X, Y, val = self._split_validation(*self._prepare_xy(x, y), validation_data, validation_split)
+        X, Y, val = self._split_validation(
+            *self._prepare_xy(x, y), validation_data, validation_split
+        )
         n = len(X)
         batch_size = n if batch_size is None else int(batch_size)
         if batch_size < 1:
@@ -303,16 +312,25 @@ class Sequential(nn.Module):
         self._ensure_optimizer()
         steps = math.ceil(n / batch_size)
         history = History()
-        history.params = {"verbose": verbose, "epochs": epochs, "steps": steps, "batch_size": batch_size}
+        history.params = {
+            "verbose": verbose,
+            "epochs": epochs,
+            "steps": steps,
+            "batch_size": batch_size,
+        }
         dist = self._distributed_setup(batch_size, n) if distributed else None
         if self.rank != 0:
             verbose = 0
         checkpoint, run_id = None, ""
         if checkpoint_dir is not None:
             checkpoint, run_id = self._checkpoint_setup(
-                Path(checkpoint_dir), resume, checkpoint_every,
-                (X, Y, *(val or ())), batch_size=batch_size, shuffle=shuffle,
-            )  # fmt: skip
+                Path(checkpoint_dir),
+                resume,
+                checkpoint_every,
+                (X, Y, *(val or ())),
+                batch_size=batch_size,
+                shuffle=shuffle,
+            )
             if resume and checkpoint.exists():
                 initial_epoch = load_checkpoint(checkpoint, self, history, run_id)
         callbacks = list(callbacks or [])
@@ -334,7 +352,11 @@ class Sequential(nn.Module):
                 cb.on_epoch_end(epoch, logs)
             history.append(epoch, logs)  # last, as Keras's History callback: sees callbacks' keys
             last = self.stop_training or epoch == epochs - 1
-            if checkpoint is not None and self.rank == 0 and ((epoch + 1) % checkpoint_every == 0 or last):
+            if (
+                checkpoint is not None
+                and self.rank == 0
+                and ((epoch + 1) % checkpoint_every == 0 or last)
+            ):
                 save_checkpoint(checkpoint, self, epoch, history, run_id)
             if self.stop_training:
                 break
@@ -376,8 +398,13 @@ class Sequential(nn.Module):
                 f"{folder} already holds a training checkpoint; pass resume=True (--resume) to "
                 "continue that run, or choose another checkpoint folder."
             )
-        run_id = fingerprint(*tensors, config=self.get_config(), compile=self.compile_config,
-                             optimizer=type(self.optimizer).__name__, **settings)  # fmt: skip
+        run_id = fingerprint(
+            *tensors,
+            config=self.get_config(),
+            compile=self.compile_config,
+            optimizer=type(self.optimizer).__name__,
+            **settings,
+        )
         return path, run_id
 
     def _train_epoch(self, X, Y, batch_size, shuffle, progress, dist=None) -> dict[str, float]:
@@ -396,7 +423,11 @@ class Sequential(nn.Module):
         metric_totals = [torch.zeros_like(total) for _ in self._metrics]
         for step, (a, b) in enumerate(_batches(len(X), batch_size)):
             if world > 1:  # this rank's share of the global batch [a, b)
-                a, b, n_global = a + (b - a) * rank // world, a + (b - a) * (rank + 1) // world, b - a
+                a, b, n_global = (
+                    a + (b - a) * rank // world,
+                    a + (b - a) * (rank + 1) // world,
+                    b - a,
+                )
             xb, yb = X[a:b], Y[a:b]
             pred = net(xb)
             loss = loss_fn(yb, pred)
@@ -408,14 +439,19 @@ class Sequential(nn.Module):
             total += loss.detach() * (b - a)  # stays on the device: no sync per step
             if self._metrics:
                 with torch.no_grad():
-                    for acc, (_, fn) in zip(metric_totals, self._metrics):
+                    for acc, (_, fn) in zip(metric_totals, self._metrics, strict=False):
                         acc += fn(yb, pred) * (b - a)
             progress.step(step + 1)
         if world > 1:
             for t in (total, *metric_totals):
                 torch_dist.all_reduce(t)  # once per epoch
         logs = {"loss": total.item() / len(X)}
-        logs.update({name: t.item() / len(X) for (name, _), t in zip(self._metrics, metric_totals)})
+        logs.update(
+            {
+                name: t.item() / len(X)
+                for (name, _), t in zip(self._metrics, metric_totals, strict=False)
+            }
+        )
         return logs
 
     def _distributed_setup(self, batch_size: int, n: int):
@@ -448,7 +484,9 @@ class Sequential(nn.Module):
         return DistributedDataParallel(self), rank, world
 
     @torch.no_grad()
-    def _evaluate(self, X: torch.Tensor, Y: torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
+    def _evaluate(
+        self, X: torch.Tensor, Y: torch.Tensor, batch_size: int = 1024
+    ) -> dict[str, float]:
         was_training = self.training
         self.eval()
         preds = torch.cat([self(X[a:b]) for a, b in _batches(len(X), batch_size)])
@@ -490,11 +528,13 @@ class Sequential(nn.Module):
         return {
             "name": self.name,
             "layers": [serialize(layer) for layer in self.layers],
-            "build_input_shape": None if self.build_input_shape is None else list(self.build_input_shape),
+            "build_input_shape": None
+            if self.build_input_shape is None
+            else list(self.build_input_shape),
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Sequential":
+    def from_config(cls, config: dict[str, Any]) -> Sequential:
         model = cls([deserialize(spec) for spec in config["layers"]], name=config.get("name"))
         if config.get("build_input_shape") is not None:
             model.build(tuple(config["build_input_shape"]))
@@ -563,7 +603,9 @@ class _Progress:
         per = f"{per_step * 1e3:.0f}ms/step" if per_step >= 1e-3 else f"{per_step * 1e6:.0f}us/step"
         metrics = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
         if self.verbose == 1:
-            line = f"{self.steps}/{self.steps} {self._bar(self.steps)} {secs:.0f}s {per} - {metrics}"
+            line = (
+                f"{self.steps}/{self.steps} {self._bar(self.steps)} {secs:.0f}s {per} - {metrics}"
+            )
             if self.live:
                 sys.stdout.write("\r")
         else:

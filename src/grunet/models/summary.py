@@ -28,8 +28,9 @@ def render_summary(model, line_length: int = 88) -> str:
     for layer in model.layers:
         shape = layer.compute_output_shape(shape)
         dims = ", ".join(str(d) for d in ("None", *shape))
-        table.add_row(f"{layer.name} ({type(layer).__name__})", f"({dims})",
-                      f"{layer.count_params():,}")  # fmt: skip
+        table.add_row(
+            f"{layer.name} ({type(layer).__name__})", f"({dims})", f"{layer.count_params():,}"
+        )
     console = Console(file=io.StringIO(), width=line_length, color_system=None, highlight=False)
     console.print(f'Model: "{model.name}"')
     console.print(table)
@@ -40,8 +41,11 @@ def render_summary(model, line_length: int = 88) -> str:
     for label, count, nbytes in (
         ("Total", total, sum(p.numel() * size[p] for p in params)),
         ("Trainable", trainable, sum(p.numel() * size[p] for p in params if p.requires_grad)),
-        ("Non-trainable", total - trainable,
-         sum(p.numel() * size[p] for p in params if not p.requires_grad)),
-    ):  # fmt: skip
+        (
+            "Non-trainable",
+            total - trainable,
+            sum(p.numel() * size[p] for p in params if not p.requires_grad),
+        ),
+    ):
         console.print(f" {label} params: {count:,} ({readable_size(nbytes)})")
     return console.file.getvalue()

@@ -22,8 +22,15 @@ from torch import nn
 from grunet.nn.modules import GRU, LSTM, RNN
 
 _PAIRS = ((nn.GRU, GRU), (nn.LSTM, LSTM), (nn.RNN, RNN))
-_ARGS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-         "bidirectional")  # fmt: skip
+_ARGS = (
+    "input_size",
+    "hidden_size",
+    "num_layers",
+    "bias",
+    "batch_first",
+    "dropout",
+    "bidirectional",
+)
 
 
 def _factory(module: nn.Module) -> dict:
@@ -105,8 +112,9 @@ def _flip_z(tensors, layout: str):
     return tuple(out)
 
 
-def write_gate_to_keep_gate(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
-                            layout: str = "torch") -> tuple:  # fmt: skip
+def write_gate_to_keep_gate(
+    weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, layout: str = "torch"
+) -> tuple:
     """Convert GRU parameters from the article's write-gate z to the keep-gate z grunet runs.
 
     With ``layout="torch"`` (default), the arguments are ``weight_ih`` (3H, I), ``weight_hh``
@@ -130,8 +138,9 @@ def write_gate_to_keep_gate(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
     return _flip_z((weight_ih, weight_hh, bias_ih, bias_hh), layout)
 
 
-def keep_gate_to_write_gate(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *,
-                            layout: str = "torch") -> tuple:  # fmt: skip
+def keep_gate_to_write_gate(
+    weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, layout: str = "torch"
+) -> tuple:
     """The inverse of `write_gate_to_keep_gate` (the same negation: it is its own inverse)."""
     return _flip_z((weight_ih, weight_hh, bias_ih, bias_hh), layout)
 

@@ -74,11 +74,16 @@ class _OpsForward:
         else:
             state = self._initial(hx, N, batched, x)
         out, final = getattr(ops, self._cell)(
-            x, state, self._weights(),
-            num_layers=self.num_layers, bidirectional=self.bidirectional,
-            dropout=self.dropout, training=self.training, backend=self.backend,
+            x,
+            state,
+            self._weights(),
+            num_layers=self.num_layers,
+            bidirectional=self.bidirectional,
+            dropout=self.dropout,
+            training=self.training,
+            backend=self.backend,
             **self._op_kwargs(),
-        )  # fmt: skip
+        )
         if self.batch_first and batched:
             out = out.transpose(0, 1)  # (N, L, D*H_out)
         if not batched:
@@ -140,7 +145,7 @@ class GRU(_OpsForward, nn.GRU):
         return s
 
     @classmethod
-    def from_torch(cls, module: nn.GRU, reset_after: bool = True) -> "GRU":
+    def from_torch(cls, module: nn.GRU, reset_after: bool = True) -> GRU:
         """A grunet GRU with `module`'s configuration and parameters (see ``grunet.nn.convert``)."""
         from grunet.nn.convert import from_torch
 

@@ -9,9 +9,12 @@ registry. ``reference`` holds the plain-torch specification of each cell. Backen
 - ``triton``: fused Triton kernels on CUDA (optional dependency, imported only on CUDA use).
 """
 
-from grunet.ops import reference, torch_native  # noqa: F401  (registers backends)
-from grunet.ops import cpu  # noqa: F401, E402  (registers backend "cpu")
-from grunet.ops import triton_backend  # noqa: F401, E402  (registers "triton", lazily)
+from grunet.ops import (  # noqa: F401  (registers backends)
+    cpu,  # noqa: F401, E402  (registers backend "cpu")
+    reference,
+    torch_native,
+    triton_backend,  # noqa: F401, E402  (registers "triton", lazily)
+)
 from grunet.ops.activations import ACTIVATIONS, get_activation
 from grunet.ops.registry import Call, available, backends, register, resolve
 from grunet.ops.stack import gru, lstm, rnn
@@ -20,6 +23,15 @@ for _cell in ("gru", "lstm", "rnn"):
     register(_cell, "reference", priority=0)(getattr(reference, _cell))
 
 __all__ = [
-    "ACTIVATIONS", "Call", "available", "backends", "get_activation", "gru", "lstm",
-    "reference", "register", "resolve", "rnn",
-]  # fmt: skip
+    "ACTIVATIONS",
+    "Call",
+    "available",
+    "backends",
+    "get_activation",
+    "gru",
+    "lstm",
+    "reference",
+    "register",
+    "resolve",
+    "rnn",
+]

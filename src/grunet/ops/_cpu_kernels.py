@@ -217,8 +217,7 @@ def _mm_dot(a, nb, w, r0, r1, g, gc):
 
 
 @njit(**_OPTS)
-def _fwd_rows(b0, b1, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse,
-              training):  # fmt: skip
+def _fwd_rows(b0, b1, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training):
     """Recurrence for batch rows [b0, b1).
 
     gi (T, B, 3H): input projections incl. b_ih.  h0 (B, H).  w: W_hh (3H, H), or its transpose
@@ -348,8 +347,9 @@ def _bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse):
 
 
 @njit(**_OPTS)
-def _fwd_small(x, w_ih, b_ih, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse,
-               training):  # fmt: skip
+def _fwd_small(
+    x, w_ih, b_ih, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training
+):
     """Input projection and `_fwd_rows` in one call, for a handful of rows (T * B).
 
     x (T, B, I) contiguous, w_ih (3H, I), b_ih (3H,); the rest as in `_fwd_rows`. The projection
@@ -378,13 +378,27 @@ def _step(x, h, w_ih, b_ih, w, transposed, b_hh, h_new, reset_after):
     w_ih (3H, I), b_ih (3H,), w: W_hh (3H, H) or its transpose, as in `_fwd_rows`; b_hh (3H,).
     """
     x3 = x.reshape((1,) + x.shape)
-    _fwd_small(x3, w_ih, b_ih, h, w, transposed, b_hh, h_new.reshape((1,) + h_new.shape),
-               h_new, x3, reset_after, False, False)  # fmt: skip
+    _fwd_small(
+        x3,
+        w_ih,
+        b_ih,
+        h,
+        w,
+        transposed,
+        b_hh,
+        h_new.reshape((1,) + h_new.shape),
+        h_new,
+        x3,
+        reset_after,
+        False,
+        False,
+    )
 
 
 @njit(**_OPTS)
-def _bwd_small(saved, w, dout, dh, d_gi, d_gh, reset_after, reverse,
-               x, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh):  # fmt: skip
+def _bwd_small(
+    saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, x, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh
+):
     """`_bwd_rows` over all rows, then every parameter gradient, in one call for tiny T * B.
 
     The same sums over all T * B rows that torch computes with one GEMM each for larger calls

@@ -37,9 +37,36 @@ def _adam(p, g, m, v, lr_t, beta1, beta2, eps, bc2_sqrt):
 
 
 @njit(cache=True, fastmath=_FM, error_model="numpy")
-def train_epoch(X, Y, batch_size, w_ih, w_hh, b_ih, b_hh, kd, bd,
-                m_ih, v_ih, m_hh, v_hh, m_bih, v_bih, m_bhh, v_bhh, m_kd, v_kd, m_bd, v_bd,
-                step, lr, beta1, beta2, eps, reset_after, loss_out):  # fmt: skip
+def train_epoch(
+    X,
+    Y,
+    batch_size,
+    w_ih,
+    w_hh,
+    b_ih,
+    b_hh,
+    kd,
+    bd,
+    m_ih,
+    v_ih,
+    m_hh,
+    v_hh,
+    m_bih,
+    v_bih,
+    m_bhh,
+    v_bhh,
+    m_kd,
+    v_kd,
+    m_bd,
+    v_bd,
+    step,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    reset_after,
+    loss_out,
+):
     """Run every step of one epoch over X (N, T, I), Y (N, O) in order (shuffle beforehand).
 
     Weights in torch layout: w_ih (3H, I), w_hh (3H, H), b_ih/b_hh (3H,) or (0,); Dense in Keras

@@ -76,14 +76,19 @@ def _first_call(kernel, args) -> None:
     """
     global _announced
     if not _announced and not _in_cache(kernel, args):
-        print(f"grunet: compiling CPU kernels (once per machine, ~{_COMPILE_S} s)...", file=sys.stderr)
+        print(
+            f"grunet: compiling CPU kernels (once per machine, ~{_COMPILE_S} s)...", file=sys.stderr
+        )
         _announced = True
     misses = sum(kernel._cache_misses.values())
     t0 = time.perf_counter()
     kernel(*args)
     if not _announced and sum(kernel._cache_misses.values()) > misses:
-        print(f"grunet: compiled CPU kernels in {time.perf_counter() - t0:.1f} s (cached for "
-              "later runs).", file=sys.stderr)  # fmt: skip
+        print(
+            f"grunet: compiled CPU kernels in {time.perf_counter() - t0:.1f} s (cached for "
+            "later runs).",
+            file=sys.stderr,
+        )
         _announced = True
 
 
@@ -213,9 +218,17 @@ def _forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training):
     with serial:
         w = _w_hh(w_hh, transposed)
     tail = (
-        _np(h0.contiguous()), w, transposed, b, out.numpy(), h_n.numpy(),
-        saved.numpy() if training else out.numpy(), reset_after, reverse, training,
-    )  # fmt: skip
+        _np(h0.contiguous()),
+        w,
+        transposed,
+        b,
+        out.numpy(),
+        h_n.numpy(),
+        saved.numpy() if training else out.numpy(),
+        reset_after,
+        reverse,
+        training,
+    )
     if T * B <= _SMALL_ROWS:  # projection inside the kernel call: one call instead of three
         x_np = _np(x.contiguous())
         b_i = _zeros(3 * H, dtype) if b_ih is None else _np(b_ih.contiguous())
@@ -238,9 +251,15 @@ def _backward(saved, w_hh, dout, dh_n, reset_after, reverse):
     with _TorchSerial(_threads(T, B, H) > 1):
         dh = dh_n.clone(memory_format=torch.contiguous_format)  # carry: d h_n in, d h0 out
         args = (
-            saved.numpy(), _np(w_hh.contiguous()), _np(dout.contiguous()), dh.numpy(),
-            d_gi.numpy(), d_gh.numpy(), reset_after, reverse,
-        )  # fmt: skip
+            saved.numpy(),
+            _np(w_hh.contiguous()),
+            _np(dout.contiguous()),
+            dh.numpy(),
+            d_gi.numpy(),
+            d_gh.numpy(),
+            reset_after,
+            reverse,
+        )
     _rows(K._bwd_rows, dtype, T, B, H, args)
     return d_gi, d_gh, dh
 
@@ -265,18 +284,47 @@ class _GRUFunction(torch.autograd.Function):
             )
         else:
             dx, dh0, dw_ih, dw_hh, db_ih, db_hh = _backward_large(
-                saved, x, w_ih, w_hh, dout, dh_n, ctx.reset_after, ctx.reverse, need_x,
-                need_wih, need_whh, need_bih, need_bhh,
-            )  # fmt: skip
+                saved,
+                x,
+                w_ih,
+                w_hh,
+                dout,
+                dh_n,
+                ctx.reset_after,
+                ctx.reverse,
+                need_x,
+                need_wih,
+                need_whh,
+                need_bih,
+                need_bhh,
+            )
         return (
-            dx if need_x else None, dh0 if need_h0 else None, dw_ih if need_wih else None,
-            dw_hh if need_whh else None, db_ih if need_bih else None,
-            db_hh if need_bhh else None, None, None,
-        )  # fmt: skip
+            dx if need_x else None,
+            dh0 if need_h0 else None,
+            dw_ih if need_wih else None,
+            dw_hh if need_whh else None,
+            db_ih if need_bih else None,
+            db_hh if need_bhh else None,
+            None,
+            None,
+        )
 
 
-def _backward_large(saved, x, w_ih, w_hh, dout, dh_n, reset_after, reverse,
-                    need_x, need_wih, need_whh, need_bih, need_bhh):  # fmt: skip
+def _backward_large(
+    saved,
+    x,
+    w_ih,
+    w_hh,
+    dout,
+    dh_n,
+    reset_after,
+    reverse,
+    need_x,
+    need_wih,
+    need_whh,
+    need_bih,
+    need_bhh,
+):
     """Backward kernel, then each parameter gradient as one GEMM / sum over all T * B rows.
 
     When the kernels run threaded, the GEMMs run single-threaded on two threads of ours
@@ -329,14 +377,31 @@ def _backward_small(saved, x, w_ih, w_hh, dout, dh_n, reset_after, reverse):
     dh0 = dh_n.clone(memory_format=torch.contiguous_format)
     d_gi = _empty((T, B, 3 * H), dtype)
     d_gh = _empty((T, B, 3 * H), dtype) if reset_after else d_gi
-    dx, dw_ih, dw_hh = _empty((T, B, I), dtype), _empty((3 * H, I), dtype), _empty((3 * H, H), dtype)
+    dx, dw_ih, dw_hh = (
+        _empty((T, B, I), dtype),
+        _empty((3 * H, I), dtype),
+        _empty((3 * H, H), dtype),
+    )
     db_ih, db_hh = _empty((3 * H,), dtype), _empty((3 * H,), dtype)
     _launch(
-        K._bwd_small, dtype, saved.numpy(), _np(w_hh.contiguous()), _np(dout.contiguous()),
-        dh0.numpy(), d_gi.numpy(), d_gh.numpy(), reset_after, reverse, _np(x.contiguous()),
-        _np(w_ih.contiguous()), dx.numpy(), dw_ih.numpy(), dw_hh.numpy(), db_ih.numpy(),
+        K._bwd_small,
+        dtype,
+        saved.numpy(),
+        _np(w_hh.contiguous()),
+        _np(dout.contiguous()),
+        dh0.numpy(),
+        d_gi.numpy(),
+        d_gh.numpy(),
+        reset_after,
+        reverse,
+        _np(x.contiguous()),
+        _np(w_ih.contiguous()),
+        dx.numpy(),
+        dw_ih.numpy(),
+        dw_hh.numpy(),
+        db_ih.numpy(),
         db_hh.numpy(),
-    )  # fmt: skip
+    )
     return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
 
 
@@ -406,9 +471,13 @@ def gru(
     _check(x, h0, w_ih, w_hh, b_ih, b_hh)
     reset_after, reverse = bool(reset_after), bool(reverse)
     if torch.is_grad_enabled() and (
-        x.requires_grad or h0.requires_grad or w_ih.requires_grad or w_hh.requires_grad
-        or (b_ih is not None and b_ih.requires_grad) or (b_hh is not None and b_hh.requires_grad)
-    ):  # fmt: skip
+        x.requires_grad
+        or h0.requires_grad
+        or w_ih.requires_grad
+        or w_hh.requires_grad
+        or (b_ih is not None and b_ih.requires_grad)
+        or (b_hh is not None and b_hh.requires_grad)
+    ):
         return _GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse)
     out, h_n, _ = _forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, False)
     return out, h_n
@@ -432,11 +501,18 @@ def gru_step(
     H3 = w_ih.shape[0]
     h_new = _empty(tuple(h.shape), dtype)
     _launch(
-        K._step, dtype, _np(x_t.contiguous()), _np(h.contiguous()), _np(w_ih.contiguous()),
-        _zeros(H3, dtype) if b_ih is None else _np(b_ih.contiguous()), _w_hh(w_hh, False), False,
+        K._step,
+        dtype,
+        _np(x_t.contiguous()),
+        _np(h.contiguous()),
+        _np(w_ih.contiguous()),
+        _zeros(H3, dtype) if b_ih is None else _np(b_ih.contiguous()),
+        _w_hh(w_hh, False),
+        False,
         _zeros(H3, dtype) if b_hh is None else _np(b_hh.contiguous()),
-        h_new.numpy(), bool(reset_after),
-    )  # fmt: skip
+        h_new.numpy(),
+        bool(reset_after),
+    )
     return h_new
 
 
@@ -477,16 +553,20 @@ class GRUStepper:
         self.reset(h0, batch)
 
     @classmethod
-    def from_module(cls, module: torch.nn.GRU, *, h0=None, batch=1) -> "GRUStepper":
+    def from_module(cls, module: torch.nn.GRU, *, h0=None, batch=1) -> GRUStepper:
         """Stepper for a one-layer, one-direction `torch.nn.GRU` / `grunet.nn.GRU`."""
         if module.num_layers != 1 or module.bidirectional:
             raise ValueError("GRUStepper.from_module: needs num_layers=1 and bidirectional=False.")
         bias = module.bias
         return cls(
-            module.weight_ih_l0, module.weight_hh_l0,
-            module.bias_ih_l0 if bias else None, module.bias_hh_l0 if bias else None,
-            reset_after=getattr(module, "reset_after", True), h0=h0, batch=batch,
-        )  # fmt: skip
+            module.weight_ih_l0,
+            module.weight_hh_l0,
+            module.bias_ih_l0 if bias else None,
+            module.bias_hh_l0 if bias else None,
+            reset_after=getattr(module, "reset_after", True),
+            h0=h0,
+            batch=batch,
+        )
 
     def reset(self, h0=None, batch: int = 1) -> None:
         """Set the state to `h0` (B, H), or to zeros of (batch, H)."""
@@ -509,8 +589,19 @@ class GRUStepper:
         if x.dtype != self.w_ih.dtype or not x.flags.c_contiguous:
             x = np.ascontiguousarray(x, dtype=self.w_ih.dtype)
         h_new = np.empty_like(self.h)
-        _launch(K._step, x.dtype, x, self.h, self.w_ih, self.b_ih, self.w_t, True, self.b_hh,
-                h_new, self.reset_after)  # fmt: skip
+        _launch(
+            K._step,
+            x.dtype,
+            x,
+            self.h,
+            self.w_ih,
+            self.b_ih,
+            self.w_t,
+            True,
+            self.b_hh,
+            h_new,
+            self.reset_after,
+        )
         self.h = h_new
         return torch.from_numpy(h_new) if is_tensor else h_new
 

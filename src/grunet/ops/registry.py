@@ -7,8 +7,9 @@ sentence saying why not. A named backend that cannot run raises that sentence; `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 
@@ -29,7 +30,7 @@ class Call(NamedTuple):
     recurrent_mask: bool = False  # Keras recurrent dropout during training
 
     @classmethod
-    def of(cls, cell: str, x: torch.Tensor, **kwargs) -> "Call":
+    def of(cls, cell: str, x: torch.Tensor, **kwargs) -> Call:
         return cls(cell, x.device.type, x.dtype, **kwargs)
 
 

@@ -8,7 +8,7 @@ Weights come as one tuple ``(w_ih, w_hh, b_ih, b_hh)`` per layer and direction, 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -97,12 +97,19 @@ def gru(
         out (T, B, D*H) and h_n (L*D, B, H).
     """
     out, finals = _run(
-        "gru", x, list(h0.unbind(0)), weights,
-        num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, training=training,
-        backend=backend, reset_after=reset_after,
+        "gru",
+        x,
+        list(h0.unbind(0)),
+        weights,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        dropout=dropout,
+        training=training,
+        backend=backend,
+        reset_after=reset_after,
         activations={"activation": activation, "recurrent_activation": recurrent_activation},
         recurrent_mask=recurrent_mask,
-    )  # fmt: skip
+    )
     return out, _stack(finals)
 
 
@@ -129,14 +136,21 @@ def lstm(
     Returns:
         out (T, B, D*H) and (h_n, c_n), each (L*D, B, H).
     """
-    states = list(zip(state0[0].unbind(0), state0[1].unbind(0)))
+    states = list(zip(state0[0].unbind(0), state0[1].unbind(0), strict=False))
     out, finals = _run(
-        "lstm", x, states, weights,
-        num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, training=training,
-        backend=backend, reset_after=None,
+        "lstm",
+        x,
+        states,
+        weights,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        dropout=dropout,
+        training=training,
+        backend=backend,
+        reset_after=None,
         activations={"activation": activation, "recurrent_activation": recurrent_activation},
         recurrent_mask=recurrent_mask,
-    )  # fmt: skip
+    )
     return out, (_stack([h for h, _ in finals]), _stack([c for _, c in finals]))
 
 
@@ -159,9 +173,17 @@ def rnn(
         out (T, B, D*H) and h_n (L*D, B, H).
     """
     out, finals = _run(
-        "rnn", x, list(h0.unbind(0)), weights,
-        num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, training=training,
-        backend=backend, reset_after=None, activations={"activation": activation},
+        "rnn",
+        x,
+        list(h0.unbind(0)),
+        weights,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        dropout=dropout,
+        training=training,
+        backend=backend,
+        reset_after=None,
+        activations={"activation": activation},
         recurrent_mask=recurrent_mask,
-    )  # fmt: skip
+    )
     return out, _stack(finals)

@@ -29,7 +29,9 @@ def _run(vf, x, hx, w_ih, w_hh, b_ih, b_hh, reverse):
 
 def _why_not_torch(call: Call) -> str | None:
     if call.cell == "gru" and not call.reset_after:
-        return "torch's GRU runs only reset_after=True (use backend='cpu', 'triton' or 'reference')."
+        return (
+            "torch's GRU runs only reset_after=True (use backend='cpu', 'triton' or 'reference')."
+        )
     if not call.default_activations:
         return "torch's kernels run only the default activations (tanh, sigmoid)."
     if call.recurrent_mask:

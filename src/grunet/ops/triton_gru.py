@@ -83,10 +83,19 @@ def _mm(a, w, USE_DOT: tl.constexpr, PRECISION: tl.constexpr):
 
 @triton.jit
 def _stream_mm(
-    src, src_stride, rows, rmask, w, w_stride, H,
-    HP: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_K: tl.constexpr,
-    USE_DOT: tl.constexpr, PRECISION: tl.constexpr,
-):  # fmt: skip
+    src,
+    src_stride,
+    rows,
+    rmask,
+    w,
+    w_stride,
+    H,
+    HP: tl.constexpr,
+    BLOCK_B: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    USE_DOT: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
     """sum_k src[rows, k] * w[k, j] for j < HP, streaming w in BK-row chunks.
 
     src: rows of an fp32 (B, >= H) array in global memory, row stride `src_stride`.
@@ -99,11 +108,13 @@ def _stream_mm(
         k = k0 + kk
         a = tl.load(
             src + rows[:, None] * src_stride + k[None, :],
-            mask=rmask[:, None] & (k[None, :] < H), other=0.0,
+            mask=rmask[:, None] & (k[None, :] < H),
+            other=0.0,
         )  # (BB, BK)
         b = tl.load(
             w + k[:, None] * w_stride + cols[None, :],
-            mask=(k[:, None] < H) & (cols[None, :] < H), other=0.0,
+            mask=(k[:, None] < H) & (cols[None, :] < H),
+            other=0.0,
         )  # (BK, HP)
         acc += _mm(a, b, USE_DOT, PRECISION)
     return acc
@@ -135,11 +146,19 @@ def _gru_fwd_kernel(
     gates,  # (T, B, 4H) fp32: r, z, n, a (written when TRAINING)
     hbuf,  # (B, H) fp32 scratch: the state, streamed path
     rbuf,  # (B, H) fp32 scratch: r * h, streamed path, reset_after=False
-    T, B, H,
-    RESET_AFTER: tl.constexpr, REVERSE: tl.constexpr, TRAINING: tl.constexpr,
-    RESIDENT: tl.constexpr, USE_DOT: tl.constexpr, PRECISION: tl.constexpr,
-    HP: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
+    T,
+    B,
+    H,
+    RESET_AFTER: tl.constexpr,
+    REVERSE: tl.constexpr,
+    TRAINING: tl.constexpr,
+    RESIDENT: tl.constexpr,
+    USE_DOT: tl.constexpr,
+    PRECISION: tl.constexpr,
+    HP: tl.constexpr,
+    BLOCK_B: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     pid = tl.program_id(0)
     rows = pid * BLOCK_B + tl.arange(0, BLOCK_B)  # (BB,)
     cols = tl.arange(0, HP)  # (HP,)
@@ -177,18 +196,35 @@ def _gru_fwd_kernel(
             a_r = _mm(h, w_r, USE_DOT, PRECISION)
             a_z = _mm(h, w_z, USE_DOT, PRECISION)
         else:
-            a_r = _stream_mm(hbuf, H, rows, rmask, wt, H3, H, HP, BLOCK_B, BLOCK_K, USE_DOT,
-                             PRECISION)  # fmt: skip
-            a_z = _stream_mm(hbuf, H, rows, rmask, wt + H, H3, H, HP, BLOCK_B, BLOCK_K, USE_DOT,
-                             PRECISION)  # fmt: skip
+            a_r = _stream_mm(
+                hbuf, H, rows, rmask, wt, H3, H, HP, BLOCK_B, BLOCK_K, USE_DOT, PRECISION
+            )
+            a_z = _stream_mm(
+                hbuf, H, rows, rmask, wt + H, H3, H, HP, BLOCK_B, BLOCK_K, USE_DOT, PRECISION
+            )
         r = tl.sigmoid(x_r + a_r + b_r)
         z = tl.sigmoid(x_z + a_z + b_z)
         if RESET_AFTER:
             if RESIDENT:
                 a = _mm(h, w_n, USE_DOT, PRECISION) + b_n
             else:
-                a = _stream_mm(hbuf, H, rows, rmask, wt + 2 * H, H3, H, HP, BLOCK_B, BLOCK_K,
-                               USE_DOT, PRECISION) + b_n  # fmt: skip
+                a = (
+                    _stream_mm(
+                        hbuf,
+                        H,
+                        rows,
+                        rmask,
+                        wt + 2 * H,
+                        H3,
+                        H,
+                        HP,
+                        BLOCK_B,
+                        BLOCK_K,
+                        USE_DOT,
+                        PRECISION,
+                    )
+                    + b_n
+                )
             n = _tanh(x_n + r * a)
         else:
             a = r * h
@@ -197,8 +233,20 @@ def _gru_fwd_kernel(
             else:
                 tl.store(rbuf + bh, a, mask=m)
                 tl.debug_barrier()
-                a_n = _stream_mm(rbuf, H, rows, rmask, wt + 2 * H, H3, H, HP, BLOCK_B, BLOCK_K,
-                                 USE_DOT, PRECISION)  # fmt: skip
+                a_n = _stream_mm(
+                    rbuf,
+                    H,
+                    rows,
+                    rmask,
+                    wt + 2 * H,
+                    H3,
+                    H,
+                    HP,
+                    BLOCK_B,
+                    BLOCK_K,
+                    USE_DOT,
+                    PRECISION,
+                )
             n = _tanh(x_n + a_n + b_n)
         h_prev = h
         h = z * h_prev + (1.0 - z) * n
@@ -232,11 +280,18 @@ def _gru_bwd_kernel(
     d_gi,  # (T, B, 3H) fp32 out: gradient of the gate pre-activations (r, z, n)
     d_ghn,  # (T, B, H) fp32 out: gradient of W_hn h + b_hn (RESET_AFTER only)
     dh0,  # (B, H) fp32 out
-    T, B, H,
-    RESET_AFTER: tl.constexpr, REVERSE: tl.constexpr,
-    RESIDENT: tl.constexpr, USE_DOT: tl.constexpr, PRECISION: tl.constexpr,
-    HP: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
+    T,
+    B,
+    H,
+    RESET_AFTER: tl.constexpr,
+    REVERSE: tl.constexpr,
+    RESIDENT: tl.constexpr,
+    USE_DOT: tl.constexpr,
+    PRECISION: tl.constexpr,
+    HP: tl.constexpr,
+    BLOCK_B: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     pid = tl.program_id(0)
     rows = pid * BLOCK_B + tl.arange(0, BLOCK_B)
     cols = tl.arange(0, HP)
@@ -293,20 +348,46 @@ def _gru_bwd_kernel(
                 dhp += _mm(dgn, w_n, USE_DOT, PRECISION)
             else:
                 tl.debug_barrier()
-                dhp += _stream_mm(d_t, H3, rows, rmask, w, H, H, HP, BLOCK_B, BLOCK_K, USE_DOT,
-                                  PRECISION)  # fmt: skip
-                dhp += _stream_mm(d_t + H, H3, rows, rmask, w + HH, H, H, HP, BLOCK_B, BLOCK_K,
-                                  USE_DOT, PRECISION)  # fmt: skip
-                dhp += _stream_mm(d_ghn + t64 * B * H, H, rows, rmask, w + 2 * HH, H, H, HP,
-                                  BLOCK_B, BLOCK_K, USE_DOT, PRECISION)  # fmt: skip
+                dhp += _stream_mm(
+                    d_t, H3, rows, rmask, w, H, H, HP, BLOCK_B, BLOCK_K, USE_DOT, PRECISION
+                )
+                dhp += _stream_mm(
+                    d_t + H, H3, rows, rmask, w + HH, H, H, HP, BLOCK_B, BLOCK_K, USE_DOT, PRECISION
+                )
+                dhp += _stream_mm(
+                    d_ghn + t64 * B * H,
+                    H,
+                    rows,
+                    rmask,
+                    w + 2 * HH,
+                    H,
+                    H,
+                    HP,
+                    BLOCK_B,
+                    BLOCK_K,
+                    USE_DOT,
+                    PRECISION,
+                )
         else:
             # n = tanh(gi_n + W_hn (r * h_prev) + b_n): the gradient of r * h_prev comes first.
             if RESIDENT:
                 drh = _mm(dnp, w_n, USE_DOT, PRECISION)
             else:
                 tl.debug_barrier()
-                drh = _stream_mm(d_t + 2 * H, H3, rows, rmask, w + 2 * HH, H, H, HP, BLOCK_B,
-                                 BLOCK_K, USE_DOT, PRECISION)  # fmt: skip
+                drh = _stream_mm(
+                    d_t + 2 * H,
+                    H3,
+                    rows,
+                    rmask,
+                    w + 2 * HH,
+                    H,
+                    H,
+                    HP,
+                    BLOCK_B,
+                    BLOCK_K,
+                    USE_DOT,
+                    PRECISION,
+                )
             dhp += drh * r
             drp = drh * hp * r * (1.0 - r)
             tl.store(d_t + b3, drp, mask=m)
@@ -315,10 +396,12 @@ def _gru_bwd_kernel(
                 dhp += _mm(dzp, w_z, USE_DOT, PRECISION)
             else:
                 tl.debug_barrier()
-                dhp += _stream_mm(d_t, H3, rows, rmask, w, H, H, HP, BLOCK_B, BLOCK_K, USE_DOT,
-                                  PRECISION)  # fmt: skip
-                dhp += _stream_mm(d_t + H, H3, rows, rmask, w + HH, H, H, HP, BLOCK_B, BLOCK_K,
-                                  USE_DOT, PRECISION)  # fmt: skip
+                dhp += _stream_mm(
+                    d_t, H3, rows, rmask, w, H, H, HP, BLOCK_B, BLOCK_K, USE_DOT, PRECISION
+                )
+                dhp += _stream_mm(
+                    d_t + H, H3, rows, rmask, w + HH, H, H, HP, BLOCK_B, BLOCK_K, USE_DOT, PRECISION
+                )
         dh = dhp
     tl.store(dh0 + bh, dh, mask=m)
 
@@ -336,10 +419,14 @@ def _config(B: int, H: int, dtype: torch.dtype) -> dict:
     resident = HP <= (_RESIDENT_MAX_H if use_dot else _RESIDENT_MAX_H_SMALL_B)
     tf32 = dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32
     return {
-        "RESIDENT": resident, "USE_DOT": use_dot, "PRECISION": "tf32" if tf32 else "ieee",
-        "HP": HP, "BLOCK_B": BLOCK_B, "BLOCK_K": min(HP, _BLOCK_K),
+        "RESIDENT": resident,
+        "USE_DOT": use_dot,
+        "PRECISION": "tf32" if tf32 else "ieee",
+        "HP": HP,
+        "BLOCK_B": BLOCK_B,
+        "BLOCK_K": min(HP, _BLOCK_K),
         "num_warps": 4 if HP <= 64 else 8,
-    }  # fmt: skip
+    }
 
 
 def _forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training):
@@ -358,11 +445,23 @@ def _forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training):
     b = torch.zeros(3 * H, dtype=dt, device=dev) if b_hh is None else b_hh.contiguous()
     grid = (triton.cdiv(B, cfg["BLOCK_B"]),)
     _gru_fwd_kernel[grid](
-        gi, h0.contiguous(), w_hh.t().contiguous(), b, out, h_n,
-        out if gates is None else gates, out if hbuf is None else hbuf,
-        out if rbuf is None else rbuf, T, B, H,
-        RESET_AFTER=reset_after, REVERSE=reverse, TRAINING=training, **cfg,
-    )  # fmt: skip
+        gi,
+        h0.contiguous(),
+        w_hh.t().contiguous(),
+        b,
+        out,
+        h_n,
+        out if gates is None else gates,
+        out if hbuf is None else hbuf,
+        out if rbuf is None else rbuf,
+        T,
+        B,
+        H,
+        RESET_AFTER=reset_after,
+        REVERSE=reverse,
+        TRAINING=training,
+        **cfg,
+    )
     return out, h_n, gates
 
 
@@ -376,10 +475,22 @@ def _backward(gates, out, h0, w_hh, dout, dh_n, reset_after, reverse):
     dh0 = _empty((B, H), torch.float32, dev)
     grid = (triton.cdiv(B, cfg["BLOCK_B"]),)
     _gru_bwd_kernel[grid](
-        gates, out, h0.contiguous(), w_hh.contiguous(), dout.contiguous(), dh_n.contiguous(),
-        d_gi, d_gi if d_ghn is None else d_ghn, dh0, T, B, H,
-        RESET_AFTER=reset_after, REVERSE=reverse, **cfg,
-    )  # fmt: skip
+        gates,
+        out,
+        h0.contiguous(),
+        w_hh.contiguous(),
+        dout.contiguous(),
+        dh_n.contiguous(),
+        d_gi,
+        d_gi if d_ghn is None else d_ghn,
+        dh0,
+        T,
+        B,
+        H,
+        RESET_AFTER=reset_after,
+        REVERSE=reverse,
+        **cfg,
+    )
     return d_gi, d_ghn, dh0
 
 
@@ -413,8 +524,7 @@ class _GRUFunction(torch.autograd.Function):
         T, B, I = x.shape
         H = w_hh.shape[1]
         dt = x.dtype
-        d_gi, d_ghn, dh0 = _backward(gates, out, h0, w_hh, dout, dh_n, ctx.reset_after,
-                                     ctx.reverse)  # fmt: skip
+        d_gi, d_ghn, dh0 = _backward(gates, out, h0, w_hh, dout, dh_n, ctx.reset_after, ctx.reverse)
         g_i = d_gi.view(T * B, 3 * H).to(dt)  # (T*B, 3H); a no-op for float32
         dx = dw_ih = db_ih = dw_hh = db_hh = None
         if need_x:
