@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from grunet.bench import run_bench
+from grunet.bench.cpu import run_bench
 
 
 def main(argv: list[str] | None = None) -> None:

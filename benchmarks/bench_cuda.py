@@ -4,7 +4,7 @@
 
 Grid: H {32, 64, 128, 256} x T {24, 96, 512} x B {1, 16, 128, 1024}, I=32, float32; inference
 (no_grad) and training (forward + backward) per point, us per time step, ratios vs cuDNN, peak
-memory of a training call, geometric means. The work is `grunet.bench_cuda.run_cuda_bench` (also
+memory of a training call, geometric means. The work is `grunet.bench.cuda.run_cuda_bench` (also
 behind `grunet bench --device cuda`). Needs a CUDA GPU and triton.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from grunet.bench_cuda import run_cuda_bench
+from grunet.bench.cuda import run_cuda_bench
 
 
 def main(argv: list[str] | None = None) -> int:

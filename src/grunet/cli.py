@@ -97,11 +97,11 @@ def bench(
         _fail(ValueError(f"--device must be cpu or cuda, got {device!r}."))
     try:
         if device == "cuda":
-            from grunet.bench_cuda import run_cuda_bench
+            from grunet.bench.cuda import run_cuda_bench
 
             run_cuda_bench(quick=quick, json_path=json_path)
         else:
-            from grunet.bench import run_bench
+            from grunet.bench.cpu import run_bench
 
             run_bench(device=device, quick=quick, json_path=json_path)
     except USER_ERRORS as e:

@@ -263,14 +263,14 @@ def test_import_grunet_does_not_import_triton():
 
 @pytest.mark.skipif(_CUDA, reason="checks the message given without a GPU")
 def test_cuda_bench_says_it_needs_a_gpu():
-    from grunet.bench_cuda import run_cuda_bench
+    from grunet.bench.cuda import run_cuda_bench
 
     with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
         run_cuda_bench(quick=True)
 
 
 def test_cuda_bench_summary_and_table():
-    from grunet.bench_cuda import format_table, points, summarize
+    from grunet.bench.cuda import format_table, points, summarize
 
     assert len(points()) == 48 and len(points(quick=True)) == 4
     row = {

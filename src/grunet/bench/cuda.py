@@ -26,7 +26,7 @@ from dataclasses import asdict
 
 import torch
 
-from grunet.bench import Point, _cases, _geomean  # one definition for both benchmarks
+from grunet.bench.timing import Point, cases, geomean  # one definition for both benchmarks
 
 IMPLS = ("triton_ra_true", "triton_ra_false", "cudnn", "reference")
 MODES = ("infer", "train")
@@ -142,7 +142,7 @@ def summarize(rows: list[dict]) -> dict:
                 for r in rows
                 if r.get(f"{impl}_{mode}_us")
             ]
-            out[f"{impl}_{mode}_speedup_vs_cudnn_geomean"] = _geomean(ratios)
+            out[f"{impl}_{mode}_speedup_vs_cudnn_geomean"] = geomean(ratios)
             out[f"{impl}_{mode}_points"] = len(ratios)
     return out
 
@@ -235,8 +235,8 @@ def _run(quick, json_path, print_fn, repeats, budget_s) -> list[dict]:
             row[f"{name}_train_peak_mb"] = None
             row[f"{name}_first_call_s"] = None
         for name, mod in mods.items():
-            cases = _cases(mod, x)
-            for mode, fn in cases.items():
+            timed = cases(mod, x)
+            for mode, fn in timed.items():
                 sec, first = _timer(fn, repeats, budget_s)
                 row[f"{name}_{mode}_us"] = sec / p.T * 1e6
                 if mode == "infer":

@@ -12,31 +12,20 @@ Legend:  B: batch  T: time steps  I: input features  H: hidden units
 from __future__ import annotations
 
 import json
-import math
 import platform
-import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
+
+from grunet.bench.timing import Point, cases, geomean, timer
 
 IMPLS = ("cpu_ra_true", "cpu_ra_false", "reference", "torch")
 _GRID_H = (32, 64, 128, 256)
 _GRID_B = (1, 16, 128)
 _GRID_T = (24, 96)
 _GRID_I = 8
-
-
-@dataclass
-class Point:
-    """One benchmark shape; `group` is "grid", "article" or "long"."""
-
-    B: int
-    T: int
-    I: int  # noqa: E741
-    H: int
-    group: str = "grid"
 
 
 def points(quick: bool = False) -> list[Point]:
@@ -62,41 +51,6 @@ def _modules(p: Point, device: str) -> dict[str, torch.nn.Module]:
         m.load_state_dict(ref.state_dict())
         mods[name] = m
     return mods
-
-
-def _timer(fn: Callable[[], None], repeats: int, budget_s: float, sync: Callable[[], None]):
-    """Median seconds per call of `fn`, over `repeats` blocks of a calibrated number of calls."""
-    fn()  # warm-up (compiles, allocator)
-    sync()
-    t0 = time.perf_counter()
-    fn()
-    sync()
-    once = max(time.perf_counter() - t0, 1e-7)
-    inner = max(1, int(budget_s / repeats / once))
-    for _ in range(min(inner, 10)):  # warm caches and the branch predictor
-        fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        sync()
-        times.append((time.perf_counter() - t0) / inner)
-    return statistics.median(times), once
-
-
-def _cases(mod: torch.nn.Module, x: torch.Tensor) -> dict[str, Callable[[], None]]:
-    def infer() -> None:
-        with torch.no_grad():
-            mod(x)
-
-    def train() -> None:
-        mod.zero_grad(set_to_none=True)
-        out, _ = mod(x)
-        out.sum().backward()
-
-    return {"infer": infer, "train": train}
 
 
 def cpu_info() -> str:
@@ -169,7 +123,7 @@ def run_bench(
         x = torch.randn(p.B, p.T, p.I, device=device)
         row: dict = asdict(p)
         for name, mod in _modules(p, device).items():
-            for mode, fn in _cases(mod, x).items():
+            for mode, fn in cases(mod, x).items():
                 key = f"{name}_{mode}_us"
                 if name == "reference":
                     t0 = time.perf_counter()
@@ -177,7 +131,7 @@ def run_bench(
                     if time.perf_counter() - t0 > reference_limit_s:
                         row[key] = None
                         continue
-                sec, _ = _timer(fn, repeats, budget_s, sync)
+                sec, _ = timer(fn, repeats, budget_s, sync)
                 row[key] = sec / p.T * 1e6
         for mode in ("infer", "train"):
             row[f"ratio_{mode}"] = row[f"torch_{mode}_us"] / row[f"cpu_ra_true_{mode}_us"]
@@ -196,18 +150,14 @@ def run_bench(
     return rows
 
 
-def _geomean(values: list[float]) -> float:
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
-
-
 def summarize(rows: list[dict]) -> dict:
     """Geometric means over the grid, the worst ratios anywhere, reset_after False/True."""
     grid = [r for r in rows if r["group"] == "grid"]
     out = {}
     for mode in ("infer", "train"):
-        out[f"geomean_ratio_{mode}_grid"] = _geomean([r[f"ratio_{mode}"] for r in grid])
+        out[f"geomean_ratio_{mode}_grid"] = geomean([r[f"ratio_{mode}"] for r in grid])
         out[f"min_ratio_{mode}"] = min(r[f"ratio_{mode}"] for r in rows)
-        out[f"geomean_ra_false_over_true_{mode}_grid"] = _geomean(
+        out[f"geomean_ra_false_over_true_{mode}_grid"] = geomean(
             [r[f"ra_false_over_true_{mode}"] for r in grid]
         )
         out[f"max_ra_false_over_true_{mode}"] = max(r[f"ra_false_over_true_{mode}"] for r in rows)

@@ -1,0 +1,1 @@
+"""grunet.bench: the benchmarks behind ``grunet bench`` (``cpu``: numba vs torch; ``cuda``: Triton vs cuDNN)."""

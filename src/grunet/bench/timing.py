@@ -1,0 +1,64 @@
+"""Timing shared by the CPU and CUDA benchmarks: the shape of a point, the cases timed, the means.
+
+Legend:  B: batch  T: time steps  I: input features  H: hidden units
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Point:
+    """One benchmark shape; `group` is "grid", "article" or "long"."""
+
+    B: int
+    T: int
+    I: int  # noqa: E741
+    H: int
+    group: str = "grid"
+
+
+def timer(fn: Callable[[], None], repeats: int, budget_s: float, sync: Callable[[], None]):
+    """Median seconds per call of `fn`, over `repeats` blocks of a calibrated number of calls."""
+    fn()  # warm-up (compiles, allocator)
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    once = max(time.perf_counter() - t0, 1e-7)
+    inner = max(1, int(budget_s / repeats / once))
+    for _ in range(min(inner, 10)):  # warm caches and the branch predictor
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        sync()
+        times.append((time.perf_counter() - t0) / inner)
+    return statistics.median(times), once
+
+
+def cases(mod: torch.nn.Module, x: torch.Tensor) -> dict[str, Callable[[], None]]:
+    def infer() -> None:
+        with torch.no_grad():
+            mod(x)
+
+    def train() -> None:
+        mod.zero_grad(set_to_none=True)
+        out, _ = mod(x)
+        out.sum().backward()
+
+    return {"infer": infer, "train": train}
+
+
+def geomean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
