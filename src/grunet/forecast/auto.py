@@ -39,6 +39,7 @@ from grunet.forecast.statistical import (
 
 MIN_LOOKBACK = 3
 MIN_WINDOWS = 4
+MAX_LOOKBACK = 72  # the automatic lookback's cap (fit time grows with it)
 Z80 = NormalDist().inv_cdf(0.9)  # 1.2816: the 80% interval is mean +- Z80 sd
 
 
@@ -66,8 +67,8 @@ def min_length(horizon: int) -> int:
 
 
 def choose_lookback(n: int, horizon: int, m: int, fixed: int | None) -> int:
-    """The lookback for a fit on `n` steps: `fixed`, else max(2 m, H, 8), cut so that at least
-    MIN_WINDOWS windows fit (never below MIN_LOOKBACK)."""
+    """The lookback for a fit on `n` steps: `fixed`, else max(2 m, H, 8), at most MAX_LOOKBACK,
+    cut so that at least MIN_WINDOWS windows fit (never below MIN_LOOKBACK)."""
     room = n - horizon - MIN_WINDOWS + 1
     if fixed is not None:
         if fixed > room:
@@ -76,13 +77,14 @@ def choose_lookback(n: int, horizon: int, m: int, fixed: int | None) -> int:
                 f"steps per series, got {n}; use a smaller lookback or leave it automatic."
             )
         return fixed
-    return max(min(max(2 * m, horizon, 8), room), MIN_LOOKBACK)
+    return max(min(max(2 * m, horizon, 8), MAX_LOOKBACK, room), MIN_LOOKBACK)
 
 
 def member_specs(n: int, horizon: int, lookback: int, k: int, seed: int) -> list[tuple[int, int]]:
-    """(lookback, seed) of k members: lookbacks alternate L and 2 L (when 2 L leaves
-    MIN_WINDOWS windows in `n` steps), seeds seed, seed + 1, ..."""
-    longer = 2 * lookback if 2 * lookback <= n - horizon - MIN_WINDOWS + 1 else lookback
+    """(lookback, seed) of k members: lookbacks alternate L and 2 L (when 2 L is at most
+    MAX_LOOKBACK and leaves MIN_WINDOWS windows in `n` steps), seeds seed, seed + 1, ..."""
+    room = min(n - horizon - MIN_WINDOWS + 1, MAX_LOOKBACK)
+    longer = 2 * lookback if 2 * lookback <= room else lookback
     return [(lookback if i % 2 == 0 else longer, seed + i) for i in range(k)]
 
 
@@ -176,6 +178,7 @@ def fit_series(y: np.ndarray, opts: AutoOptions, series_id=None, last_index=None
     )
     ens = Ensemble(specs, H, opts.cell, opts.units, opts.learning_rate)
     errors, sigma = {}, 1.25  # sigma: a random walk's step sd is ~1.25 mean absolute steps
+    val_members: dict[str, tuple] = {}  # member -> (mean, lo80, hi80) of the validation fold
     if validate:
         past, future = y[:n_val], y[n_val:]
         vprep = Prepared(past, m, use_log, deseason and is_seasonal(z0[:n_val], m))
@@ -186,8 +189,12 @@ def fit_series(y: np.ndarray, opts: AutoOptions, series_id=None, last_index=None
         z_true = (np.log(future) if use_log else future) - vprep.season(np.arange(n_val, n))
         r = (z_true - zf) / vprep.scale
         sigma = float(np.sqrt(np.mean(r**2 / np.arange(1, H + 1))))
+        sd = Z80 * sigma * vprep.scale * np.sqrt(np.arange(1, H + 1))
+        pos = np.arange(n_val, n)
+        val_members["gru"] = (f_gru, vprep.restore(zf - sd, pos), vprep.restore(zf + sd, pos))
         if opts.combine is not False:
-            for key, (mean, _, _) in _stat_members(past, H, m).items():
+            val_members.update(_stat_members(past, H, m))
+            for key, (mean, _, _) in val_members.items():
                 errors[key] = scaled_error(future, mean, past, m)
         reasons.append(
             f"validation: fit on the first {n_val} training steps, scored on the last {H}: MASE "
@@ -204,6 +211,11 @@ def fit_series(y: np.ndarray, opts: AutoOptions, series_id=None, last_index=None
     stats = {} if opts.combine is False else _stat_members(y, H, m)
     weights = _weights(opts.combine, errors, list(stats))
     reasons.append("combination: " + ", ".join(f"{key} {w:.2f}" for key, w in weights.items()))
+    factor = width_factor(weights, val_members, y[n_val:]) if validate else 1.0
+    reasons.append(
+        f"intervals: the members' intervals averaged with the same weights, x {factor:.2f} "
+        "(from the validation errors)"
+    )
     state = AutoSeriesState(
         id=series_id,
         n_train=n,
@@ -217,12 +229,27 @@ def fit_series(y: np.ndarray, opts: AutoOptions, series_id=None, last_index=None
         weights=weights,
         val_errors=errors,
         sigma=sigma,
+        width_factor=factor,
         reasons=reasons,
         history=y.tolist(),
         last_index=last_index,
         stat_forecasts={key: [v.tolist() for v in val] for key, val in stats.items()},
     )
     return state, ens
+
+
+def width_factor(weights: dict[str, float], members: dict[str, tuple], actual: np.ndarray) -> float:
+    """How much wider the combination's intervals should be: its validation errors over its
+    predicted sd (the members' 80% half-widths / Z80, combined with `weights`), as a root mean
+    square, shrunk half-way to 1 (one fold of H errors is little evidence), within [0.8, 3]."""
+    mean = sum(w * members[k][0] for k, w in weights.items() if w and k in members)
+    half = sum(
+        w * (members[k][2] - members[k][1]) / 2 for k, w in weights.items() if w and k in members
+    )
+    if np.isscalar(half) or not np.all(half > 0):
+        return 1.0
+    r2 = float(np.mean(((actual - mean) * Z80 / half) ** 2))
+    return float(np.clip(np.sqrt((r2 + 1.0) / 2.0), 0.8, 3.0))
 
 
 def _weights(combine: bool | None, errors: dict[str, float], stats: list[str]) -> dict[str, float]:
@@ -274,6 +301,7 @@ def forecast_series(
             sd = (hi - lo) / (2 * Z80)
             member = [mean] + [mean + NormalDist().inv_cdf(q) * sd for q in levels]
         out += w * np.stack(member)
+    out[1:] = out[0] + state.width_factor * (out[1:] - out[0])
     out[1:] = np.sort(out[1:], axis=0)  # quantiles never cross
     return out[:, :horizon]
 

@@ -131,7 +131,6 @@ def seasonal_indices(z: np.ndarray, m: int) -> np.ndarray:
     average of m steps (2 x m when m is even) is the trend; the mean of ``z - trend`` at each
     position p (p % m, counted from z's first step) is the index, centred to sum to 0."""
     z = np.asarray(z, dtype=np.float64)
-    n = len(z)
     if m % 2:
         w = np.full(m, 1.0 / m)
     else:

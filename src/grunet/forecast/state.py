@@ -84,6 +84,7 @@ class AutoSeriesState:
     weights: dict[str, float]  # combination weights: "gru", "ets", "theta"
     val_errors: dict[str, float]  # validation MASE per member (empty without validation)
     sigma: float  # GRU forecast error per sqrt(step), in units of `scale`
+    width_factor: float  # the combination's intervals are widened by this (validation errors)
     reasons: list[str]  # one sentence per choice
     history: list[float]  # the training values (original units), forecast from their end
     last_index: Any  # the index value (ISO date or int step) of the last training step

@@ -1,5 +1,5 @@
-"""The automatic pipeline's statistical members: statsforecast's AutoETS and AutoTheta (Nixtla),
-and the validation-weighted combination rule.
+"""The automatic pipeline's statistical members: statsforecast's AutoETS and AutoTheta (Nixtla)
+and the seasonal naive forecast, and the validation-weighted combination rule.
 
 statsforecast is imported when a member is fit (an optional heavy dependency).
 
@@ -9,16 +9,18 @@ Legend:  N: time steps  H: horizon  m: seasonal period
 from __future__ import annotations
 
 import warnings
+from statistics import NormalDist
 
 import numpy as np
 
-STAT_MEMBERS = ("ets", "theta")
+STAT_MEMBERS = ("ets", "theta", "naive")
 
 
 def stat_forecast(
     name: str, y: np.ndarray, horizon: int, m: int, level: int = 80
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fit statsforecast's AutoETS ("ets") or AutoTheta ("theta") to `y` (N,) and forecast.
+    """Fit statsforecast's AutoETS ("ets") or AutoTheta ("theta") to `y` (N,) and forecast; or
+    the seasonal naive forecast ("naive", `seasonal_naive`).
 
     The seasonal period falls back to 1 when the series is shorter than two seasons (the
     models need that much to estimate a season).
@@ -26,9 +28,11 @@ def stat_forecast(
     Returns:
         (mean, lo, hi), each (H,): the point forecast and the `level`% interval.
     """
+    y = np.asarray(y, dtype=np.float64)
+    if name == "naive":
+        return seasonal_naive(y, horizon, m, level)
     from statsforecast.models import AutoETS, AutoTheta
 
-    y = np.asarray(y, dtype=np.float64)
     m = m if m > 1 and len(y) >= 2 * m + 1 else 1
     model = AutoETS(season_length=m) if name == "ets" else AutoTheta(season_length=m)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -40,6 +44,26 @@ def stat_forecast(
     if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         raise FloatingPointError(f"statsforecast {name} gave a non-finite forecast")
     return mean, lo, hi
+
+
+def seasonal_naive(
+    y: np.ndarray, horizon: int, m: int, level: int = 80
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The last season repeated (the last value when m = 1 or the series is shorter than m + 1),
+    with a normal interval from the in-sample m-step changes: sd sqrt(k) at the k-th repeat.
+
+    Returns:
+        (mean, lo, hi), each (H,).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    lag = m if m > 1 and len(y) > m else 1
+    h = np.arange(horizon)
+    mean = y[-lag:][h % lag]
+    d = y[lag:] - y[:-lag]
+    sd = float(np.sqrt(np.mean(d**2))) if len(d) else 0.0
+    z = NormalDist().inv_cdf(0.5 + level / 200)
+    width = z * sd * np.sqrt(h // lag + 1)
+    return mean, mean - width, mean + width
 
 
 def scaled_error(actual: np.ndarray, forecast: np.ndarray, history: np.ndarray, m: int) -> float:
