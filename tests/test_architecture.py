@@ -44,7 +44,9 @@ def _cycles(graph) -> list[list[str]]:
                     counter += 1
                     stack.append(child)
                     on_stack.add(child)
-                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
+                    work.append(
+                        (child, iter(sorted(graph.find_modules_directly_imported_by(child))))
+                    )
                     advanced = True
                     break
                 if child in on_stack:
@@ -89,7 +91,11 @@ def test_no_private_names_across_packages():
         module = "grunet." + ".".join(path.relative_to(SRC).with_suffix("").parts)
         module = module.removesuffix(".__init__")
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("grunet"):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("grunet")
+            ):
                 if _package(node.module) == _package(module):
                     continue
                 private = [
