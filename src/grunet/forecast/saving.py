@@ -15,12 +15,13 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from grunet._files import atomic_write
 from grunet.errors import ModelFileError
 from grunet.forecast.config import ForecasterConfig
 from grunet.forecast.ensemble import Ensemble
 from grunet.forecast.network import compile_network
 from grunet.forecast.state import FittedState
-from grunet.models.io import atomic_write, load_model
+from grunet.models import load_model
 
 FORMAT = "grunet.forecaster"
 FORMAT_VERSION = "1"
