@@ -53,6 +53,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="/work/shared/data/forecast-dev")
     ap.add_argument("--only", nargs="*")
+    ap.add_argument("--save", help="folder to save each fitted forecaster in (one per series)")
     args = ap.parse_args()
     rows = []
     for name, df in load_corpus(Path(args.data)):
@@ -69,6 +70,8 @@ def main() -> int:
         f = Forecaster(horizon=H, quantiles=[0.1, 0.9], seed=0).fit(train)
         secs = time.perf_counter() - t
         fc = f.predict()
+        if args.save:
+            f.save(Path(args.save) / name.replace(":", "_"), overwrite=True)
         point, lo, hi = (fc[c].to_numpy() for c in ("forecast", "q0.1", "q0.9"))
         st = f.auto_states[0]
         alone = forecast_series(

@@ -176,7 +176,8 @@ def test_auto_pipeline_rejects_what_it_cannot_do():
     f = Forecaster(horizon=6, **FAST).fit(df)
     with pytest.raises(ValueError, match="at most 6 steps"):
         f.predict(7)
-    with pytest.raises(ValueError, match="pipeline='plain'"):
-        f.predict(data=df)
+    pd.testing.assert_frame_equal(f.predict(data=df), f.predict())  # its own data: fine
+    with pytest.raises(DataError, match="not the data this forecaster was fit on"):
+        f.predict(data=df.iloc[:-1])
     with pytest.raises(ValueError, match="Unknown pipeline"):
         Forecaster(pipeline="fancy")

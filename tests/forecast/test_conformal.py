@@ -8,7 +8,7 @@ import pytest
 
 from grunet.errors import DataError
 from grunet.forecast import Forecaster, load
-from grunet.forecast import forecaster as forecaster_module
+from grunet.forecast import plain as forecaster_module
 from grunet.forecast.conformal import conformal_offsets
 
 

@@ -280,7 +280,8 @@ def forecast_series(
     """Forecasts (1 + Q, horizon) in original units from the end of the training part: the
     weighted combination, then each quantile (members' quantiles averaged with the same weights;
     the GRU's from its validation error spread, the statistical members' from their 80%
-    intervals, both as normal quantiles)."""
+    intervals, both as normal quantiles), widened by the state's width factor, and never
+    narrower than a random walk's normal interval (rms one-step change x sqrt(h))."""
     prep = prepared_of(state)
     H = ens.horizon
     n = len(prep.z)
@@ -302,6 +303,12 @@ def forecast_series(
             member = [mean] + [mean + NormalDist().inv_cdf(q) * sd for q in levels]
         out += w * np.stack(member)
     out[1:] = out[0] + state.width_factor * (out[1:] - out[0])
+    # never narrower than a random walk's interval: rms one-step change x sqrt(h)
+    hist = np.asarray(state.history, dtype=np.float64)
+    rw = np.sqrt(np.mean(np.diff(hist) ** 2)) * np.sqrt(np.arange(1, H + 1))  # (H,) one sd
+    for j, q in enumerate(levels):
+        floor = out[0] + NormalDist().inv_cdf(q) * rw
+        out[1 + j] = np.minimum(out[1 + j], floor) if q < 0.5 else np.maximum(out[1 + j], floor)
     out[1:] = np.sort(out[1:], axis=0)  # quantiles never cross
     return out[:, :horizon]
 

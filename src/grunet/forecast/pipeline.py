@@ -60,6 +60,27 @@ def fit_panel(
     return states, ensembles
 
 
+def members_for(
+    panel: Panel, states: list[AutoSeriesState], ensembles: list[Ensemble]
+) -> tuple[list[AutoSeriesState], list[Ensemble]]:
+    """The fitted (state, ensemble) of every series of `panel`, which must be the data the
+    pipeline was fit on (same ids, same length, same last value): it forecasts from there."""
+    known = {st.id: (st, ens) for st, ens in zip(states, ensembles, strict=True)}
+    out_states, out_ens = [], []
+    for s in panel.series:
+        st, ens = known.get(s.id, (None, None))
+        if st is None or len(s) != st.n_train or s.target[-1] != st.history[-1]:
+            name = "the series" if s.id is None else f"series {s.id!r}"
+            raise DataError(
+                f"{name} is not the data this forecaster was fit on; the automatic pipeline "
+                "forecasts from the end of its training data: fit it on this data (seconds), or "
+                "use pipeline='plain' to forecast new data with one fitted network."
+            )
+        out_states.append(st)
+        out_ens.append(ens)
+    return out_states, out_ens
+
+
 def ensemble_of(state: AutoSeriesState, config: ForecasterConfig) -> Ensemble:
     """An untrained ensemble with the state's members (for loading weights into)."""
     specs = list(zip(state.lookbacks, state.seeds, strict=True))
