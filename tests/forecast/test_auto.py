@@ -17,6 +17,7 @@ from grunet.forecast.seasonality import (
     seasonal_indices,
     wants_log,
 )
+from grunet.forecast.statistical import combination_weights
 
 FAST = {"train_steps": 3, "n_models": 2, "units": 4, "seed": 0}
 
@@ -181,3 +182,15 @@ def test_auto_pipeline_rejects_what_it_cannot_do():
         f.predict(data=df.iloc[:-1])
     with pytest.raises(ValueError, match="Unknown pipeline"):
         Forecaster(pipeline="fancy")
+
+
+def test_combination_modes():
+    df = monthly(96)
+    w = Forecaster(horizon=6, **FAST).fit(df).auto_states[0].weights
+    assert set(w) == {"gru", "ets", "theta", "naive"}
+    np.testing.assert_allclose(list(w.values()), 0.25)
+    st = Forecaster(horizon=6, combine="validation", **FAST).fit(df).auto_states[0]
+    assert st.weights == combination_weights(st.val_errors)
+    assert combination_weights({"a": 1.0, "b": 1.5, "c": 3.0}) == {"a": 0.5, "b": 0.5, "c": 0.0}
+    with pytest.raises(ValueError, match="combine must be"):
+        Forecaster(combine="best")

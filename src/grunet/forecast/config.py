@@ -57,7 +57,7 @@ class ForecasterConfig:
     calibrate: bool | None = None
     calibration_size: int | None = None
     pipeline: str | None = None
-    combine: bool | None = None
+    combine: bool | str | None = None
     train_steps: int | None = None
 
     def __post_init__(self) -> None:
@@ -78,6 +78,11 @@ class ForecasterConfig:
                     setattr(self, k, v)
         if self.pipeline == "auto" and self.learning_rate is None:
             self.learning_rate = 3e-3
+        if self.combine not in (None, True, False, "validation"):
+            raise ValueError(
+                f"combine must be None or True (equal-weight combination), 'validation' (weights "
+                f"from the validation fold) or False (the GRU alone), got {self.combine!r}."
+            )
         if self.train_steps is not None and (
             not isinstance(self.train_steps, (int, np.integer)) or self.train_steps < 1
         ):

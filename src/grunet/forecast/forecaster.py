@@ -8,8 +8,6 @@ Two pipelines:
     plain (``pipeline="plain"``, or any of lookback, layers, dropout, scaler, strategy,
         calendar, relative, calibrate given): one global network over scaled windows of every
         series, exactly as configured (`grunet.forecast.plain`).
-
-Legend:  S: series  H: horizon  Q: quantiles
 """
 
 from __future__ import annotations
@@ -78,8 +76,9 @@ class Forecaster(PlainEngine, PlainPredict):
         pipeline: "auto", "plain", or None: "plain" when lookback or an option only the plain
             pipeline has (layers, dropout, scaler, strategy, calendar, relative, calibrate,
             calibration_size, reset_after) is given, else "auto".
-        combine: auto only: None (combine with AutoETS, AutoTheta and seasonal naive, weighted
-            by validation), True (equal weights), False (the GRU ensemble alone).
+        combine: auto only: None or True (equal-weight mean of the GRU ensemble, AutoETS,
+            AutoTheta and seasonal naive), "validation" (members within 2x the best validation
+            MASE, equal weights), False (the GRU ensemble alone).
         train_steps: auto only: Adam steps per network (default from the number of windows).
 
     Examples:
@@ -112,7 +111,7 @@ class Forecaster(PlainEngine, PlainPredict):
         calibrate: bool | None = None,
         calibration_size: int | None = None,
         pipeline: str | None = None,
-        combine: bool | None = None,
+        combine: bool | str | None = None,
         train_steps: int | None = None,
     ) -> None:
         self.config = ForecasterConfig(
