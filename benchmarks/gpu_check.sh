@@ -13,7 +13,8 @@
 # pytest stage, as on a machine without pytest: the parity runner covers the same matrix anyway).
 #
 # Exit status, bits added up: 1 setup failed (install/import/no GPU), 2 parity failed or
-# incomplete, 4 benchmark failed or incomplete, 8 pytest failed, 16 a stage was skipped for time.
+# incomplete, 4 benchmark failed, incomplete or an implementation failed at some point, 8 pytest
+# failed, 16 a stage was skipped or cut short for time.
 # $OUT/summary.txt says the same in words; $OUT/stages.tsv has each stage's status and seconds.
 
 set -u -o pipefail
@@ -155,18 +156,28 @@ head -n 40 "$OUT/parity.log" | tee -a "$OUT/summary.txt"
 
 # --- 5. benchmark grid (alone on the GPU) -----------------------------------------------------------
 LIMIT=$(stage_limit 120)
-if run_stage bench 120 "$PY" benchmarks/bench_cuda.py --json "$OUT/bench.json" \
-    --max-seconds $(( LIMIT > 40 ? LIMIT - 30 : LIMIT / 2 )) "${BENCH_ARGS[@]}"
-then
+run_stage bench 120 "$PY" benchmarks/bench_cuda.py --json "$OUT/bench.json" \
+    --max-seconds $(( LIMIT > 40 ? LIMIT - 30 : LIMIT / 2 )) "${BENCH_ARGS[@]}"; RC=$?
+(( RC != 0 )) && STATUS=$(( STATUS | 4 ))
+if (( RC != 0 && RC != 125 )); then
+    say "bench: FAILED, rc $RC (see bench.log):"; tail -n 15 "$OUT/bench.log" | tee -a "$OUT/summary.txt"
+fi
+if [ -s "$OUT/bench.json" ]; then  # written after every point: read it even after a failure
     grep -E '^(target|triton_ra_(true|false)_(infer|train)_x_cudnn_geomean|rb_over_ra)' \
         "$OUT/bench.log" | tee -a "$OUT/summary.txt"
-    if ! "$PY" -c "import json, sys; sys.exit(not json.load(open(sys.argv[1]))['complete'])" \
-        "$OUT/bench.json"; then
-        say "bench: INCOMPLETE (time limit): see not_measured in bench.json"; STATUS=$(( STATUS | 4 ))
-    fi
-else
-    say "bench: FAILED (see bench.log):"; tail -n 15 "$OUT/bench.log" | tee -a "$OUT/summary.txt"
-    STATUS=$(( STATUS | 4 ))
+    if ! "$PY" - "$OUT/bench.json" <<'EOF' | tee -a "$OUT/summary.txt"
+import json, sys
+
+doc = json.load(open(sys.argv[1]))
+failed = {k: v for k, v in doc["summary"].items() if k.endswith("_failed_at") and v}
+for key, where in failed.items():
+    print(f"bench: {key.removesuffix('_failed_at')} FAILED at {', '.join(where)} (see bench.json)")
+if not doc["complete"]:
+    print(f"bench: INCOMPLETE: {len(doc['not_measured'])} points not measured")
+print(f"bench: {len(doc['rows'])} points measured -> bench.json")
+sys.exit(bool(failed) or not doc["complete"])
+EOF
+    then STATUS=$(( STATUS | 4 )); fi
 fi
 
 # --- 6. pytest, when the machine has it (the same matrix, plus the backend's other tests) -------
@@ -182,7 +193,8 @@ else
     PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 run_stage pytest 90 "$PY" -m pytest -q -p no:cacheprovider --junitxml="$OUT/pytest.xml" \
         "${FILES[@]}" "${DESELECT[@]}"; RC=$?
     tail -n 12 "$OUT/pytest.log" | tee -a "$OUT/summary.txt"
-    (( RC != 0 && RC != 125 )) && STATUS=$(( STATUS | 8 ))
+    if (( RC == 124 || RC == 137 )); then STATUS=$(( STATUS | 16 ))  # out of time, not a failure
+    elif (( RC != 0 && RC != 125 )); then STATUS=$(( STATUS | 8 )); fi
 fi
 
 say "stages (name rc seconds limit):"

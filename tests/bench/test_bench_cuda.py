@@ -98,3 +98,22 @@ def test_a_time_limit_leaves_the_rest_listed(monkeypatch, tmp_path):
     run_cuda_bench(json_path=str(path), print_fn=lambda s: None, rehearsal=True, max_seconds=0)
     doc = json.loads(path.read_text())
     assert not doc["complete"] and len(doc["not_measured"]) == 2 and doc["rows"] == []
+
+
+def test_an_implementation_that_fails_is_recorded_and_the_rest_timed(monkeypatch, tmp_path):
+    pytest.importorskip("triton", reason="triton is not installed (pip install 'grunet[triton]')")
+    from grunet.ops import triton_gru
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of resources: shared memory (simulated)")
+
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    monkeypatch.setattr(triton_gru, "gru", broken)
+    rows = run_cuda_bench(print_fn=lambda s: None, rehearsal=True, repeats=1, budget_s=1e-4)
+    for row in rows:
+        assert (
+            "shared memory" in row["triton_ra_true_error"]
+            and row["triton_ra_true_infer_us"] is None
+        )
+        assert row["cudnn_train_us"] > 0 and row["reference_train_us"] > 0
+    assert summarize(rows)["triton_ra_false_failed_at"] == ["H16-T3-B1", "H16-T3-B3"]
