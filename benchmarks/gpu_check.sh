@@ -7,9 +7,9 @@
 #
 # The rehearsal runs the same stages on the CPU under the Triton interpreter on tiny shapes, with
 # grunet's non-core dependencies hidden as on a bare GPU machine, and installs nothing (pip
-# --dry-run). Other settings (environment): PYTHON (default python, else python3),
+# --dry-run). Other settings (environment): PYTHON (default: see find_python below),
 # GRUNET_GPU_CHECK_BUDGET_S (whole run; default 345, rehearsal 900), GRUNET_GPU_CHECK_SHARDS
-# (parallel parity processes; default min(8, cores/2)), GRUNET_GPU_CHECK_NO_PYTEST=1 (skip the
+# (parallel parity processes; default cores - 4, 1 to 12), GRUNET_GPU_CHECK_NO_PYTEST=1 (skip the
 # pytest stage, as on a machine without pytest: the parity runner covers the same matrix anyway).
 #
 # Exit status, bits added up: 1 setup failed (install/import/no GPU), 2 parity failed or
@@ -22,7 +22,19 @@ cd "$(dirname "$0")/.."
 : "${OUT:?set OUT to the folder for logs and JSON}"
 mkdir -p "$OUT"
 REHEARSAL=${GRUNET_GPU_CHECK_REHEARSAL:-0}
-PY=${PYTHON:-$(command -v python || command -v python3)}
+# Python: $PYTHON, else the first that imports torch of python, python3, the repository's .venv
+# (made by `make`) and, in a git worktree, the main worktree's .venv.
+find_python() {
+    local common c
+    common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+    for c in python python3 "$PWD/.venv/bin/python" ${common:+"${common%/.git}/.venv/bin/python"}; do
+        if command -v "$c" > /dev/null && "$c" -c "import torch" 2>/dev/null; then
+            command -v "$c"; return
+        fi
+    done
+    command -v python || command -v python3
+}
+PY=${PYTHON:-$(find_python)}
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 # grunet's own dependencies that the Triton check does not use (stood in for when missing).
 CANDIDATES="numba,llvmlite,safetensors,rich,matplotlib,typer,h5py,statsmodels,pyarrow"
@@ -38,7 +50,8 @@ else
     DRY=()
 fi
 CORES=$(nproc 2>/dev/null || echo 2)
-SHARDS=${GRUNET_GPU_CHECK_SHARDS:-$(( CORES / 2 < 1 ? 1 : (CORES / 2 > 8 ? 8 : CORES / 2) ))}
+# Parity processes: the matrix is mostly Triton compiles (one core each), so most of the cores.
+SHARDS=${GRUNET_GPU_CHECK_SHARDS:-$(( CORES - 4 < 1 ? 1 : (CORES - 4 > 12 ? 12 : CORES - 4) ))}
 STUB_DIR=$PWD/benchmarks/gpu_check_stubs
 export PYTHONPATH=$STUB_DIR:$PWD/src${PYTHONPATH:+:$PYTHONPATH}
 START=$(date +%s)

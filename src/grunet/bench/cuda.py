@@ -286,7 +286,8 @@ def run_cuda_bench(
     Returns:
         One dict per shape: B, T, I, H, ``{impl}_{infer|train}_us`` (microseconds per time step,
         None where skipped), ratios (see `derive`), ``{impl}_train_peak_mb``,
-        ``{impl}_first_call_s`` and sanity diffs.
+        ``{impl}_first_call_s`` (the first inference call: Triton compiles then), sanity diffs
+        and ``{impl}_error`` where an implementation failed at that point.
 
     Raises:
         RuntimeError: no CUDA GPU is available (or, rehearsing, TRITON_INTERPRET is not 1), or

@@ -197,11 +197,10 @@ def run_case(case: Case, device: str, seed: int = 0) -> dict:
             row["errors"][f"train_{name}"] = _error(a, e)
         for name, a, e in zip(("out", "h_n"), infer, expected, strict=False):
             row["errors"][f"infer_{name}"] = _error(a, e)
+        if device == "cuda":
+            torch.cuda.synchronize()  # an asynchronous fault belongs to this case
     except Exception as e:  # recorded as a failure of this case; the matrix goes on
         row["exception"] = "".join(traceback.format_exception(e)[-6:])[-3000:]
-    finally:
-        if device == "cuda":
-            torch.cuda.synchronize()
     row["seconds"] = round(time.perf_counter() - t0, 3)
     worst = max(row["errors"].items(), key=lambda kv: kv[1], default=(None, float("inf")))
     row["worst"] = {"name": worst[0], "error": worst[1]}
