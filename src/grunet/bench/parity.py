@@ -18,6 +18,7 @@ Legend:  T: time steps  B: batch  I: input features  H: hidden units
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import time
@@ -253,15 +254,23 @@ def run_parity(
     return _finish(report, json_path)
 
 
-def _environment(profile: str, device: str, shard: tuple[int, int]) -> dict:
-    import triton  # installed: a case has just imported it
+def _version(*distributions: str) -> str:
+    """The installed version of the first of `distributions` found (read without importing it)."""
+    for name in distributions:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"
 
+
+def _environment(profile: str, device: str, shard: tuple[int, int]) -> dict:
     env = {
         "profile": profile,
         "device": device,
         "shard": list(shard),
         "torch": torch.__version__,
-        "triton": triton.__version__,
+        "triton": _version("triton", "pytorch-triton"),
         "interpreter": os.environ.get("TRITON_INTERPRET", "0") == "1",
     }
     if device == "cuda":
