@@ -193,17 +193,18 @@ EOF
     then STATUS=$(( STATUS | 4 )); fi
 fi
 
-# --- 6. pytest, when the machine has it (the same matrix, plus the backend's other tests) -------
+# --- 6. pytest, when the machine has it: the backend's other tests --------------------------------
 if [ "${GRUNET_GPU_CHECK_NO_PYTEST:-0}" = 1 ] || ! "$PY" -c "import pytest" 2>/dev/null; then
     say "pytest: not run (not installed or GRUNET_GPU_CHECK_NO_PYTEST=1); the parity stage covers the matrix"
 else
-    FILES=(tests/ops/test_triton_cuda.py)
-    [ "$REHEARSAL" = 1 ] || FILES+=(tests/ops/test_triton.py)
+    # The matrix itself has just run in the parity stage: here the backend's other tests, compiled.
+    FILES=(tests/ops/test_triton.py tests/ops/test_triton_cuda.py -k "not test_cuda_parity_matrix")
     DESELECT=()  # this test runs the CPU backend, which a stand-in for numba cannot run
     [ -n "${GRUNET_STUB_MODULES:-}" ] && DESELECT=(--deselect
         tests/ops/test_triton.py::test_import_grunet_does_not_import_triton)
     # Plugins off: the tests must pass with bare pytest (a GPU machine has no others).
-    PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 run_stage pytest 90 "$PY" -m pytest -q -p no:cacheprovider --junitxml="$OUT/pytest.xml" \
+    PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 run_stage pytest 90 "$PY" -m pytest -q -p no:cacheprovider \
+        --junitxml="$OUT/pytest.xml" \
         "${FILES[@]}" "${DESELECT[@]}"; RC=$?
     tail -n 12 "$OUT/pytest.log" | tee -a "$OUT/summary.txt"
     if (( RC == 124 || RC == 137 )); then STATUS=$(( STATUS | 16 ))  # out of time, not a failure

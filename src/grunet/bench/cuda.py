@@ -36,6 +36,7 @@ from dataclasses import asdict
 
 import torch
 
+from grunet._files import write_text  # atomic: a run stopped from outside leaves whole JSON
 from grunet.bench.timing import Point, cases, geomean, timer  # shared with the CPU benchmark
 
 IMPLS = ("triton_ra_true", "triton_ra_false", "cudnn", "reference")
@@ -277,7 +278,7 @@ def run_cuda_bench(
             every point, so a run stopped from outside keeps what it measured), or None.
         print_fn: receives the table and summary lines (text).
         repeats: timed blocks per case (median taken); default 5 (3 when quick).
-        budget_s: seconds of timed calls per case; default 0.15 (0.05 when quick).
+        budget_s: seconds of timed calls per case; default 0.1 (0.05 when quick).
         tf32: allow TF32 in grunet's kernels and torch's matmuls (cuDNN keeps torch's default,
             recorded in the environment, either way).
         max_seconds: start no new point after this many seconds (the JSON says what was left).
@@ -311,7 +312,7 @@ def run_cuda_bench(
     try:
         pts = points(quick, rehearsal)
         repeats = repeats or (3 if quick or rehearsal else 5)
-        budget_s = budget_s or (0.05 if quick or rehearsal else 0.15)
+        budget_s = budget_s or (0.05 if quick or rehearsal else 0.1)
         return _run(pts, device, json_path, print_fn, repeats, budget_s, max_seconds)
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = prev
@@ -373,8 +374,7 @@ def _write(json_path: str | None, env: dict, rows: list[dict], left: list[dict])
     if json_path is not None:
         ordered = sorted(rows, key=lambda r: (r["H"], r["T"], r["B"]))
         doc = {"environment": env, "summary": summary, "rows": ordered, "not_measured": left}
-        with open(json_path, "w") as f:
-            json.dump({"complete": not left, **doc}, f, indent=1)
+        write_text(json_path, json.dumps({"complete": not left, **doc}, indent=1))
     return summary
 
 

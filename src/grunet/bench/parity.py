@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from grunet._files import write_text  # atomic: a shard stopped from outside leaves whole JSON
 from grunet.ops import reference
 
 F64 = torch.float64
@@ -282,8 +283,7 @@ def _finish(report: dict, json_path: str | None) -> dict:
     report["passed"] = sum(r["ok"] for r in report["rows"])
     report["failed"] = [r["name"] for r in report["rows"] if not r["ok"]]
     if json_path is not None:
-        with open(json_path, "w") as f:
-            json.dump(report, f, indent=1, default=str)
+        write_text(json_path, json.dumps(report, indent=1, default=str))
     return report
 
 
