@@ -43,7 +43,7 @@ lint: $(DEV)
 	$(BIN)/mypy
 
 docs: $(DOCS)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict  # (the variable silences a theme notice)
 
 bench: $(STAMP)
 	$(BIN)/grunet bench --device cpu
