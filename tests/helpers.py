@@ -1,4 +1,4 @@
-"""Shared test helpers: per-dtype tolerances and fresh random inputs for the recurrences.
+"""Shared test helpers: the one tolerance rule, fresh random inputs, a seasonal test series.
 
 Importable as ``helpers`` from any test: pytest puts ``tests/`` on sys.path to load
 ``tests/conftest.py``. Device-agnostic so the CPU and GPU kernel tests share it.
@@ -8,6 +8,7 @@ Legend:  T: time steps  B: batch  I: input features  H: hidden units
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 # The one tolerance rule of the test suite (every kernel-vs-reference comparison uses it):
@@ -115,3 +116,12 @@ def gru_inputs(
 def nan_empty(shape, dtype, device="cpu") -> torch.Tensor:
     """Allocator that fills with NaN: swap it in for a kernel's `torch.empty` to catch gaps."""
     return torch.full(tuple(shape), float("nan"), dtype=dtype, device=device)
+
+
+def seasonal(
+    n: int = 96, period: int = 12, noise: float = 0.05, seed: int = 0, level: float = 10.0
+):
+    """A noisy sine of `period` steps around `level`: (n,) float64, seeded."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return level + np.sin(2 * np.pi * t / period) + rng.normal(0, noise, n)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from safetensors.numpy import load_file
 
-from conftest import seasonal
 from grunet.forecast import load
+from helpers import seasonal
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
 MODEL = [
