@@ -1,6 +1,6 @@
 # Two commands do all the set-up: `make demo` (the article, on CPU) and `make test`.
 # Each creates .venv when it is missing. `make test-fast` leaves out the tests marked slow;
-# `make lint` runs the gates (ruff, mypy); `make docs` builds the site into ./site.
+# `make lint` runs the gates (ruff, mypy, import-linter); `make docs` builds the site into ./site.
 PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
@@ -41,6 +41,7 @@ lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 docs: $(DOCS)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict  # (the variable silences a theme notice)

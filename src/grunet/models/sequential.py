@@ -54,7 +54,8 @@ class Sequential(nn.Module):
     def __init__(self, layers: Sequence[Layer] | None = None, name: str | None = None) -> None:
         super().__init__()
         self.name = name or unique_name("sequential")
-        self.layers = nn.ModuleList()
+        # A ModuleList (so torch registers the parameters) of grunet layers, typed as what it holds.
+        self.layers: list[Layer] = nn.ModuleList()  # type: ignore[assignment]
         self.build_input_shape: tuple | None = None
         self.stop_training = False
         self.rank = 0  # this process's rank when training distributed; only rank 0 writes files
@@ -103,6 +104,7 @@ class Sequential(nn.Module):
     def output_shape(self) -> tuple:
         self.require_built("output_shape")
         shape = self.build_input_shape
+        assert shape is not None  # require_built raised otherwise
         for layer in self.layers:
             shape = layer.compute_output_shape(shape)
         return shape
@@ -134,8 +136,9 @@ class Sequential(nn.Module):
     def reset_states(self) -> None:
         """Clear the carried state of every stateful recurrent layer."""
         for layer in self.layers:
-            if hasattr(layer, "reset_states"):
-                layer.reset_states()
+            reset = getattr(layer, "reset_states", None)  # recurrent layers and Bidirectional
+            if callable(reset):
+                reset()
 
     def require_built(self, what: str) -> None:
         """Raise a NotBuiltError naming `what` unless the model has its weights."""
