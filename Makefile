@@ -1,17 +1,29 @@
 # Two commands do all the set-up: `make demo` (the article, on CPU) and `make test`.
-# Each creates .venv when it is missing.
+# Each creates .venv when it is missing. `make test-fast` leaves out the tests marked slow;
+# `make lint` runs the gates (ruff, mypy, import-linter); `make docs` builds the site into ./site.
 PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.grunet-installed
+DEV     := $(VENV)/.grunet-dev-installed
+DOCS    := $(VENV)/.grunet-docs-installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test test-fast lint docs bench install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
+
+# The gates' and the site's tools are extras ("dev", "docs"), installed on first use.
+$(DEV): $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(DEV)
+
+$(DOCS): $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[docs]"
+	touch $(DOCS)
 
 install: $(STAMP)
 
@@ -21,8 +33,21 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Everything but the tests marked @pytest.mark.slow (CI runs those: `make test`).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(DEV)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+docs: $(DOCS)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict  # (the variable silences a theme notice)
+
 bench: $(STAMP)
 	$(BIN)/grunet bench --device cpu
 
 clean:
-	rm -rf $(VENV) grunet-demo
+	rm -rf $(VENV) grunet-demo site

@@ -30,11 +30,10 @@ finally:
 import grunet  # noqa: E402
 from grunet import ops  # noqa: E402
 from grunet.ops import reference  # noqa: E402
+from helpers import assert_close  # noqa: E402
 
 DEVICE = "cuda" if _CUDA else "cpu"
 F64 = torch.float64
-# Largest error allowed, relative to max(1, max |expected|), per dtype of the kernel's inputs.
-TOL = {torch.float32: 2e-5, torch.float16: 5e-3, torch.bfloat16: 4e-2}
 
 if not _CUDA and type(triton_gru._gru_fwd_kernel).__name__ != "InterpretedFunction":
     pytest.skip("triton_gru was imported before TRITON_INTERPRET=1", allow_module_level=True)
@@ -86,9 +85,7 @@ NAMES = ("out", "h_n", "x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")
 def _assert_close(actual, expected, dtype, names=NAMES):
     for name, a, e in zip(names, actual, expected, strict=False):
         assert a.dtype == dtype, f"{name}: dtype {a.dtype}, want {dtype}"
-        assert not torch.isnan(a).any(), f"{name}: NaN"
-        err = (a.double() - e).abs().max().item() / max(1.0, e.abs().max().item())
-        assert err < TOL[dtype], f"{name}: error {err:.2e} >= {TOL[dtype]:.0e} ({dtype})"
+        assert_close(a, e, dtype, f"{name} ({dtype})")
 
 
 def _check(T, B, I, H, *, reset_after, reverse, bias="both", dtype=torch.float32, seed=0):

@@ -109,8 +109,8 @@ class GRU(_OpsForward, nn.GRU):
     module with the z rows of ``weight_ih``, ``weight_hh`` and both biases negated.
 
     Args:
-        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-        device, dtype: exactly as :class:`torch.nn.GRU`.
+        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype:
+            exactly as :class:`torch.nn.GRU`.
         reset_after: where the reset gate applies (above). Default True.
         backend: "auto" (fastest available), or a name from ``grunet.ops.backends("gru")``.
 

@@ -101,9 +101,10 @@ def lstm(
     """One LSTM layer in one direction.
 
     Args:
-        x: (T, B, I) inputs. state0: ((B, H), (B, H)) initial (h, c).
-        w_ih: (4H, I), w_hh: (4H, H), b_ih, b_hh: (4H,) or None; rows (i, f, g, o).
-        Other arguments as in `gru`.
+        x: (T, B, I) inputs.
+        state0: ((B, H), (B, H)) initial (h, c).
+        w_ih, w_hh, b_ih, b_hh: (4H, I), (4H, H), (4H,) or None; rows (i, f, g, o).
+        reverse, activation, recurrent_activation, recurrent_mask: as in `gru`.
 
     Returns:
         out (T, B, H); (h_n, c_n), each (B, H).

@@ -307,10 +307,13 @@ def to_onnx(
         DataError: a layer or activation ONNX's operators cannot express.
 
     Examples:
+        >>> import tempfile
         >>> import grunet as gn
         >>> from grunet.saving.onnx import to_onnx
         >>> model = gn.Sequential([gn.layers.GRU(8, input_shape=(None, 1)), gn.layers.Dense(1)])
-        >>> to_onnx(model, "model.onnx")  # doctest: +SKIP
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     to_onnx(model, f"{folder}/model.onnx").name
+        'model.onnx'
     """
 
     path = check_target(path, overwrite, "model.onnx")
