@@ -73,3 +73,19 @@ def test_bad_input_raises_what_torch_raises(cell, x, hx, error):
     with pytest.raises(error) as got:
         ours(x, hx)
     assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize("cell", ["GRU", "LSTM", "RNN"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_unbatched_input_and_state_match_torch(cell, batch_first):
+    torch.manual_seed(1)
+    theirs = getattr(torch.nn, cell)(3, 5, num_layers=2, batch_first=batch_first)
+    ours = from_torch(theirs)
+    x, h0 = torch.randn(6, 3), torch.randn(2, 5)
+    hx = (h0, torch.randn(2, 5)) if cell == "LSTM" else h0
+    (o_out, o_h), (t_out, t_h) = ours(x, hx), theirs(x, hx)
+    torch.testing.assert_close(o_out, t_out)
+    for a, b in zip(
+        o_h if cell == "LSTM" else [o_h], t_h if cell == "LSTM" else [t_h], strict=True
+    ):
+        torch.testing.assert_close(a, b)

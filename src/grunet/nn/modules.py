@@ -95,11 +95,11 @@ class _OpsForward:
                     f"got {input.dim()}{what} instead"
                 )
             batched = input.dim() == 3
-            x = input if batched else input.unsqueeze(1)  # (L, N, H_in) or (N, L, H_in)
-            if self.batch_first and batched:
-                x = x.transpose(0, 1)  # (L, N, H_in)
+            x = input if batched else input.unsqueeze(0 if self.batch_first else 1)
+            x = x.transpose(0, 1) if self.batch_first else x  # (L, N, H_in)
             hx = self._default_hx(x.shape[1], x) if hx is None else self._unbatched_hx(hx, batched)
-            self.check_forward_args(x, hx, None)  # torch's: dtype, dims, input_size, hx shape
+            # torch's checks (dtype, dims, input_size, hx shape) read the batch where torch has it
+            self.check_forward_args(x.transpose(0, 1) if self.batch_first else x, hx, None)
             if x.shape[0] == 0:
                 raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
             steps = None
@@ -119,11 +119,11 @@ class _OpsForward:
             out = pack_padded_sequence(out, lengths)  # (sum(lengths), D*H_out); padding dropped
             out = PackedSequence(out.data, batch_sizes, sorted_indices, unsorted_indices)
             return out, self.permute_hidden(final, unsorted_indices)
-        if self.batch_first and batched:
-            out = out.transpose(0, 1)  # (N, L, D*H_out)
         if not batched:
-            out = out.squeeze(1)
+            out = out.squeeze(1)  # (L, D*H_out)
             final = tuple(f.squeeze(1) for f in final) if self._cell == "lstm" else final.squeeze(1)
+        elif self.batch_first:
+            out = out.transpose(0, 1)  # (N, L, D*H_out)
         return out, final
 
 
