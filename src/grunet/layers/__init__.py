@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from grunet.layers.base import Layer
-from grunet.layers.core import Dense, Dropout
-from grunet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+from grunet.layers.bidirectional import Bidirectional
+from grunet.layers.core import Dense, Dropout, Masking
+from grunet.layers.recurrent import GRU, LSTM, SimpleRNN
 
 LAYERS: dict[str, type[Layer]] = {
-    cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Dense, Dropout, Bidirectional)
+    cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Dense, Dropout, Masking, Bidirectional)
 }
 
 
@@ -34,6 +35,7 @@ __all__ = [
     "LAYERS",
     "LSTM",
     "Layer",
+    "Masking",
     "SimpleRNN",
     "deserialize",
     "serialize",

@@ -14,6 +14,37 @@ from grunet.layers.base import Layer, Shape
 from grunet.layers.initializers import glorot_uniform
 
 
+class Masking(Layer):
+    """Mark the time steps whose features all equal `mask_value` as padding (``keras.layers.Masking``).
+
+    Output: the input with masked steps set to 0; ``compute_mask`` gives the (B, T) bool mask,
+    True where any feature differs from `mask_value`, which recurrent layers then skip (their
+    state and output are carried over masked steps).
+
+    Examples:
+        >>> import torch, grunet as gn
+        >>> x = torch.tensor([[[1.0], [0.0], [2.0]]])
+        >>> gn.layers.Masking(0.0).compute_mask(x).tolist()
+        [[True, False, True]]
+    """
+
+    supports_masking = True
+
+    def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mask_value = float(mask_value)
+
+    def compute_mask(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return (inputs != self.mask_value).any(dim=-1)  # (B, T)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        keep = (x != self.mask_value).any(dim=-1, keepdim=True)  # (B, T, 1)
+        return x * keep.to(x.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mask_value": self.mask_value}
+
+
 class Dense(Layer):
     """``y = activation(x @ kernel + bias)`` on the last axis; kernel (F, units), bias (units,).
 
@@ -22,6 +53,8 @@ class Dense(Layer):
         >>> gn.layers.Dense(1, input_shape=(50,)).count_params()
         51
     """
+
+    supports_masking = True
 
     def __init__(
         self, units: int, activation: str | None = None, use_bias: bool = True, **kwargs: Any
@@ -71,6 +104,8 @@ class Dense(Layer):
 
 class Dropout(Layer):
     """Zero a fraction `rate` of inputs during training and scale the rest by 1 / (1 - rate)."""
+
+    supports_masking = True
 
     def __init__(self, rate: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
