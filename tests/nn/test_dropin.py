@@ -162,3 +162,30 @@ def test_packed_sequence_refuses_a_backend_without_step_masks():
     packed = pack_padded_sequence(torch.randn(4, 2, 3), [4, 2])
     with pytest.raises(RuntimeError, match="step_mask"):
         grunet.nn.GRU(3, 5, backend="torch")(packed)
+
+
+@pytest.mark.parametrize(("layers", "bidirectional", "bias"), [(1, False, True), (2, True, False)])
+def test_lstm_proj_size_matches_torch(layers, bidirectional, bias):
+    torch.manual_seed(9)
+    kw = dict(num_layers=layers, bidirectional=bidirectional, bias=bias, proj_size=3)
+    theirs, ours = _pair("LSTM", 4, 6, **kw)
+    assert ours.proj_size == 3
+    x = torch.randn(5, 2, 4, dtype=F64, requires_grad=True)
+    D = 2 if bidirectional else 1
+    hx = (torch.randn(layers * D, 2, 3, dtype=F64), torch.randn(layers * D, 2, 6, dtype=F64))
+    results = []
+    for m in (theirs, ours):
+        for state in (None, hx):
+            out, (h, c) = m(x, state)
+            assert out.shape == (5, 2, D * 3) and h.shape == (layers * D, 2, 3)
+            loss = out.pow(2).sum() + h.sum() + c.sum()
+            results.append((out, h, c, *torch.autograd.grad(loss, [x, *m.parameters()])))
+    for a, b in zip(results[2] + results[3], results[0] + results[1], strict=True):
+        torch.testing.assert_close(a, b)
+    packed = pack_padded_sequence(x, [5, 3])
+    torch.testing.assert_close(ours(packed)[0].data, theirs(packed)[0].data)
+
+
+def test_lstm_proj_size_refuses_a_backend_without_it():
+    with pytest.raises(RuntimeError, match="projection"):
+        grunet.nn.LSTM(3, 5, proj_size=2, backend="torch")(torch.randn(4, 1, 3))

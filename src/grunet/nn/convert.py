@@ -42,8 +42,8 @@ def _copy(source: nn.Module, target_cls: type, **extra) -> nn.Module:
     kwargs = {k: getattr(source, k) for k in _ARGS}
     if isinstance(source, nn.RNN):
         kwargs["nonlinearity"] = source.nonlinearity
-    if isinstance(source, nn.LSTM) and source.proj_size:
-        raise ValueError("from_torch: LSTM with proj_size is not supported by grunet.nn.LSTM.")
+    if isinstance(source, nn.LSTM):
+        kwargs["proj_size"] = source.proj_size
     target = target_cls(**kwargs, **extra, **_factory(source))
     target.load_state_dict(source.state_dict(), strict=True)
     target.train(source.training)

@@ -35,10 +35,13 @@ class _OpsForward:
         return {}
 
     def _weights(self) -> list[tuple]:
+        """(w_ih, w_hh, b_ih, b_hh) per layer and direction, plus w_hr for an LSTM's proj_size."""
         w = self._flat_weights
-        k = 4 if self.bias else 2
+        proj = getattr(self, "proj_size", 0) > 0
+        k = (4 if self.bias else 2) + proj  # torch's order: w_ih, w_hh, [b_ih, b_hh], [w_hr]
         groups = [w[i : i + k] for i in range(0, len(w), k)]
-        return [tuple(g) if self.bias else (g[0], g[1], None, None) for g in groups]
+        full = [tuple(g[:4]) if self.bias else (g[0], g[1], None, None) for g in groups]
+        return [(*f, g[-1]) for f, g in zip(full, groups, strict=True)] if proj else full
 
     def _zeros(self, batch: int, like: torch.Tensor, size: int | None = None) -> torch.Tensor:
         D = 2 if self.bidirectional else 1
@@ -47,7 +50,8 @@ class _OpsForward:
 
     def _default_hx(self, batch: int, like: torch.Tensor):
         if self._cell == "lstm":
-            return (self._zeros(batch, like), self._zeros(batch, like))
+            h_size = self.proj_size or self.hidden_size
+            return (self._zeros(batch, like, h_size), self._zeros(batch, like))
         return self._zeros(batch, like)
 
     def _unbatched_hx(self, hx, batched: bool):
@@ -194,13 +198,15 @@ class GRU(_OpsForward, nn.GRU):
 
 
 class LSTM(_OpsForward, nn.LSTM):
-    """Drop-in for :class:`torch.nn.LSTM` (no ``proj_size``) running through grunet.ops."""
+    """Drop-in for :class:`torch.nn.LSTM` running through grunet.ops.
+
+    ``proj_size > 0`` (LSTMs with projections, ``h_t = W_hr h_t``) runs on the backends that
+    declare the "projection" capability (the reference).
+    """
 
     _cell = "lstm"
 
     def __init__(self, *args, backend: str = "auto", **kwargs):
-        if kwargs.get("proj_size", 0):
-            raise ValueError("grunet.nn.LSTM: proj_size is not supported; use torch.nn.LSTM.")
         super().__init__(*args, **kwargs)
         self.backend = backend
 

@@ -125,16 +125,19 @@ def lstm(
     recurrent_activation: str = "sigmoid",
     recurrent_mask: torch.Tensor | None = None,
     step_mask: torch.Tensor | None = None,
+    w_hr: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """One LSTM layer in one direction.
 
     Args:
         x: (T, B, I) inputs. state0: ((B, H), (B, H)) initial (h, c).
         w_ih: (4H, I), w_hh: (4H, H), b_ih, b_hh: (4H,) or None; rows (i, f, g, o).
+        w_hr: (P, H) projection or None (torch's proj_size): ``h = W_hr (o * tanh(c))``, so h,
+            state0's h and w_hh's columns have P features.
         Other arguments (step_mask too: c is carried with h) as in `gru`.
 
     Returns:
-        out (T, B, H); (h_n, c_n), each (B, H).
+        out (T, B, H) ((T, B, P) with w_hr); (h_n (B, H or P), c_n (B, H)).
     """
     act, gate = get_activation(activation), get_activation(recurrent_activation)
     h, c = state0
@@ -145,7 +148,8 @@ def lstm(
         g_all = gi[t] + F.linear(_recurrent_input(h, recurrent_mask), w_hh, b_hh)  # (B, 4H)
         i, f, g, o = g_all.chunk(4, dim=-1)
         c_new = gate(f) * c + gate(i) * act(g)
-        h = _keep(gate(o) * act(c_new), h, keep[t])
+        h_new = gate(o) * act(c_new)
+        h = _keep(h_new if w_hr is None else F.linear(h_new, w_hr), h, keep[t])
         c = _keep(c_new, c, keep[t])
         out[t] = h
     return torch.stack(out), (h, c)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 
 CELLS = ("gru", "lstm", "rnn")
-FEATURES = ("step_mask",)
+FEATURES = ("step_mask", "projection")
 
 
 class Call(NamedTuple):
@@ -35,6 +35,7 @@ class Call(NamedTuple):
     default_activations: bool = True  # tanh candidate, sigmoid gates
     recurrent_mask: bool = False  # Keras recurrent dropout during training
     step_mask: bool = False  # (T, B) bool mask: state carried over False steps (packed, Keras mask)
+    projection: bool = False  # LSTM proj_size: h = W_hr (o * tanh(c)), kwarg w_hr (P, H)
 
     @classmethod
     def of(cls, cell: str, x: torch.Tensor, **kwargs) -> Call:
@@ -62,8 +63,9 @@ def _why_not(backend: Backend, call: Call) -> str | None:
     if missing:
         able = [n for n in backends(call.cell) if missing <= _REGISTRY[call.cell][n].supports]
         return (
-            f"it does not implement {', '.join(sorted(missing))} (per-step masks: PackedSequence "
-            f"input, Keras masking); use backend='auto' or one of: {', '.join(able)}."
+            f"it does not implement {', '.join(sorted(missing))} (step_mask: PackedSequence input "
+            f"and Keras masking; projection: LSTM proj_size); use backend='auto' or one of: "
+            f"{', '.join(able)}."
         )
     return backend.why_not(call)
 

@@ -35,6 +35,8 @@ def _run(
     recurrent_mask: torch.Tensor | None,
     step_mask: torch.Tensor | None,
 ) -> tuple[torch.Tensor, list]:
+    # An LSTM with proj_size has a 5th weight per layer and direction: w_hr (P, H).
+    projection = any(len(w) == 5 for w in weights)
     D = 2 if bidirectional else 1
     if len(weights) != num_layers * D:
         raise ValueError(f"expected {num_layers * D} weight tuples, got {len(weights)}")
@@ -46,6 +48,7 @@ def _run(
         default_activations=default,
         recurrent_mask=recurrent_mask is not None,
         step_mask=step_mask is not None,
+        projection=projection,
     )
     fn = resolve(call, backend).fn
     kwargs: dict = {} if reset_after is None else {"reset_after": reset_after}
@@ -65,7 +68,8 @@ def _run(
         outs = []
         for d in range(D):
             k = layer * D + d
-            out, final = fn(x, states[k], *weights[k], reverse=d == 1, **kwargs)
+            extra = {"w_hr": weights[k][4]} if projection else {}
+            out, final = fn(x, states[k], *weights[k][:4], reverse=d == 1, **kwargs, **extra)
             outs.append(out)  # (T, B, H)
             finals.append(final)
         x = outs[0] if D == 1 else torch.cat(outs, dim=-1)  # (T, B, D*H)
@@ -149,6 +153,9 @@ def lstm(
     step_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Multi-layer LSTM. state0: ((L*D, B, H), (L*D, B, H)); weights rows (i, f, g, o), 4H each.
+
+    With a projection (torch's proj_size P), each weight tuple has a 5th entry w_hr (P, H), the
+    h state and w_hh's columns have P features, and out is (T, B, D*P).
 
     Other arguments (step_mask too) as in `gru`.
 
