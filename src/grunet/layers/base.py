@@ -69,6 +69,22 @@ class Layer(nn.Module):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
+    # -- regularization ----------------------------------------------------------------------
+    def _regularized(self) -> list[tuple[Any, torch.Tensor | None]]:
+        """(regularizer or None, weight) pairs this layer penalises; subclasses override."""
+        return []
+
+    @property
+    def losses(self) -> list[torch.Tensor]:
+        """The regularization penalties of the current weights (scalar tensors, with gradients),
+        this layer's and its sub-layers', as Keras's ``layer.losses``; a training loop adds their
+        sum to the loss."""
+        out = [reg(w) for reg, w in self._regularized() if reg is not None and w is not None]
+        for child in self.children():
+            if isinstance(child, Layer):
+                out.extend(child.losses)
+        return out
+
     # -- masking ----------------------------------------------------------------------------
     @property
     def accepts_mask(self) -> bool:

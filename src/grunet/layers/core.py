@@ -10,6 +10,7 @@ from torch import nn
 
 from grunet import ops
 from grunet.errors import DataError
+from grunet.layers import regularizers
 from grunet.layers.base import Layer, Shape
 from grunet.layers.initializers import glorot_uniform
 
@@ -57,7 +58,13 @@ class Dense(Layer):
     supports_masking = True
 
     def __init__(
-        self, units: int, activation: str | None = None, use_bias: bool = True, **kwargs: Any
+        self,
+        units: int,
+        activation: str | None = None,
+        use_bias: bool = True,
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
@@ -66,6 +73,8 @@ class Dense(Layer):
         self.units = units
         self.activation = activation
         self.use_bias = use_bias
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         if self.input_shape is not None:
             self.maybe_build(self.input_shape)
 
@@ -76,6 +85,11 @@ class Dense(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)
+
+    def _regularized(self) -> list[tuple[Any, torch.Tensor | None]]:
+        if not self.built:
+            return []
+        return [(self.kernel_regularizer, self.kernel), (self.bias_regularizer, self.bias)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.maybe_build(tuple(x.shape[1:]))
@@ -99,6 +113,11 @@ class Dense(Layer):
             "units": self.units,
             "activation": self.activation,
             "use_bias": self.use_bias,
+            **{
+                f"{k}_regularizer": regularizers.serialize(getattr(self, f"{k}_regularizer"))
+                for k in ("kernel", "bias")
+                if getattr(self, f"{k}_regularizer") is not None
+            },
         }
 
 

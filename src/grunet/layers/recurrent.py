@@ -17,6 +17,7 @@ from torch import nn
 
 from grunet import ops
 from grunet.errors import DataError
+from grunet.layers import regularizers
 from grunet.layers.base import Layer, Shape
 from grunet.layers.initializers import glorot_uniform, orthogonal
 
@@ -50,6 +51,16 @@ def _check_mask(layer: Layer, mask, x: torch.Tensor) -> torch.Tensor | None:
     return mask.bool()
 
 
+def _regularizer_config(layer: Layer, kinds: tuple[str, ...]) -> dict[str, Any]:
+    """``{"<kind>_regularizer": {"class_name": ..., "config": ...}}`` for the ones set."""
+    out = {}
+    for kind in kinds:
+        reg = getattr(layer, f"{kind}_regularizer")
+        if reg is not None:
+            out[f"{kind}_regularizer"] = regularizers.serialize(reg)
+    return out
+
+
 class Recurrent(Layer):
     _spec: _CellSpec
     supports_masking = True
@@ -68,6 +79,9 @@ class Recurrent(Layer):
         stateful: bool = False,
         backend: str = "auto",
         zero_output_for_mask: bool = False,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -92,6 +106,9 @@ class Recurrent(Layer):
         self.stateful = stateful
         self.backend = backend
         self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self._states: list[torch.Tensor] | None = None  # carried when stateful
         if self.input_shape is not None:
             self.maybe_build(self.input_shape)
@@ -137,6 +154,17 @@ class Recurrent(Layer):
                 self.bias_hh.copy_(_reorder(b[1], blocks, H))
                 b = b[0]
             self.bias_ih.copy_(_reorder(b, blocks, H))
+
+    def _regularized(self) -> list[tuple[Any, torch.Tensor | None]]:
+        if not self.built:
+            return []
+        biases = [b for b in (self.bias_ih, self.bias_hh) if b is not None]
+        bias = torch.cat(biases) if biases else None  # Keras's one bias array (1 or 2 rows)
+        return [
+            (self.kernel_regularizer, self.weight_ih),
+            (self.recurrent_regularizer, self.weight_hh),
+            (self.bias_regularizer, bias),
+        ]
 
     # -- running ----------------------------------------------------------------------------
     @property
@@ -276,6 +304,7 @@ class Recurrent(Layer):
             "stateful": self.stateful,
             "backend": self.backend,
             **({"zero_output_for_mask": True} if self.zero_output_for_mask else {}),
+            **_regularizer_config(self, ("kernel", "recurrent", "bias")),
         }
 
     def extra_repr(self) -> str:
