@@ -9,6 +9,9 @@ from grunet.layers.bidirectional import Bidirectional
 from grunet.layers.core import Dense, Dropout, Masking
 from grunet.layers.recurrent import GRU, LSTM, SimpleRNN
 
+# The recurrent cells by the short names the CLI, the article and the forecaster use.
+CELLS: dict[str, type[Layer]] = {"gru": GRU, "lstm": LSTM, "rnn": SimpleRNN}
+
 LAYERS: dict[str, type[Layer]] = {
     cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Dense, Dropout, Masking, Bidirectional)
 }
@@ -29,6 +32,7 @@ def deserialize(spec: dict[str, Any]) -> Layer:
 
 __all__ = [
     "Bidirectional",
+    "CELLS",
     "Dense",
     "Dropout",
     "GRU",
