@@ -171,3 +171,38 @@ def test_mask_runs_on_a_backend_that_supports_it_and_gradients_skip_masked_steps
     mask = torch.tensor([[1, 1, 0, 1, 0], [0, 1, 1, 1, 1]], dtype=torch.bool)
     layer(x, mask=mask).sum().backward()
     assert (x.grad[~mask] == 0).all() and (x.grad[mask] != 0).all()
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_sequential_carries_the_mask_like_keras(reset_after):
+    """Masking -> Bidirectional(GRU, sequences) -> GRU -> Dense in gn.Sequential equals Keras."""
+    spec = [
+        ("Masking", {"mask_value": 0.0}),
+        ("Bidirectional", ("GRU", {"units": 3, "return_sequences": True})),
+        ("GRU", {"units": 4}),
+        ("Dense", {"units": 2}),
+    ]
+
+    def build(lib):
+        layers = []
+        for kind, kw in spec:
+            if kind == "Bidirectional":
+                inner, inner_kw = kw
+                layer = getattr(lib.layers, inner)(**inner_kw, reset_after=reset_after)
+                layers.append(lib.layers.Bidirectional(layer))
+            elif kind == "GRU":
+                layers.append(lib.layers.GRU(**kw, reset_after=reset_after))
+            else:
+                layers.append(getattr(lib.layers, kind)(**kw))
+        return layers
+
+    km = keras.Sequential([keras.Input((T, F)), *build(keras)])
+    gm = gn.Sequential(build(gn))
+    gm.build((T, F))
+    rng = np.random.default_rng(12)
+    weights = [rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in km.get_weights()]
+    km.set_weights(weights)
+    gm.set_weights(weights)
+    x = rng.normal(size=(B, T, F)).astype(np.float32)
+    x[~_mask(13)] = 0.0
+    np.testing.assert_allclose(gm.predict(x), _np(km(x)), rtol=1e-5, atol=1e-5)

@@ -10,7 +10,20 @@ from typing import Any
 import torch
 
 from grunet.layers.base import Layer, Shape
-from grunet.layers.recurrent import Recurrent
+from grunet.layers.recurrent import GRU, LSTM, Recurrent, SimpleRNN
+
+_INNER = {cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN)}
+
+
+def _from_spec(layer):
+    """A layer given as ``{"class_name": ..., "config": ...}`` (a saved config) is built here."""
+    if not isinstance(layer, dict):
+        return layer
+    name = layer.get("class_name")
+    if name not in _INNER:
+        raise ValueError(f"Bidirectional wraps {', '.join(_INNER)}; got class_name {name!r}.")
+    return _INNER[name].from_config(dict(layer.get("config", {})))
+
 
 _MERGES = {
     "concat": lambda a, b: torch.cat([a, b], dim=-1),
@@ -46,12 +59,7 @@ class Bidirectional(Layer):
         backward_layer: Recurrent | None = None,
         **kwargs: Any,
     ) -> None:
-        if isinstance(layer, dict) or isinstance(backward_layer, dict):
-            from grunet.layers import deserialize  # the layer table needs this module
-
-            layer = deserialize(layer) if isinstance(layer, dict) else layer
-            if isinstance(backward_layer, dict):
-                backward_layer = deserialize(backward_layer)
+        layer, backward_layer = _from_spec(layer), _from_spec(backward_layer)
         for label, lyr in (("layer", layer), ("backward_layer", backward_layer)):
             if lyr is not None and not isinstance(lyr, Recurrent):
                 raise ValueError(

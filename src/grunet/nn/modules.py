@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from grunet import ops
+from grunet.nn.copying import copy_module, refuse_reset_before
 
 
 class _OpsForward:
@@ -186,15 +187,14 @@ class GRU(_OpsForward, nn.GRU):
     @classmethod
     def from_torch(cls, module: nn.GRU, reset_after: bool = True) -> GRU:
         """A grunet GRU with `module`'s configuration and parameters (see ``grunet.nn.convert``)."""
-        from grunet.nn.convert import from_torch
-
-        return from_torch(module, reset_after=reset_after)
+        if not isinstance(module, nn.GRU):
+            raise TypeError(f"GRU.from_torch expects a torch.nn.GRU, got {type(module).__name__}.")
+        return copy_module(module, cls, reset_after=reset_after)
 
     def to_torch(self) -> nn.GRU:
         """A ``torch.nn.GRU`` with these parameters; raises for reset_after=False."""
-        from grunet.nn.convert import to_torch
-
-        return to_torch(self)
+        refuse_reset_before(self)
+        return copy_module(self, nn.GRU)
 
 
 class LSTM(_OpsForward, nn.LSTM):
