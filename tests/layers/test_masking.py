@@ -97,15 +97,24 @@ def test_recurrent_mask_equals_keras(kind, return_sequences, go_backwards):
 
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", None])
 @pytest.mark.parametrize("return_sequences", [False, True])
-@pytest.mark.parametrize("reset_after", [True, False])
-def test_bidirectional_mask_equals_keras(merge_mode, return_sequences, reset_after):
-    kw = dict(units=3, return_sequences=return_sequences, reset_after=reset_after)
-    k_layer = keras.layers.Bidirectional(keras.layers.GRU(**kw), merge_mode=merge_mode)
-    g_layer = gn.layers.Bidirectional(gn.layers.GRU(**kw), merge_mode=merge_mode)
+@pytest.mark.parametrize(
+    ("cls", "extra"),
+    [("GRU", {"reset_after": True}), ("GRU", {"reset_after": False}), ("LSTM", {})],
+    ids=["gru_reset_after", "gru_article_variant", "lstm"],
+)
+def test_bidirectional_mask_equals_keras(merge_mode, return_sequences, cls, extra):
+    kw = dict(units=3, return_sequences=return_sequences, **extra)
+    k_layer = keras.layers.Bidirectional(getattr(keras.layers, cls)(**kw), merge_mode=merge_mode)
+    g_layer = gn.layers.Bidirectional(getattr(gn.layers, cls)(**kw), merge_mode=merge_mode)
     x = np.random.default_rng(5).normal(size=(B, T, F)).astype(np.float32)
     _same_weights(k_layer, g_layer, x, seed=6)
     mask = _mask(7)
     _assert_same(g_layer(torch.from_numpy(x), mask=torch.from_numpy(mask)), k_layer(x, mask=mask))
+    out_mask = g_layer.compute_mask(torch.from_numpy(x), torch.from_numpy(mask))
+    if merge_mode is None:
+        assert isinstance(out_mask, list) and len(out_mask) == 2
+        out_mask = out_mask[0]
+    assert (out_mask is not None) == return_sequences
 
 
 def test_masking_layer_equals_keras():

@@ -230,6 +230,8 @@ def test_dispatch_reasons(monkeypatch):
             fields = {"cell": "gru", "device": "cpu", "dtype": torch.float32, **bad}
             ops.resolve(ops.Call(**fields), "triton")
     assert ops.resolve(ops.Call(cell="gru", device="cpu", dtype=torch.float64)).name != "triton"
+    masked = ops.Call(cell="gru", device="cpu", dtype=torch.float32, step_mask=True)
+    assert ops.resolve(masked, "triton").name == "triton"  # declares the step_mask capability
 
 
 def test_fast_path_fires(monkeypatch):
