@@ -125,6 +125,12 @@ class Sequential(nn.Module):
             x, mask = layer(x, **kwargs), layer.compute_mask(x, mask)
         return x
 
+    @property
+    def losses(self) -> list[torch.Tensor]:
+        """The weight penalties of every layer's regularizers (Keras's ``model.losses``), which
+        fit adds to the loss."""
+        return [loss for layer in self.stack() for loss in layer.losses]
+
     def count_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
