@@ -67,6 +67,7 @@ ARGS = {
     ),
     "Dense": ("units", "activation", "use_bias"),
     "Dropout": ("rate",),
+    "Masking": ("mask_value",),
 }
 
 

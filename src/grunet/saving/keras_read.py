@@ -129,9 +129,11 @@ def _build_layer(spec: dict[str, Any], index: int) -> gl.Layer:
         return gl.Dense(**_layer_kwargs(class_name, config, where))
     if class_name == "Dropout":
         return gl.Dropout(**_layer_kwargs(class_name, config, where))
+    if class_name == "Masking":
+        return gl.Masking(**_layer_kwargs(class_name, config, where))
     raise ModelFileError(
         f"{where}: layer type {class_name!r} is not supported; grunet reads GRU, LSTM, SimpleRNN, "
-        "Dense, Dropout and Bidirectional."
+        "Dense, Dropout, Masking and Bidirectional."
     )
 
 
