@@ -1,6 +1,6 @@
-# Two commands do all the set-up: `make demo` (the article, on CPU) and `make test`.
-# Each creates .venv when it is missing. `make test-fast` leaves out the tests marked slow;
-# `make lint` runs the gates (ruff, mypy, import-linter); `make docs` builds the site into ./site.
+# Two commands do all the set-up: `make demo` (the article, on CPU) and `make test` (the gates,
+# then every test). Each creates .venv when it is missing. `make test-fast` runs the tests but
+# those marked slow; `make lint` runs the gates alone; `make docs` builds the site into ./site.
 PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
@@ -30,7 +30,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/grunet demo --out grunet-demo --force
 
-test: $(STAMP)
+# The gates first (ruff, mypy, import-linter's contracts), then every test.
+test: lint
 	$(BIN)/python -m pytest -q
 
 # Everything but the tests marked @pytest.mark.slow (CI runs those: `make test`).
