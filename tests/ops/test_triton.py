@@ -1,8 +1,8 @@
 """The triton GRU backend against the reference: outputs, final state and every gradient.
 
 Without a GPU the kernels run under the Triton interpreter (``TRITON_INTERPRET=1``, CPU tensors,
-small shapes); with one, the same tests run compiled on CUDA, plus the full parity matrix
-(``@pytest.mark.cuda``). The reference runs in float64; the kernels in float32 unless stated.
+small shapes); with one, the same tests run compiled on CUDA. The full CUDA parity matrix is in
+test_triton_cuda.py. The reference runs in float64; the kernels in float32 unless stated.
 """
 
 import os
@@ -256,38 +256,3 @@ def test_import_grunet_does_not_import_triton():
     )
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
-
-
-# ---------------------------------------------------------------------------------------------
-# Real GPU: the full parity matrix, compiled (skipped without CUDA)
-# ---------------------------------------------------------------------------------------------
-
-_GPU_SIZES = [(T, B, H) for H in (32, 64, 128, 256) for T in (24, 96) for B in (1, 16, 128)]
-_GPU_SIZES += [(63, 7, 50), (5, 33, 200), (17, 3, 100), (1, 1000, 48)]  # awkward sizes
-
-
-@pytest.mark.cuda
-@pytest.mark.skipif(not _CUDA, reason="needs a CUDA GPU (and TRITON_INTERPRET unset)")
-@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
-@pytest.mark.parametrize(("T", "B", "H"), _GPU_SIZES)
-def test_cuda_parity_matrix(monkeypatch, T, B, H, reset_after):
-    """fp32 without TF32: relative error < 1e-4 for outputs, final state and every gradient."""
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
-    for reverse in (False, True):
-        x64 = _inputs(T, B, 32, H, seed=T + B + H)
-        expected = _run(reference.gru, _leaves(x64, F64), reset_after=reset_after, reverse=reverse)
-        actual = _run(
-            triton_gru.gru, _leaves(x64, torch.float32), reset_after=reset_after, reverse=reverse
-        )
-        for name, a, e in zip(NAMES, actual, expected, strict=False):
-            # Up to T=96, H=256: errors grow past the table's float32 bound (T, H <= 100).
-            assert_close(a, e, msg=f"{name}, T={T}, B={B}, H={H}, reverse={reverse}", tol=1e-4)
-
-
-@pytest.mark.cuda
-@pytest.mark.skipif(not _CUDA, reason="needs a CUDA GPU (and TRITON_INTERPRET unset)")
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("B", [3, 64])
-def test_cuda_half_precision(dtype, B):
-    for reset_after in (True, False):
-        _check(24, B, 32, 128, reset_after=reset_after, reverse=False, dtype=dtype)

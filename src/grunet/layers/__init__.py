@@ -9,7 +9,11 @@ from grunet.layers.core import Dense, Dropout
 from grunet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 
 # The recurrent cells by the short names the CLI, the article and the forecaster use.
-CELLS: dict[str, type[Layer]] = {"gru": GRU, "lstm": LSTM, "rnn": SimpleRNN}
+CELLS: dict[str, type[GRU] | type[LSTM] | type[SimpleRNN]] = {
+    "gru": GRU,
+    "lstm": LSTM,
+    "rnn": SimpleRNN,
+}
 
 LAYERS: dict[str, type[Layer]] = {
     cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Dense, Dropout, Bidirectional)

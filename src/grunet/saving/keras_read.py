@@ -84,7 +84,7 @@ def _input_shape(model_config: dict[str, Any], specs: list[dict]) -> tuple | Non
 def _build_bidirectional(config: dict[str, Any], where: str) -> gl.Bidirectional:
     inner = config.get("layer")
     inner_class = inner.get("class_name") if isinstance(inner, dict) else None
-    if inner_class not in RECURRENT:
+    if not isinstance(inner, dict) or inner_class not in RECURRENT:
         raise ModelFileError(
             f"{where} wraps {inner_class!r}; grunet supports GRU, LSTM, SimpleRNN."
         )
