@@ -54,8 +54,7 @@ class Sequential(nn.Module):
     def __init__(self, layers: Sequence[Layer] | None = None, name: str | None = None) -> None:
         super().__init__()
         self.name = name or unique_name("sequential")
-        # A ModuleList (so torch registers the parameters) of grunet layers, typed as what it holds.
-        self.layers: list[Layer] = nn.ModuleList()  # type: ignore[assignment]
+        self.layers = nn.ModuleList()
         self.build_input_shape: tuple | None = None
         self.stop_training = False
         self.rank = 0  # this process's rank when training distributed; only rank 0 writes files
