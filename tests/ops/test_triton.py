@@ -227,13 +227,17 @@ def test_dispatch_reasons(monkeypatch):
             fields = {"cell": "gru", "device": "cpu", "dtype": torch.float32, **bad}
             ops.resolve(ops.Call(**fields), "triton")
     assert ops.resolve(ops.Call(cell="gru", device="cpu", dtype=torch.float64)).name != "triton"
+    masked = ops.Call(cell="gru", device="cpu", dtype=torch.float32, step_mask=True)
+    assert ops.resolve(masked, "triton").name == "triton"  # declares the step_mask capability
 
 
 def test_fast_path_fires(monkeypatch):
     """backend="triton" through the stacked entry point really launches the forward kernel."""
     calls = []
     real = triton_gru._forward
-    monkeypatch.setattr(triton_gru, "_forward", lambda *a: calls.append(a[-1]) or real(*a))
+    monkeypatch.setattr(
+        triton_gru, "_forward", lambda *a: calls.append(a[8]) or real(*a)
+    )  # a[8]: training
     x64 = _inputs(3, 2, 4, 16)
     x, h0, *weights = (t.float() for t in x64)
     ops.gru(x, h0[None], [tuple(weights)], backend="triton")
@@ -256,3 +260,94 @@ def test_import_grunet_does_not_import_triton():
     )
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+# ---------------------------------------------------------------------------------------------
+# Step masks (PackedSequence, Keras masking) and double backward
+# ---------------------------------------------------------------------------------------------
+
+
+def _step_mask(T, B, seed):
+    """A (T, B) bool mask with skipped steps at the start, middle and end of rows, one row empty."""
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.rand(T, B, generator=g) > 0.35
+    mask[:, 0] = True
+    if B > 2:
+        mask[:, 2] = False  # a row that never steps keeps h0
+    return mask.to(DEVICE)
+
+
+@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
+@pytest.mark.parametrize(
+    ("T", "B", "H", "reverse", "streamed"),
+    [
+        (6, 7, 50, False, False),
+        (6, 7, 50, True, False),
+        (5, 17, 16, True, False),
+        (5, 17, 50, False, True),
+    ],
+)
+def test_step_mask_matches_reference(monkeypatch, T, B, H, reverse, streamed, reset_after):
+    if streamed:
+        monkeypatch.setattr(triton_gru, "_RESIDENT_MAX_H", 16)
+        monkeypatch.setattr(triton_gru, "_RESIDENT_MAX_H_SMALL_B", 16)
+    mask = _step_mask(T, B, seed=T + B + H)
+    x64 = _inputs(T, B, 3, H, seed=T * B)
+    kw = {"reset_after": reset_after, "reverse": reverse, "step_mask": mask}
+    expected = _run(reference.gru, _leaves(x64, F64), **kw)
+    actual = _run(triton_gru.gru, _leaves(x64, torch.float32), **kw)
+    _assert_close(actual, expected, torch.float32)
+
+
+def test_step_mask_packed_sequence_through_nn():
+    """grunet.nn.GRU(backend="triton") on a PackedSequence equals torch.nn.GRU."""
+    torch.manual_seed(8)
+    theirs = torch.nn.GRU(3, 16, num_layers=2, bidirectional=True).to(DEVICE)
+    ours = grunet.nn.GRU(3, 16, num_layers=2, bidirectional=True, backend="triton").to(DEVICE)
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(6, 4, 3, device=DEVICE)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, [2, 6, 1, 4], enforce_sorted=False)
+    (o_out, o_h), (t_out, t_h) = ours(packed), theirs(packed)
+    torch.testing.assert_close(o_out.data, t_out.data, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(o_h, t_h, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
+@pytest.mark.parametrize("masked", [False, True], ids=["dense", "masked"])
+def test_double_backward_equals_reference(reset_after, masked):
+    """create_graph=True gives a differentiable gradient equal to the reference's (float32)."""
+    T, B, H = 4, 3, 16
+    x64 = _inputs(T, B, 3, H, seed=11)
+    mask = _step_mask(T, B, seed=12) if masked else None
+    kw = {"reset_after": reset_after, "reverse": True, "step_mask": mask}
+
+    def penalty_grads(fn):
+        leaves = _leaves(x64, torch.float32)
+        out, h_n = fn(*leaves, **kw)
+        gx, gw = torch.autograd.grad(
+            out.sum() + h_n.sum(), [leaves[0], leaves[3]], create_graph=True
+        )
+        assert gx.requires_grad and gw.requires_grad
+        return torch.autograd.grad(
+            gx.pow(2).sum() + gw.pow(2).sum(), [t for t in leaves if t is not None]
+        )
+
+    expected, actual = penalty_grads(reference.gru), penalty_grads(triton_gru.gru)
+    for a, e in zip(actual, expected, strict=True):
+        torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-5)
+
+
+def test_backward_with_create_graph_goes_through_the_reference():
+    """A plain backward runs the backward kernel; create_graph=True differentiates the reference."""
+    calls = []
+    real = triton_gru._backward
+    x64 = _inputs(3, 2, 3, 16, seed=13)
+    leaves = _leaves(x64, torch.float32)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(triton_gru, "_backward", lambda *a: calls.append(1) or real(*a))
+        out, h_n = triton_gru.gru(*leaves)
+        torch.autograd.grad(out.sum(), leaves[0])
+        assert calls == [1]
+        out, h_n = triton_gru.gru(*leaves)
+        torch.autograd.grad(out.sum(), leaves[0], create_graph=True)
+        assert calls == [1]  # the graph-building backward goes through the reference

@@ -118,9 +118,17 @@ class Sequential(nn.Module):
         return shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = None  # (B, T) bool from a Masking layer, carried as Keras does (compute_mask)
         for layer in self.layers:
-            x = layer(x)
+            kwargs = {"mask": mask} if mask is not None and layer.accepts_mask else {}
+            x, mask = layer(x, **kwargs), layer.compute_mask(x, mask)
         return x
+
+    @property
+    def losses(self) -> list[torch.Tensor]:
+        """The weight penalties of every layer's regularizers (Keras's ``model.losses``), which
+        fit adds to the loss."""
+        return [loss for layer in self.stack() for loss in layer.losses]
 
     def count_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
