@@ -119,8 +119,10 @@ class Sequential(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mask = None  # (B, T) bool from a Masking layer, carried as Keras does (compute_mask)
-        for layer in self.layers:
-            kwargs = {"mask": mask} if mask is not None and layer.accepts_mask else {}
+        for layer in self.stack():
+            kwargs: dict[str, torch.Tensor] = (
+                {"mask": mask} if mask is not None and layer.accepts_mask else {}
+            )
             x, mask = layer(x, **kwargs), layer.compute_mask(x, mask)
         return x
 
