@@ -54,8 +54,7 @@ class Sequential(nn.Module):
     def __init__(self, layers: Sequence[Layer] | None = None, name: str | None = None) -> None:
         super().__init__()
         self.name = name or unique_name("sequential")
-        # A ModuleList (so torch registers the parameters) of grunet layers, typed as what it holds.
-        self.layers: list[Layer] = nn.ModuleList()  # type: ignore[assignment]
+        self.layers = nn.ModuleList()
         self.build_input_shape: tuple | None = None
         self.stop_training = False
         self.rank = 0  # this process's rank when training distributed; only rank 0 writes files
@@ -120,8 +119,10 @@ class Sequential(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mask = None  # (B, T) bool from a Masking layer, carried as Keras does (compute_mask)
-        for layer in self.layers:
-            kwargs = {"mask": mask} if mask is not None and layer.accepts_mask else {}
+        for layer in self.stack():
+            kwargs: dict[str, torch.Tensor] = (
+                {"mask": mask} if mask is not None and layer.accepts_mask else {}
+            )
             x, mask = layer(x, **kwargs), layer.compute_mask(x, mask)
         return x
 
