@@ -121,7 +121,9 @@ class Sequential(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mask = None  # (B, T) bool from a Masking layer, carried as Keras does (compute_mask)
         for layer in self.layers:
-            kwargs = {"mask": mask} if mask is not None and layer.accepts_mask else {}
+            kwargs: dict[str, Any] = (
+                {"mask": mask} if mask is not None and layer.accepts_mask else {}
+            )
             x, mask = layer(x, **kwargs), layer.compute_mask(x, mask)
         return x
 
