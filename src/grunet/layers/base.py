@@ -6,7 +6,7 @@ import inspect
 import itertools
 import re
 from collections import defaultdict
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -17,6 +17,8 @@ from grunet.errors import DataError
 _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
 
 Shape = tuple  # a shape without the batch axis, e.g. (T, F) for a recurrent layer
+
+_LayerT = TypeVar("_LayerT", bound="Layer")  # from_config returns the class it is called on
 
 
 def snake_case(name: str) -> str:
@@ -103,6 +105,15 @@ class Layer(nn.Module):
     def _set_keras_weights(self, weights: list[torch.Tensor]) -> None:
         """Copy weights given in Keras's order and layout into the parameters."""
 
+    def _require(self, param: nn.Parameter | None, what: str) -> nn.Parameter:
+        """`param`, which this layer's settings say exists; a clear error if it is None."""
+        if param is None:
+            raise RuntimeError(
+                f"{type(self).__name__} layer {self.name!r} has no {what} although its settings "
+                "need one; build a new layer instead of removing its parameters."
+            )
+        return param
+
     def get_weights(self) -> list[np.ndarray]:
         """Weights as numpy arrays, in Keras's exact order and layouts."""
         return [w.detach().cpu().numpy().copy() for w in self._keras_weights()]
@@ -143,7 +154,7 @@ class Layer(nn.Module):
         return config
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Layer:
+    def from_config(cls: type[_LayerT], config: dict[str, Any]) -> _LayerT:
         return cls(**config)
 
     def extra_repr(self) -> str:

@@ -51,6 +51,8 @@ class Bidirectional(Layer):
     """
 
     supports_masking = True
+    forward_layer: Recurrent
+    backward_layer: Recurrent
 
     def __init__(
         self,
@@ -117,6 +119,7 @@ class Bidirectional(Layer):
         return shape
 
     def compute_mask(self, inputs: torch.Tensor, mask: torch.Tensor | None = None):
+        out: torch.Tensor | None | list[torch.Tensor | None]
         out = mask if self.forward_layer.return_sequences else None
         if self.merge_mode is None:
             out = [out, out]
@@ -129,9 +132,9 @@ class Bidirectional(Layer):
         self.maybe_build(tuple(x.shape[1:]))
         fwd_state = bwd_state = None
         if initial_state is not None:
-            states = list(initial_state)
-            half = len(states) // 2
-            fwd_state, bwd_state = states[:half], states[half:]
+            given = list(initial_state)
+            half = len(given) // 2
+            fwd_state, bwd_state = given[:half], given[half:]
         fwd = self.forward_layer(x, initial_state=fwd_state, mask=mask)
         bwd = self.backward_layer(x, initial_state=bwd_state, mask=mask)
         states: list[torch.Tensor] = []

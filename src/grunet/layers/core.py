@@ -56,6 +56,8 @@ class Dense(Layer):
     """
 
     supports_masking = True
+    kernel: nn.Parameter  # (F, units), set by build()
+    bias: nn.Parameter | None  # (units,); None without use_bias
 
     def __init__(
         self,
@@ -101,7 +103,7 @@ class Dense(Layer):
         return self._act(F.linear(x, self.kernel.T, self.bias))
 
     def _keras_weights(self) -> list[torch.Tensor]:
-        return [self.kernel, self.bias] if self.use_bias else [self.kernel]
+        return [self.kernel, self._require(self.bias, "bias")] if self.use_bias else [self.kernel]
 
     def _set_keras_weights(self, weights: list[torch.Tensor]) -> None:
         for param, w in zip(self._keras_weights(), weights, strict=False):

@@ -63,6 +63,10 @@ def _regularizer_config(layer: Layer, kinds: tuple[str, ...]) -> dict[str, Any]:
 
 class Recurrent(Layer):
     _spec: _CellSpec
+    weight_ih: nn.Parameter  # (G*H, F), PyTorch's layout, set by build()
+    weight_hh: nn.Parameter  # (G*H, H)
+    bias_ih: nn.Parameter | None  # (G*H,); None without use_bias
+    bias_hh: nn.Parameter | None  # (G*H,); only for cells with a recurrent bias
     supports_masking = True
 
     def __init__(
@@ -121,7 +125,7 @@ class Recurrent(Layer):
     def build(self, input_shape: Shape) -> None:
         F, H, G = input_shape[-1], self.units, self._spec.gates
         blocks = _inverse(self._spec.keras_blocks)
-        factory = {"dtype": torch.get_default_dtype()}
+        factory: dict[str, Any] = {"dtype": torch.get_default_dtype()}
         kernel = glorot_uniform((F, G * H), **factory)  # Keras layout (F, G*H)
         recurrent = orthogonal((H, G * H), **factory)  # Keras layout (H, G*H)
         self.weight_ih = nn.Parameter(_reorder(kernel.T, blocks, H))  # (G*H, F)
@@ -138,9 +142,10 @@ class Recurrent(Layer):
         H, blocks = self.units, self._spec.keras_blocks
         weights = [_reorder(self.weight_ih, blocks, H).T, _reorder(self.weight_hh, blocks, H).T]
         if self.use_bias:
-            b = _reorder(self.bias_ih, blocks, H)
+            b = _reorder(self._require(self.bias_ih, "bias_ih"), blocks, H)
             if self._has_recurrent_bias:
-                b = torch.stack([b, _reorder(self.bias_hh, blocks, H)])  # (2, G*H)
+                b_hh = _reorder(self._require(self.bias_hh, "bias_hh"), blocks, H)
+                b = torch.stack([b, b_hh])  # (2, G*H)
             weights.append(b)
         return weights
 
@@ -151,14 +156,14 @@ class Recurrent(Layer):
         if self.use_bias:
             b = weights[2]
             if self._has_recurrent_bias:
-                self.bias_hh.copy_(_reorder(b[1], blocks, H))
+                self._require(self.bias_hh, "bias_hh").copy_(_reorder(b[1], blocks, H))
                 b = b[0]
-            self.bias_ih.copy_(_reorder(b, blocks, H))
+            self._require(self.bias_ih, "bias_ih").copy_(_reorder(b, blocks, H))
 
     def _regularized(self) -> list[tuple[Any, torch.Tensor | None]]:
         if not self.built:
             return []
-        biases = [b for b in (self.bias_ih, self.bias_hh) if b is not None]
+        biases: list[torch.Tensor] = [b for b in (self.bias_ih, self.bias_hh) if b is not None]
         bias = torch.cat(biases) if biases else None  # Keras's one bias array (1 or 2 rows)
         return [
             (self.kernel_regularizer, self.weight_ih),

@@ -111,7 +111,7 @@ def _build_bidirectional(config: dict[str, Any], where: str) -> gl.Bidirectional
                 "go_backwards) is not supported."
             )
     kwargs["name"] = kwargs.get("name", snake_case(inner_class)).removeprefix("forward_")
-    name = {"name": str(config["name"])} if "name" in config else {}
+    name: dict[str, Any] = {"name": str(config["name"])} if "name" in config else {}
     return gl.Bidirectional(RECURRENT[inner_class](**kwargs), merge_mode=merge_mode, **name)
 
 

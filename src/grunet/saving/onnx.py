@@ -207,6 +207,11 @@ def _unidirectional(g: _Graph, layer: Recurrent, x: str) -> str:
 
 def _bidirectional(g: _Graph, layer: gl.Bidirectional, x: str) -> str:
     fwd, bwd = layer.forward_layer, layer.backward_layer
+    if layer.merge_mode is None:  # two outputs: the graph here carries one
+        raise DataError(
+            f"ONNX export: layer {layer.name!r} has merge_mode=None (a list of two outputs); "
+            "use merge_mode 'concat', 'sum', 'mul' or 'ave'."
+        )
     seq = fwd.return_sequences
     if not fwd.go_backwards:  # the usual case: one bidirectional operator
         out = _recurrent_op(g, [fwd, bwd], x, seq)  # (T, 2, B, H) or (2, B, H)
