@@ -108,7 +108,7 @@ class ForecasterConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
-        if not self.learning_rate > 0:
+        if self.learning_rate is None or not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}.")
         get_scaler(self.scaler)  # validates the name
         if self.quantiles is not None:
@@ -145,6 +145,13 @@ class ForecasterConfig:
                 f"calibration_size must be an integer >= the horizon {self.horizon} (steps whose "
                 f"forecasts calibrate the intervals), got {self.calibration_size!r}."
             )
+
+    @property
+    def plain_lookback(self) -> int:
+        """The plain pipeline's lookback (always set there; the automatic one sizes its own)."""
+        if self.lookback is None:
+            raise RuntimeError("the automatic pipeline sizes its lookback per series.")
+        return self.lookback
 
     @property
     def n_outputs(self) -> int:

@@ -28,7 +28,6 @@ from grunet.forecast.config import CELLS, STRATEGIES, ForecasterConfig, quantile
 from grunet.forecast.ensemble import Ensemble
 from grunet.forecast.frame import Panel, Schema, calendar_names, load_panel
 from grunet.forecast.network import PinballLoss
-from grunet.forecast.plain import PlainEngine
 from grunet.forecast.plain_predict import PlainPredict
 from grunet.forecast.seasonality import season_length_for
 from grunet.forecast.state import AutoSeriesState, FittedState, SeriesState
@@ -45,7 +44,7 @@ __all__ = [
 ]
 
 
-class Forecaster(PlainEngine, PlainPredict):
+class Forecaster(PlainPredict):
     """Forecast one or many series with a GRU (or LSTM, SimpleRNN) trained on sliding windows.
 
     ``Forecaster(horizon=H)`` runs the automatic pipeline; None below means "chosen from the

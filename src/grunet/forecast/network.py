@@ -45,7 +45,7 @@ def build_network(config: ForecasterConfig, n_features: int) -> Sequential:
     extra = {"reset_after": c.reset_after} if c.cell == "gru" else {}
     stack = []
     for i in range(c.layers):
-        shape = {"input_shape": (c.lookback, n_features)} if i == 0 else {}
+        shape = {"input_shape": (c.plain_lookback, n_features)} if i == 0 else {}
         stack.append(
             cell(c.units, return_sequences=i < c.layers - 1, dropout=c.dropout, **shape, **extra)
         )
@@ -60,5 +60,6 @@ def compile_network(model: Sequential, config: ForecasterConfig) -> None:
     c = config
     loss = PinballLoss(c.quantiles, c.model_horizon) if c.quantiles else "mean_squared_error"
     model.compile(
-        loss=loss, optimizer=torch.optim.Adam(model.parameters(), lr=c.learning_rate, eps=1e-7)
+        loss=loss,
+        optimizer=torch.optim.Adam(model.parameters(), lr=c.learning_rate or 1e-3, eps=1e-7),
     )

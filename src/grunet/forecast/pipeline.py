@@ -32,7 +32,7 @@ def options(config: ForecasterConfig, freq: str | None) -> AutoOptions:
         combine=c.combine,
         cell=c.cell,
         units=c.units,
-        learning_rate=c.learning_rate,
+        learning_rate=float(c.learning_rate or 3e-3),
         train_steps=c.train_steps,
         seed=0 if c.seed is None else c.seed,
     )
@@ -69,7 +69,7 @@ def members_for(
     out_states, out_ens = [], []
     for s in panel.series:
         st, ens = known.get(s.id, (None, None))
-        if st is None or len(s) != st.n_train or s.target[-1] != st.history[-1]:
+        if st is None or ens is None or len(s) != st.n_train or s.target[-1] != st.history[-1]:
             name = "the series" if s.id is None else f"series {s.id!r}"
             raise DataError(
                 f"{name} is not the data this forecaster was fit on; the automatic pipeline "
@@ -84,7 +84,8 @@ def members_for(
 def ensemble_of(state: AutoSeriesState, config: ForecasterConfig) -> Ensemble:
     """An untrained ensemble with the state's members (for loading weights into)."""
     specs = list(zip(state.lookbacks, state.seeds, strict=True))
-    return Ensemble(specs, config.horizon, config.cell, config.units, config.learning_rate)
+    lr = float(config.learning_rate or 3e-3)
+    return Ensemble(specs, config.horizon, config.cell, config.units, lr)
 
 
 def predict_frame(

@@ -32,13 +32,16 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from grunet.errors import DataError
+from grunet.forecast.config import ForecasterConfig
 from grunet.forecast.conformal import conformal_offsets
 from grunet.forecast.frame import (
     Panel,
+    Schema,
     Series,
     calendar_features,
     calendar_names,
@@ -47,13 +50,39 @@ from grunet.forecast.network import build_network
 from grunet.forecast.scalers import get_scaler
 from grunet.forecast.state import SeriesState
 from grunet.forecast.windows import make_windows, split_point, window_origins
-from grunet.models import EarlyStopping
+from grunet.models import EarlyStopping, Sequential
 from grunet.seeding import set_seed
 
 
 class PlainEngine:
-    """The plain pipeline's methods; mixed into `Forecaster` (which provides ``config``,
-    ``models``, ``states``, ``freq`` ... and ``season_length``)."""
+    """The plain pipeline's methods; mixed into `Forecaster`, which sets the attributes declared
+    here and defines the methods below that raise NotImplementedError."""
+
+    config: ForecasterConfig
+    models: list[Sequential]
+    states: list[SeriesState]
+    offsets: np.ndarray | None
+    schema: Schema | None
+    freq: str | None
+    step: int
+    history: dict[str, list[float]]
+    fit_seconds: float
+    n_windows: dict[str, int]
+    rank: int
+
+    @property
+    def season_length(self) -> int:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _require_fitted(self, what: str) -> None:
+        raise NotImplementedError
 
     # -- features ---------------------------------------------------------------------------
     def _log(self, values: np.ndarray, s: Series) -> np.ndarray:
@@ -104,7 +133,9 @@ class PlainEngine:
             if s.covariates.shape[1]
             else None
         )
-        return SeriesState(s.id, target_scaler, cov_scaler, s.tail(self.config.lookback), n_train)
+        return SeriesState(
+            s.id, target_scaler, cov_scaler, s.tail(self.config.plain_lookback), n_train
+        )
 
     # -- network inputs and outputs -------------------------------------------------------
     def _base(self, X: np.ndarray) -> np.ndarray | float:
@@ -115,7 +146,7 @@ class PlainEngine:
             return 0.0
         if c.relative == "season":
             m = self.season_length
-            idx = c.lookback - m + np.arange(c.model_horizon) % m  # the last season, repeated
+            idx = c.plain_lookback - m + np.arange(c.model_horizon) % m  # the last season, repeated
             return X[:, idx, 0]
         return X[:, -1:, 0]
 
@@ -145,7 +176,7 @@ class PlainEngine:
 
     def _windows(self, panel: Panel, val_size) -> tuple[list[SeriesState], tuple, tuple | None]:
         c = self.config
-        L, H = c.lookback, c.model_horizon
+        L, H = c.plain_lookback, c.model_horizon
         states, train, val = [], [], []
         for s in panel.series:
             n_train = split_point(len(s), val_size)
@@ -210,10 +241,10 @@ class PlainEngine:
         self.schema, self.freq, self.step = panel.schema, panel.freq, panel.step
         if c.calendar:
             calendar_names(self.freq)  # raises for integer steps
-        if c.relative == "season" and not 1 < self.season_length <= c.lookback:
+        if c.relative == "season" and not 1 < self.season_length <= c.plain_lookback:
             raise ValueError(
                 f"relative='season' needs a seasonal period m > 1 within the lookback, got m="
-                f"{self.season_length} and lookback {c.lookback}; set season_length or use relative=True."
+                f"{self.season_length} and lookback {c.plain_lookback}; set season_length or use relative=True."
             )
         if early_stopping is not None and val_size in (None, 0):
             raise ValueError(
@@ -241,7 +272,7 @@ class PlainEngine:
             return np.tile(y, (1, c.n_outputs))
 
         models, histories = [], []
-        for k in range(c.n_models):
+        for k in range(c.n_models or 1):
             cbs = list(callbacks or [])
             if early_stopping is not None:
                 cbs.append(EarlyStopping(patience=int(early_stopping), restore_best_weights=True))
@@ -290,7 +321,7 @@ class PlainEngine:
         its errors there (in the final model's units, `states`) into offsets.
         """
         c = self.config
-        C, L, H = c.calibration_steps, c.lookback, c.horizon
+        C, L, H = c.calibration_steps, c.plain_lookback, c.horizon
         early = panel.map(lambda s: s.head(len(s) - C))
         probe = type(self).from_config({**self.get_config(), "calibrate": False})
         kw = {**fit_kw, "checkpoint_dir": None if folder is None else folder / "calibration"}
@@ -322,14 +353,14 @@ class PlainEngine:
             )
             qs.append(self._encode(pred[:, 1:], state))
         y, q = np.concatenate(ys), np.concatenate(qs)
-        return conformal_offsets(y, q, c.quantiles), len(y)
+        return conformal_offsets(y, q, c.quantiles or []), len(y)
 
     def _window_forecasts(self, s: Series, state: SeriesState, origins: np.ndarray) -> np.ndarray:
         """Forecasts (M, n_outputs, H) in original units of the windows of `s` at `origins`
         (direct strategy; uncalibrated, quantiles sorted)."""
         feats = self._features(s, state)
         X, _ = make_windows(
-            feats, feats[:, 0], self.config.lookback, self.config.model_horizon, origins
+            feats, feats[:, 0], self.config.plain_lookback, self.config.model_horizon, origins
         )
         out = self._net(X)
         out[:, 1:] = np.sort(out[:, 1:], axis=1)

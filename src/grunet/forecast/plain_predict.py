@@ -14,11 +14,12 @@ import pandas as pd
 from grunet.errors import DataError
 from grunet.forecast.config import quantile_column
 from grunet.forecast.frame import Series, calendar_features, future_index, load_panel
+from grunet.forecast.plain import PlainEngine
 from grunet.forecast.state import SeriesState
 from grunet.forecast.windows import make_windows, window_origins
 
 
-class PlainPredict:
+class PlainPredict(PlainEngine):
     """The plain pipeline's forecasting methods (see `PlainEngine`)."""
 
     def _states_for(self, data) -> list[tuple[Series, SeriesState]]:
@@ -34,10 +35,10 @@ class PlainPredict:
         known = {st.id: st for st in self.states}
         pairs = []
         for s in panel.series:
-            if len(s) < self.config.lookback:
+            if len(s) < self.config.plain_lookback:
                 raise DataError(
                     f"series {s.id!r} has {len(s)} steps; forecasting needs the last lookback="
-                    f"{self.config.lookback} steps."
+                    f"{self.config.plain_lookback} steps."
                 )
             # A series unseen in training gets scalers fit on its own history (all of it is past).
             pairs.append((s, known.get(s.id) or self._new_state(s, len(s))))
@@ -46,7 +47,7 @@ class PlainPredict:
     def _raw_predict(self, pairs, horizon: int) -> np.ndarray:
         """Forecasts in original units: (S, n_outputs, horizon), quantile blocks sorted."""
         c = self.config
-        L = c.lookback
+        L = c.plain_lookback
         X = np.stack([self._features(s.tail(L), st) for s, st in pairs]).astype(
             np.float32
         )  # (S, L, F)
@@ -101,7 +102,7 @@ class PlainPredict:
             ("train" or "validation", per the fit's split).
         """
         self._require_fitted("fitted_values")
-        L, parts = self.config.lookback, []
+        L, parts = self.config.plain_lookback, []
         for s, st in self._states_for(data):
             origins = window_origins(len(s), L, 1)
             feats = self._features(s, st)

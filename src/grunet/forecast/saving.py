@@ -117,7 +117,7 @@ def read(path: str | os.PathLike, config: ForecasterConfig | None = None):
         ) from None
     models, ensembles = [], []
     if config.pipeline == "plain":
-        for k in range(config.n_models):
+        for k in range(config.n_models or 1):
             model = load_model(path / model_file(k), compile=False)
             compile_network(model, config)
             models.append(model)
@@ -127,6 +127,7 @@ def read(path: str | os.PathLike, config: ForecasterConfig | None = None):
         tensors = load_file(str(path / ENSEMBLE_FILE))
         for i, st in enumerate(state.auto_series):
             specs = list(zip(st.lookbacks, st.seeds, strict=True))
-            ens = Ensemble(specs, config.horizon, config.cell, config.units, config.learning_rate)
+            lr = float(config.learning_rate or 3e-3)
+            ens = Ensemble(specs, config.horizon, config.cell, config.units, lr)
             ensembles.append(ens.load_tensors(tensors, f"s{i}.m"))
     return state, config, models, ensembles

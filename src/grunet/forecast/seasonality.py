@@ -59,7 +59,7 @@ def season_length_for(freq: str | None) -> int:
             return 1
         return SEASON_BY_ALIAS[base] if mult == 1 else 1
     try:
-        step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+        step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq).nanos, unit="ns")
     except (ValueError, TypeError):
         return 1  # annual and other non-fixed offsets: no season
     if step < DAY and DAY % step == pd.Timedelta(0):
