@@ -35,7 +35,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # backtest/compare pull in statsmodels only when used.
+    # backtest/compare/plots load on first use (statsforecast compiles with numba).
     if name in ("backtest", "compare", "plots"):
         import importlib
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from grunet.forecast.backtest import MODEL
 from grunet.forecast.metrics import interval_pairs
 from grunet.plot import _save
 
@@ -130,8 +131,6 @@ def plot_backtest(
 ) -> Figure:
     """Top: the first series with each fold's grunet forecast and the best baseline's (by MASE).
     Bottom: mean MASE per model (below 1 beats the in-sample seasonal naive)."""
-    from grunet.forecast.backtest import MODEL
-
     fc = result.forecasts
     sid = _series_ids(fc)[0]
     f = _rows(fc, sid)
