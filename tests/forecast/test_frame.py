@@ -60,7 +60,7 @@ def test_unsorted_dates_are_sorted_and_integer_steps_work(monthly):
         (
             {},
             lambda d: d.assign(date=d["date"].astype(str).where(d.index != 2, "soon")),
-            "could not be read as dates",
+            r"not a date in data row 3 \('soon'\)",
         ),
     ],
 )
