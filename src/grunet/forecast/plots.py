@@ -181,14 +181,18 @@ def plot_backtest(
 
 
 def plot_compare(
-    runs: pd.DataFrame, path=None, *, title: str = "GRU vs LSTM vs SimpleRNN"
+    runs: pd.DataFrame,
+    path=None,
+    *,
+    title: str = "GRU vs LSTM vs SimpleRNN",
+    references: dict[str, float] | None = None,
 ) -> Figure:
-    """Bars (mean over seeds, with each seed's value as a dot) of seconds per epoch, final
-    validation loss and test MASE per cell."""
+    """Bars (mean over seeds, with each seed's value as a dot) of fit seconds, test MASE and test
+    sMAPE per cell; `references` (name -> test MASE, e.g. seasonal naive) as lines on the MASE."""
     metrics = [
-        ("sec_per_epoch", "train seconds / epoch"),
-        ("val_loss", "validation loss (scaled)"),
+        ("fit_seconds", "fit seconds"),
         ("test_mase", "test MASE"),
+        ("test_smape", "test sMAPE (%)"),
     ]
     cells = list(dict.fromkeys(runs["cell"]))
     fig = Figure(figsize=(11, 3.8))
@@ -207,6 +211,11 @@ def plot_compare(
         for x, c in enumerate(cells):
             vals = runs.loc[runs["cell"] == c, col].to_numpy()
             ax.scatter(np.full(len(vals), x), vals, color="black", s=10, zorder=3)
+        if col == "test_mase":
+            for j, (name, value) in enumerate((references or {}).items()):
+                ax.axhline(value, color=f"C{j + 2}", linestyle="--", label=name)
+            if references:
+                ax.legend(fontsize=8)
         ax.set_title(label)
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle(f"{title} ({runs['seed'].nunique()} seeds)")
