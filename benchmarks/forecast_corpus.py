@@ -2,7 +2,7 @@
 
     python benchmarks/forecast_corpus.py [DIR_OR_FILES ...] [--horizon H] [--out DIR] [--gru-alone]
 
-Default corpus: shared/data/forecast-dev next to the repository (or $GRUNET_FORECAST_CORPUS).
+Default corpus: ../shared/data/forecast-dev beside the repository (or $GRUNET_FORECAST_CORPUS).
 Each series' last H points (monthly 18, quarterly 8, yearly 6, ...; see
 grunet.forecast.evaluation) are held out; every method fits on the rest. Prints the markdown
 leaderboard and writes leaderboard.csv, summary.csv, forecasts.csv and leaderboard.png to --out.
@@ -20,8 +20,11 @@ from grunet.errors import DataError
 from grunet.forecast.evaluation import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
+# ../shared/data/forecast-dev beside the repository (or beside the folder of its worktrees)
+CANDIDATES = [p / "shared" / "data" / "forecast-dev" for p in (ROOT.parent, ROOT.parent.parent)]
 CORPUS = Path(
-    os.environ.get("GRUNET_FORECAST_CORPUS", ROOT.parent / "shared" / "data" / "forecast-dev")
+    os.environ.get("GRUNET_FORECAST_CORPUS")
+    or next((p for p in CANDIDATES if p.is_dir()), CANDIDATES[0])
 )
 
 
