@@ -11,9 +11,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from grunet._files import save_figure
 from grunet.forecast.backtest import MODEL
 from grunet.forecast.metrics import interval_pairs
-from grunet.plot import _save
 
 MAX_PANELS = 4
 
@@ -51,7 +51,7 @@ def _label(ax, title: str, sid) -> None:
 
 def _finish(fig: Figure, path) -> Figure:
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
