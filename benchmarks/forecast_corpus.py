@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from grunet.errors import DataError
+from grunet.errors import GrunetError
 from grunet.forecast.evaluation import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         board = evaluate(
             args.paths, horizon=args.horizon, out=args.out, variants=variants, seed=args.seed
         )
-    except (DataError, ValueError) as e:
+    except GrunetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(board.to_markdown())

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import statsforecast.models as sf
 
-from grunet.errors import DataError
+from grunet.errors import DataError, OptionError
 from grunet.forecast.baselines import (
     BASELINES,
     LABELS,
@@ -57,7 +57,7 @@ def test_ets_beats_seasonal_naive_on_a_trending_seasonal_series():
 def test_registry_and_errors():
     assert set(BASELINES) == {"naive", "seasonal_naive", "drift", "ets", "arima", "theta"}
     assert get_baseline("AutoETS") is get_baseline("ets")  # statsforecast names work too
-    with pytest.raises(ValueError, match="Unknown baseline 'prophet'"):
+    with pytest.raises(OptionError, match="Unknown baseline 'prophet'"):
         get_baseline("prophet")
     with pytest.raises(DataError, match="AutoETS could not be fit to a series of 3 values"):
         forecast_baseline("ets", [1.0, 2.0, 3.0], 2)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from conftest import seasonal
-from grunet.errors import DataError
+from grunet.errors import DataError, OptionError
 from grunet.forecast import metrics as M
 from grunet.forecast.baselines import forecast_baseline
 from grunet.forecast.evaluation import check_horizon, data_files, default_horizon, evaluate
@@ -82,7 +82,7 @@ def test_horizon_rules():
     assert default_horizon("30min") == 48 and default_horizon(None) == 8
     assert check_horizon("auto") is None and check_horizon(" 12 ") == 12
     for bad in (0, -3, "abc", "2.5", 2.5, True):
-        with pytest.raises(ValueError, match="horizon must be a positive integer"):
+        with pytest.raises(OptionError, match="horizon must be a positive integer"):
             check_horizon(bad)
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from conftest import seasonal
-from grunet.errors import DataError
+from grunet.errors import DataError, OptionError
 from grunet.forecast import Forecaster
 from grunet.forecast.frame import load_panel
 from grunet.forecast.inputs import as_table, fill_gaps, guess_schema
@@ -82,7 +82,7 @@ def test_fill_interpolate_inserts_missing_dates_and_values():
     filled = fill_gaps(steps, "t", ["value"], "interpolate")
     assert filled["t"].tolist() == [1, 2, 3, 4, 5]
     np.testing.assert_allclose(filled["value"], [1.0, 2.0, 3.0, 4.0, 5.0])
-    with pytest.raises(DataError, match="fill must be None or 'interpolate'"):
+    with pytest.raises(OptionError, match="fill must be None or 'interpolate'"):
         load_panel(df, date="date", fill="zero")
 
 

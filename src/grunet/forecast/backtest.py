@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grunet.errors import DataError
+from grunet.errors import DataError, OptionError
 from grunet.forecast import metrics as M
 from grunet.forecast.baselines import forecast_baseline, resolve
 from grunet.forecast.config import quantile_column
@@ -137,7 +137,7 @@ def backtest(
     """
     unknown = set(kwargs) - set(_FIT_KEYS) - set(_SCHEMA_KEYS)
     if unknown:
-        raise ValueError(f"backtest got unknown option(s) {', '.join(sorted(unknown))}.")
+        raise OptionError(f"backtest got unknown option(s) {', '.join(sorted(unknown))}.")
     schema = forecaster.schema.to_dict() if forecaster.schema else {}
     schema.update({k: kwargs[k] for k in _SCHEMA_KEYS if k in kwargs})
     fit_kw = {
@@ -148,7 +148,7 @@ def backtest(
     c = forecaster.config
     horizon = c.horizon if horizon is None else int(horizon)
     if getattr(c, "strategy", "direct") == "direct" and horizon > c.horizon:
-        raise ValueError(
+        raise OptionError(
             f"backtest horizon {horizon} exceeds the forecaster's horizon {c.horizon}."
         )
     names = [resolve(b) for b in baselines]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grunet.errors import DataError
+from grunet.errors import DataError, OptionError
 
 # name -> (statsforecast class name, whether it takes season_length)
 MODELS: dict[str, tuple[str, bool]] = {
@@ -60,7 +60,7 @@ def resolve(name: str) -> str:
         return key
     if key in _ALIASES:
         return _ALIASES[key]
-    raise ValueError(
+    raise OptionError(
         f"Unknown baseline {name!r}; use any of: {', '.join(MODELS)} "
         f"(or their statsforecast names: {', '.join(LABELS.values())})."
     )

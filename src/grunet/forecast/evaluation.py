@@ -23,7 +23,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress
 
-from grunet.errors import DataError
+from grunet.errors import DataError, OptionError
 from grunet.forecast import metrics as M
 from grunet.forecast.baselines import LABELS, forecast_baseline
 from grunet.forecast.config import quantile_column
@@ -52,19 +52,20 @@ def default_horizon(freq: str | None) -> int:
 
 
 def check_horizon(horizon: Any) -> int | None:
-    """`horizon` as a positive int (None: by frequency), or a ValueError saying what to give."""
+    """`horizon` as a positive int (None / "auto": by frequency), or an OptionError."""
     if horizon is None or (isinstance(horizon, str) and horizon.strip().lower() == "auto"):
         return None
-    try:
-        value = int(str(horizon).strip()) if not isinstance(horizon, (int, np.integer)) else horizon
-    except ValueError:
-        value = None
-    if value is None or isinstance(horizon, bool) or value < 1 or float(str(horizon)) != value:
-        raise ValueError(
+    value = None
+    if isinstance(horizon, (int, np.integer)) and not isinstance(horizon, bool):
+        value = int(horizon)
+    elif isinstance(horizon, str) and horizon.strip().isdigit():
+        value = int(horizon.strip())
+    if value is None or value < 1:
+        raise OptionError(
             f"horizon must be a positive integer (or 'auto' for the default by frequency), "
             f"got {horizon!r}."
         )
-    return int(value)
+    return value
 
 
 def data_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -190,7 +191,7 @@ def evaluate(
 
     Raises:
         DataError: no data files, unreadable files or dates, a series too short for the horizon.
-        ValueError: a horizon that is not a positive integer.
+        OptionError: a horizon that is not a positive integer.
     """
     h = check_horizon(horizon)
     files = data_files([paths] if isinstance(paths, (str, Path)) else paths)
@@ -216,7 +217,7 @@ def evaluate(
                 try:
                     mean, lo, hi = _grunet(task, H, options, fit_options, seed)
                     by_method[label] = (mean, lo, hi, "", time.perf_counter() - t0)
-                except (DataError, ValueError) as e:
+                except DataError as e:
                     by_method[label] = (None, None, None, str(e), time.perf_counter() - t0)
             fallback = by_method[LABELS["seasonal_naive"]]
             for method in [*variants, *(LABELS[n] for n in names)]:

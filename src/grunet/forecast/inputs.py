@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grunet.errors import DataError
+from grunet.errors import DataError, OptionError
 
 READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     ".csv": pd.read_csv,
@@ -208,10 +208,10 @@ def fill_gaps(
     order (the ends by the nearest value). ``how=None`` returns `df` as it is.
 
     Raises:
-        DataError: an unknown `how`, or dates that do not fall on one regular spacing.
+        OptionError: an unknown `how`. DataError: dates not on one regular spacing.
     """
     if how not in FILLS:
-        raise DataError(f"fill must be None or 'interpolate', got {how!r}.")
+        raise OptionError(f"fill must be None or 'interpolate', got {how!r}.")
     if how is None:
         return df
     df = df.copy()
