@@ -325,18 +325,25 @@ SEASON_LENGTH = {
     "C": 5,
     "h": 24,
     "H": 24,
-    "min": 60,
-    "T": 60,
 }
+SUB_DAILY = ("h", "H", "min", "T", "s", "S")
 
 
 def season_length(freq: str | None) -> int:
     """The usual seasonal period of a frequency: 12 for monthly, 7 daily, 5 business-daily,
-    24 hourly, 4 quarterly, 52 weekly; 1 when there is none (yearly, integer steps, multiples)."""
+    4 quarterly, 52 weekly; below a day, the steps in a day (hourly 24, half-hourly 48, 15-minute
+    96); 1 when there is none (yearly, integer steps, multiples of a calendar period)."""
     if freq is None:
         return 1
     mult, base = _base_alias(freq)
-    return SEASON_LENGTH.get(base, 1) if mult == 1 else 1
+    if base in SEASON_LENGTH and base not in SUB_DAILY:
+        return SEASON_LENGTH[base] if mult == 1 else 1
+    try:
+        step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+    except (ValueError, TypeError):
+        return 1  # yearly and other calendar offsets of no fixed length
+    day = pd.Timedelta(days=1)
+    return int(day // step) if step < day and day % step == pd.Timedelta(0) else 1
 
 
 def _cyclic(values, period: float) -> np.ndarray:
