@@ -167,7 +167,9 @@ def backtest(
         if model is None or refit:
             model = type(forecaster).from_config(forecaster.get_config())
             model.fit(history, **fit_kw)
-        pred = model.predict(horizon, data=history)
+            pred = model.predict(horizon)  # from the end of `history`, the data just fit
+        else:
+            pred = model.predict(horizon, data=history)
         for s, cut in members:
             fc = pred if s.id is None else pred[pred["id"] == s.id]
             train, actual = s.target[:cut], s.target[cut : cut + horizon]
