@@ -251,15 +251,24 @@ def evaluate(
 
 
 class _bar:
-    """A rich progress bar over series (or nothing); ``advance(name)`` after each series."""
+    """A rich progress bar over series (or nothing); ``advance(name)`` after each series. When
+    stderr is not a terminal (a log file), one line per series instead."""
 
     def __init__(self, show: bool, total: int) -> None:
-        self.show, self.total, self.progress = show, total, None
+        self.show, self.total, self.progress, self.done = show, total, None, 0
 
     def __enter__(self):
         if not self.show:
             return lambda name: None
-        self.progress = Progress(console=Console(stderr=True), transient=True)
+        console = Console(stderr=True)
+        if not console.is_terminal:
+
+            def line(name: str) -> None:
+                self.done += 1
+                console.print(f"evaluated {name} ({self.done}/{self.total})", highlight=False)
+
+            return line
+        self.progress = Progress(console=console, transient=True)
         self.progress.start()
         task = self.progress.add_task("evaluating", total=self.total)
         return lambda name: self.progress.update(task, advance=1, description=f"evaluated {name}")
