@@ -7,9 +7,8 @@ against the statsforecast baselines on a corpus of series.
 
 from grunet.forecast import baselines, metrics
 from grunet.forecast.config import ForecasterConfig
-from grunet.forecast.forecaster import Forecaster
+from grunet.forecast.forecaster import Forecaster, load
 from grunet.forecast.frame import Panel, Schema, Series, load_panel, read_table
-from grunet.forecast.saving import load
 from grunet.forecast.scalers import (
     MinMaxScaler,
     RobustScaler,

@@ -11,6 +11,21 @@ from grunet.forecast.scalers import get_scaler
 
 CELLS = {"gru": layers.GRU, "lstm": layers.LSTM, "rnn": layers.SimpleRNN}
 STRATEGIES = ("direct", "recursive")
+PIPELINES = ("auto", "plain")
+# Options only the plain engine has, at their defaults: any other value selects pipeline="plain".
+PLAIN_ONLY = {
+    "layers": 1,
+    "dropout": 0.0,
+    "reset_after": True,
+    "scaler": "standard",
+    "strategy": "direct",
+    "calendar": False,
+    "relative": False,
+    "calibrate": None,
+    "calibration_size": None,
+}
+# Plain-engine values of the options the automatic pipeline chooses itself.
+PLAIN_DEFAULTS = {"lookback": 24, "log": False, "n_models": 1, "learning_rate": 1e-3}
 
 
 def quantile_column(q: float) -> str:
@@ -23,7 +38,7 @@ class ForecasterConfig:
     """The Forecaster's constructor arguments (JSON-able); see `Forecaster`."""
 
     cell: str = "gru"
-    lookback: int = 24
+    lookback: int | None = None
     horizon: int = 12
     units: int = 32
     layers: int = 1
@@ -35,14 +50,38 @@ class ForecasterConfig:
     calendar: bool = False
     relative: bool | str = False
     season_length: int | None = None
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None
     seed: int | None = None
-    log: bool = False
-    n_models: int = 1
+    log: bool | None = None
+    n_models: int | None = None
     calibrate: bool | None = None
     calibration_size: int | None = None
+    pipeline: str | None = None
+    combine: bool | None = None
+    train_steps: int | None = None
 
     def __post_init__(self) -> None:
+        if self.pipeline is None:
+            plain = self.lookback is not None or any(
+                getattr(self, k) != v and not (k == "relative" and self.relative is None)
+                for k, v in PLAIN_ONLY.items()
+            )
+            self.pipeline = "plain" if plain else "auto"
+        if self.pipeline not in PIPELINES:
+            raise ValueError(
+                f"Unknown pipeline {self.pipeline!r}; use 'auto' (choices made from the data) or "
+                "'plain' (the network exactly as configured)."
+            )
+        if self.pipeline == "plain":
+            for k, v in PLAIN_DEFAULTS.items():
+                if getattr(self, k) is None:
+                    setattr(self, k, v)
+        if self.pipeline == "auto" and self.learning_rate is None:
+            self.learning_rate = 3e-3
+        if self.train_steps is not None and (
+            not isinstance(self.train_steps, (int, np.integer)) or self.train_steps < 1
+        ):
+            raise ValueError(f"train_steps must be a positive integer, got {self.train_steps!r}.")
         if self.cell not in CELLS:
             raise ValueError(f"Unknown cell {self.cell!r}; use one of: {', '.join(CELLS)}.")
         if self.strategy not in STRATEGIES:
@@ -51,6 +90,8 @@ class ForecasterConfig:
             )
         for name in ("lookback", "horizon", "units", "layers", "n_models"):
             value = getattr(self, name)
+            if value is None and name in ("lookback", "n_models"):
+                continue  # automatic
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
             setattr(self, name, int(value))

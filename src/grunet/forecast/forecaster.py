@@ -40,9 +40,10 @@ import numpy as np
 import pandas as pd
 
 from grunet.errors import DataError
-from grunet.forecast import saving
+from grunet.forecast import pipeline, saving
 from grunet.forecast.config import CELLS, STRATEGIES, ForecasterConfig, quantile_column
 from grunet.forecast.conformal import conformal_offsets
+from grunet.forecast.ensemble import Ensemble
 from grunet.forecast.frame import (
     Panel,
     Schema,
@@ -51,12 +52,11 @@ from grunet.forecast.frame import (
     calendar_names,
     future_index,
     load_panel,
-    season_length,
 )
 from grunet.forecast.network import PinballLoss, build_network
-from grunet.forecast.saving import load
 from grunet.forecast.scalers import get_scaler
-from grunet.forecast.state import SeriesState
+from grunet.forecast.seasonality import season_length_for
+from grunet.forecast.state import AutoSeriesState, FittedState, SeriesState
 from grunet.forecast.windows import make_windows, split_point, window_origins
 from grunet.models import EarlyStopping, Sequential
 from grunet.seeding import set_seed
@@ -108,7 +108,7 @@ class Forecaster:
     def __init__(
         self,
         cell: str = "gru",
-        lookback: int = 24,
+        lookback: int | None = None,
         horizon: int = 12,
         units: int = 32,
         layers: int = 1,
@@ -120,12 +120,15 @@ class Forecaster:
         calendar: bool = False,
         relative: bool = False,
         season_length: int | None = None,
-        learning_rate: float = 1e-3,
+        learning_rate: float | None = None,
         seed: int | None = None,
-        log: bool = False,
-        n_models: int = 1,
+        log: bool | None = None,
+        n_models: int | None = None,
         calibrate: bool | None = None,
         calibration_size: int | None = None,
+        pipeline: str | None = None,
+        combine: bool | None = None,
+        train_steps: int | None = None,
     ) -> None:
         self.config = ForecasterConfig(
             cell=cell,
@@ -147,7 +150,12 @@ class Forecaster:
             n_models=n_models,
             calibrate=calibrate,
             calibration_size=calibration_size,
+            pipeline=pipeline,
+            combine=combine,
+            train_steps=train_steps,
         )
+        self.auto_states: list[AutoSeriesState] = []  # pipeline="auto": per-series fitted state
+        self.ensembles: list[Ensemble] = []  # pipeline="auto": per-series networks
         self.models: list[Sequential] = []
         self.offsets: np.ndarray | None = None  # (Q, H) conformal offsets in model units
         self.rank = 0
@@ -181,12 +189,26 @@ class Forecaster:
 
     @property
     def fitted(self) -> bool:
-        return bool(self.models)
+        return bool(self.models or self.ensembles)
 
     @property
     def season_length(self) -> int:
-        """Seasonal period m used by MASE and the seasonal baselines."""
-        return self.config.season_length or season_length(self.freq)
+        """Seasonal period m used by MASE and the seasonal baselines (`season_length_for`)."""
+        return self.config.season_length or season_length_for(self.freq)
+
+    def describe(self) -> str:
+        """What was chosen (pipeline, season length, log, deseasonalising, lookbacks, ensemble,
+        validation scores, combination weights) and why, as text."""
+        c = self.config
+        if c.pipeline == "auto":
+            if not self.auto_states:
+                return "Forecaster: automatic pipeline, not fitted (choices are made by fit)."
+            return pipeline.describe(self.auto_states, c, self.freq)
+        return (
+            f"Forecaster: plain pipeline (options given: the network as configured): {c.cell} "
+            f"{c.units} units x {c.layers} layer(s), lookback {c.lookback}, horizon {c.horizon}, "
+            f"scaler {c.scaler}, log {c.log}, relative {c.relative}, {c.n_models} network(s)."
+        )
 
     @property
     def feature_names(self) -> list[str]:
@@ -309,7 +331,8 @@ class Forecaster:
 
         Args:
             target: column to forecast (a list of columns = wide layout, one series per column).
-            date: time column (datetimes, or integer steps). id: series-id column (long layout).
+            date: time column (datetimes, or integer steps); the automatic pipeline uses a
+                column named "date" or "ds" when not given. id: series-id column (long layout).
             covariates: numeric columns fed to the network as past covariates (direct only).
             val_size: last steps of each series held out for validation (an int, or a fraction);
                 the scalers never see them. Needed for early stopping.
@@ -326,7 +349,16 @@ class Forecaster:
         Returns:
             self, fitted.
         """
+        if date is None and self.config.pipeline == "auto" and isinstance(data, pd.DataFrame):
+            # the automatic pipeline takes a "date" or "ds" column as the time column
+            date = next((c for c in ("date", "ds") if c in data.columns), None)
         panel = load_panel(data, target=target, date=date, id=id, covariates=covariates)
+        if self.config.pipeline == "auto":
+            start = time.perf_counter()
+            self.schema, self.freq, self.step = panel.schema, panel.freq, panel.step
+            self.auto_states, self.ensembles = pipeline.fit_panel(panel, self.config)
+            self.fit_seconds = time.perf_counter() - start
+            return self
         self.fit_kwargs = {
             "val_size": val_size,
             "epochs": epochs,
@@ -633,6 +665,20 @@ class Forecaster:
         horizon = c.horizon if horizon is None else horizon
         if not isinstance(horizon, (int, np.integer)) or isinstance(horizon, bool) or horizon < 1:
             raise ValueError(f"horizon must be a positive integer, got {horizon!r}.")
+        if c.pipeline == "auto":
+            if data is not None:
+                raise ValueError(
+                    "the automatic pipeline forecasts from the end of the data it was fit on; "
+                    "fit it on the new data (seconds) or use pipeline='plain' to pass data=."
+                )
+            if horizon > c.horizon:
+                raise ValueError(
+                    f"this forecaster forecasts at most {c.horizon} steps, asked for {horizon}; "
+                    "refit with a longer horizon."
+                )
+            return pipeline.predict_frame(
+                self.auto_states, self.ensembles, c, int(horizon), self.freq, self.step
+            )
         if c.strategy == "direct" and horizon > c.horizon:
             raise ValueError(
                 f"this direct model forecasts at most {c.horizon} steps, asked for {horizon}; refit "
@@ -708,4 +754,43 @@ class Forecaster:
         Raises:
             FileExistsError: `path` exists and overwrite is False.
         """
-        return saving.save(self, path, overwrite=overwrite, keep=keep)
+        self._require_fitted("save")
+        return saving.save(
+            self.fitted_state(), self.models, self.ensembles, path, overwrite=overwrite, keep=keep
+        )
+
+    def fitted_state(self) -> FittedState:
+        """Everything fit learned except network weights, as one JSON-able `FittedState`."""
+        self._require_fitted("fitted_state")
+        return FittedState(
+            config=self.get_config(),
+            schema=self.schema,
+            freq=self.freq,
+            step=self.step,
+            series=self.states,
+            auto_series=self.auto_states,
+            offsets=self.offsets,
+            history=self.history,
+            fit_seconds=self.fit_seconds,
+            fit_kwargs=self.fit_kwargs,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Forecaster:
+        """A Forecaster saved with `save`, fitted and ready to predict.
+
+        Raises:
+            ModelFileError: the folder is missing, incomplete, or not a grunet forecaster.
+        """
+        state, config, models, ensembles = saving.read(path)
+        f = cls.from_config(asdict(config))
+        f.schema, f.freq, f.step = state.schema, state.freq, state.step
+        f.states, f.auto_states, f.offsets = state.series, state.auto_series, state.offsets
+        f.history, f.fit_seconds, f.fit_kwargs = state.history, state.fit_seconds, state.fit_kwargs
+        f.models, f.ensembles = models, ensembles
+        return f
+
+
+def load(path: str | os.PathLike) -> Forecaster:
+    """Load a Forecaster saved with ``Forecaster.save`` (same as `Forecaster.load`)."""
+    return Forecaster.load(path)

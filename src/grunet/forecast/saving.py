@@ -1,5 +1,7 @@
-"""Forecaster files: a folder with forecaster.json (config, columns, scalers, series tails,
-calibration offsets) and one safetensors model file per network. No pickle.
+"""Forecaster files: a folder with forecaster.json (the `FittedState`: config, columns, scalers
+or automatic choices, series tails, calibration offsets) and safetensors weights: one model file
+per network of the plain pipeline, or ensembles.safetensors for the automatic one. No pickle.
+This module knows the fitted state, not the Forecaster (which builds itself from `read`).
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
+from safetensors.torch import load_file, save_file
 
 from grunet._files import atomic_write
 from grunet.errors import ModelFileError
-from grunet.forecast.frame import Schema
+from grunet.forecast.config import ForecasterConfig
+from grunet.forecast.ensemble import Ensemble
 from grunet.forecast.network import compile_network
-from grunet.forecast.state import SeriesState
+from grunet.forecast.state import FittedState
 from grunet.models import load_model
 
 FORMAT = "grunet.forecaster"
 FORMAT_VERSION = "1"
 CONFIG_FILE, MODEL_FILE = "forecaster.json", "model.grunet"
+ENSEMBLE_FILE = "ensembles.safetensors"  # pipeline="auto": every series' networks
 
 
 def model_file(k: int) -> str:
@@ -30,9 +34,16 @@ def model_file(k: int) -> str:
     return MODEL_FILE if k == 0 else f"model_{k}.grunet"
 
 
-def save(f, path: str | os.PathLike, overwrite: bool = False, keep: Sequence[str] = ()) -> Path:
-    """Write the fitted Forecaster `f` to the folder `path`; see `Forecaster.save`."""
-    f._require_fitted("save")
+def save(
+    state: FittedState,
+    models: Sequence,
+    ensembles: Sequence[Ensemble],
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    keep: Sequence[str] = (),
+) -> Path:
+    """Write a fitted forecaster's `state`, its plain `models` and its automatic pipeline's
+    `ensembles` to the folder `path`; see `Forecaster.save`."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(
@@ -45,22 +56,17 @@ def save(f, path: str | os.PathLike, overwrite: bool = False, keep: Sequence[str
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "grunet_version": __import__("grunet").__version__,
-        "config": f.get_config(),
-        "schema": f.schema.to_dict(),
-        "freq": f.freq,
-        "step": f.step,
-        "n_features": len(f.feature_names),
-        "features": f.feature_names,
-        "series": [st.to_dict() for st in f.states],
-        "history": f.history,
-        "fit_seconds": f.fit_seconds,
-        "fit_kwargs": f.fit_kwargs,
-        "calibration_offsets": None if f.offsets is None else f.offsets.tolist(),
+        **state.to_dict(),
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        for k, model in enumerate(f.models):
+        for k, model in enumerate(models):
             model.save(tmp / model_file(k))
+        if ensembles:
+            tensors = {}
+            for i, ens in enumerate(ensembles):
+                tensors.update(ens.tensors(f"s{i}.m"))
+            save_file(tensors, str(tmp / ENSEMBLE_FILE), metadata={"format": FORMAT})
         atomic_write(
             tmp / CONFIG_FILE, lambda t: Path(t).write_text(json.dumps(meta, indent=1) + "\n")
         )
@@ -80,11 +86,12 @@ def save(f, path: str | os.PathLike, overwrite: bool = False, keep: Sequence[str
     return path
 
 
-def load(path: str | os.PathLike):
-    """Load a Forecaster saved with ``Forecaster.save``.
+def read(path: str | os.PathLike, config: ForecasterConfig | None = None):
+    """Read a folder written by `save`.
 
     Returns:
-        The Forecaster, fitted, ready to predict.
+        (FittedState, config, models, ensembles): the state, its ForecasterConfig, the plain
+        pipeline's compiled networks and the automatic pipeline's ensembles (one per series).
 
     Raises:
         ModelFileError: the folder is missing, incomplete, or not a grunet forecaster.
@@ -101,31 +108,25 @@ def load(path: str | os.PathLike):
         ) from None
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"{meta_path} is not a grunet forecaster file.")
-    # Imported here: forecaster.py imports this module.
-    from grunet.forecast.forecaster import Forecaster
-
     try:
-        f = Forecaster.from_config(meta["config"])
-        f.schema = Schema(**meta["schema"])
-        f.freq, f.step = meta["freq"], int(meta["step"])
-        n_cov, dated = len(f.schema.covariates), f.freq is not None
-        f.states = [SeriesState.from_dict(d, n_cov, dated) for d in meta["series"]]
-        f.history, f.fit_seconds = meta.get("history", {}), float(meta.get("fit_seconds", 0.0))
-        f.fit_kwargs = meta.get("fit_kwargs", {})
-        offsets = meta.get("calibration_offsets")
-        f.offsets = (
-            None
-            if offsets is None
-            else np.asarray(offsets, dtype=np.float64).reshape(
-                len(f.config.quantiles), f.config.horizon
-            )
-        )
+        state = FittedState.from_dict(meta)
+        config = ForecasterConfig(**state.config)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ModelFileError(
             f"{meta_path} has a damaged forecaster config ({type(e).__name__}: {e})."
         ) from None
-    for k in range(f.config.n_models):
-        model = load_model(path / model_file(k), compile=False)
-        compile_network(model, f.config)
-        f.models.append(model)
-    return f
+    models, ensembles = [], []
+    if config.pipeline == "plain":
+        for k in range(config.n_models):
+            model = load_model(path / model_file(k), compile=False)
+            compile_network(model, config)
+            models.append(model)
+    else:
+        if not (path / ENSEMBLE_FILE).is_file():
+            raise ModelFileError(f"{path / ENSEMBLE_FILE} is missing; save the forecaster again.")
+        tensors = load_file(str(path / ENSEMBLE_FILE))
+        for i, st in enumerate(state.auto_series):
+            specs = list(zip(st.lookbacks, st.seeds, strict=True))
+            ens = Ensemble(specs, config.horizon, config.cell, config.units, config.learning_rate)
+            ensembles.append(ens.load_tensors(tensors, f"s{i}.m"))
+    return state, config, models, ensembles
