@@ -60,7 +60,7 @@ def test_unsorted_dates_are_sorted_and_integer_steps_work(monthly):
         (
             {},
             lambda d: d.assign(date=d["date"].astype(str).where(d.index != 2, "soon")),
-            "could not be read as dates",
+            r"not a date in data row 3 \('soon'\)",
         ),
     ],
 )
@@ -104,6 +104,7 @@ def test_frequencies_seasons_and_calendar_features():
     assert [
         season_length(f) for f in ("MS", "ME", "D", "B", "h", "W-SUN", "QS-OCT", "YS-JAN", None)
     ] == [12, 12, 7, 5, 24, 52, 4, 1, 1]
+    assert [season_length(f) for f in ("30min", "15min", "2h", "7min", "2MS")] == [48, 96, 12, 1, 1]
     idx = pd.date_range("2020-01-01", periods=24, freq="MS")
     feats = calendar_features(idx, "MS")  # month sin, cos
     assert feats.shape == (24, 2) and calendar_names("MS") == ("month",)

@@ -7,11 +7,11 @@ import sys
 
 import typer
 
-from grunet.cli import backtest, bench, demo, export, forecast
+from grunet.cli import backtest, bench, demo, evaluate, export, forecast
 from grunet.cli.app import app
 
 # The order `grunet --help` lists them in: the article, the forecasting workflow, the tools.
-for _module in (demo, forecast, backtest, bench, export):
+for _module in (demo, forecast, backtest, evaluate, bench, export):
     for _command in _module.COMMANDS:
         app.command(name=_command.__name__)(_command)
 

@@ -184,25 +184,36 @@ def _rich_table(result):
     return table
 
 
+def _auto(default_help: str, flag: str, kind=int):
+    """An option whose absence keeps the Forecaster's own default (its automatic choice)."""
+    return typer.Option(None, flag, min=1 if kind is int else 0.0, help=default_help)
+
+
 def compare(
     data: Path = DATA,
     target: str = TARGET,
     date: str | None = DATE,
     id: str | None = ID,
     covariates: str | None = COVARIATES,
-    lookback: int = LOOKBACK,
     horizon: int = HORIZON,
-    units: int = UNITS,
+    lookback: int | None = _auto(
+        "Input steps per window (default: chosen per data).", "--lookback"
+    ),
+    units: int | None = _auto("Recurrent units (default: the Forecaster's).", "--units"),
+    epochs: int | None = _auto("Training epochs (default: the Forecaster's).", "--epochs"),
+    batch_size: int | None = _auto("Windows per step (default: the Forecaster's).", "--batch-size"),
+    learning_rate: float | None = _auto(
+        "Adam learning rate (default: the Forecaster's).", "--learning-rate", float
+    ),
+    season_length: int | None = SEASON,
     calendar: bool = CALENDAR,
     relative: bool = RELATIVE,
     season_relative: bool = SEASON_RELATIVE,
-    log: bool = LOG,
-    season_length: int | None = SEASON,
-    learning_rate: float = LR,
-    epochs: int = EPOCHS,
-    batch_size: int = BATCH,
+    log: bool | None = typer.Option(
+        None, "--log/--no-log", help="Model the log of the target (default: chosen per data)."
+    ),
     val_size: int | None = typer.Option(
-        None, "--val-size", min=1, help="Validation steps (default: horizon)."
+        None, "--val-size", min=1, help="Validation steps (default: the Forecaster's)."
     ),
     cells: str = typer.Option("gru,lstm,rnn", "--cells", help="Cells to compare."),
     seeds: str = typer.Option("0,1,2", "--seeds", help="Seeds, one run each per cell."),
@@ -212,36 +223,41 @@ def compare(
     force: bool = FORCE,
     quiet: bool = QUIET,
 ) -> None:
-    """GRU vs LSTM vs SimpleRNN under the same budget: markdown table and bar chart."""
+    """GRU vs LSTM vs SimpleRNN through the same default pipeline (only the cell differs),
+    beside seasonal naive and AutoETS: markdown table and bar chart."""
     with user_errors():
         names = ("compare.md", "compare.csv", "compare.png")
         check_outputs([out / n for n in names], force)
         cell_list, seed_list = split_list(cells), numbers(seeds, int, "--seeds")
+        chosen = {
+            "learning_rate": learning_rate,
+            "season_length": season_length,
+            "log": log,
+            "calendar": calendar or None,
+            "relative": relative_arg(relative, season_relative) or None,
+        }
         with progress_bars(quiet) as progress:
             task = progress.add_task("runs", total=len(cell_list) * len(seed_list), info="")
             result = compare_cells(
                 data,
                 cells=cell_list,
                 seeds=seed_list,
+                horizon=horizon,
                 epochs=epochs,
                 units=units,
                 lookback=lookback,
-                horizon=horizon,
                 batch_size=batch_size,
                 val_size=val_size,
-                calendar=calendar,
-                relative=relative_arg(relative, season_relative),
-                log=log,
-                season_length=season_length,
-                learning_rate=learning_rate,
                 on_run=lambda c, s: progress.update(task, advance=1, info=f"{c} seed {s}"),
                 **columns(target, date, id, covariates),
+                **{k: v for k, v in chosen.items() if v is not None},
             )
         out.mkdir(parents=True, exist_ok=True)
         table = result.to_markdown()
         write_text(out / "compare.md", table + "\n")
         write_text(out / "compare.csv", result.runs.to_csv(index=False))
-        plot_compare(result.runs, out / "compare.png")
+        refs = result.table.loc[~result.table.index.isin(cell_list), "test_mase"].to_dict()
+        plot_compare(result.runs, out / "compare.png", references=refs)
         typer.echo(table)
         typer.echo(f"wrote {', '.join(str(out / n) for n in names)}")
 

@@ -1,7 +1,8 @@
 """grunet.forecast: forecast real series with GRU networks, and check them against baselines.
 
 ``Forecaster(...).fit(table)`` -> ``predict(horizon)`` -> ``backtest(table, folds=K)``; metrics,
-baselines, scalers and plots are usable on their own.
+baselines, scalers and plots are usable on their own; ``evaluate(paths)`` benchmarks the defaults
+against the statsforecast baselines on a corpus of series.
 """
 
 from grunet.forecast import baselines, metrics
@@ -34,9 +35,13 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # backtest/compare pull in statsmodels only when used.
+    # backtest/compare/plots load on first use (statsforecast compiles with numba).
     if name in ("backtest", "compare", "plots"):
         import importlib
 
         return importlib.import_module(f"grunet.forecast.{name}")
+    if name in ("evaluate", "Leaderboard"):  # the corpus benchmark (matplotlib, statsforecast)
+        import importlib
+
+        return getattr(importlib.import_module("grunet.forecast.evaluation"), name)
     raise AttributeError(f"module 'grunet.forecast' has no attribute {name!r}")

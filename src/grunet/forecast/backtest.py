@@ -3,7 +3,10 @@
 Fold k of a series of N steps trains on ``[0, cut_k)`` (scalers included) and is scored on
 ``[cut_k, cut_k + H)``. With ``refit=True`` the network is trained afresh (same config and seed)
 for every fold; with ``refit=False`` it is trained once on the first fold's training part and
-then forecasts later folds from their own history. Baselines see exactly the training part.
+then forecasts later folds from their own history. Baselines (statsforecast, see
+`grunet.forecast.baselines`) see exactly the training part, and their intervals are scored beside
+the network's: the baseline interval of nominal coverage ``hi - lo`` fills ``coverage_<lo>-<hi>``.
+The forecaster is used through its public methods only (``from_config``, ``fit``, ``predict``).
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grunet.errors import DataError
+from grunet.errors import DataError, OptionError
 from grunet.forecast import metrics as M
-from grunet.forecast.baselines import get_baseline
+from grunet.forecast.baselines import forecast_baseline, resolve
+from grunet.forecast.config import quantile_column
 from grunet.forecast.frame import Panel, load_panel, season_length
 from grunet.forecast.windows import rolling_origins
 
-DEFAULT_BASELINES = ("naive", "seasonal_naive", "drift", "ets")
+DEFAULT_BASELINES = ("naive", "seasonal_naive", "drift", "ets", "theta", "arima")
 MODEL = "grunet"
 _FIT_KEYS = ("val_size", "epochs", "batch_size", "early_stopping", "verbose", "callbacks")
 _SCHEMA_KEYS = ("target", "date", "id", "covariates")
@@ -122,7 +126,7 @@ def backtest(
             the end, or a date); with folds, K folds from it. stride: steps between cut-offs
             (default the horizon). horizon: steps scored per fold (default the forecaster's).
         refit: retrain the network for each fold (True) or train once on the first fold.
-        baselines: names from grunet.forecast.baselines.BASELINES.
+        baselines: names from grunet.forecast.baselines.MODELS (or statsforecast class names).
         on_fold: called with (fold index, number of folds) after each fold (progress).
         **kwargs: column names (target, date, id, covariates) and fit settings (epochs,
             batch_size, val_size, early_stopping, verbose, callbacks).
@@ -131,11 +135,9 @@ def backtest(
         BacktestResult. For quantile forecasters, ``pinball_q<level>`` per quantile and
         ``coverage_<lo>-<hi>`` (the empirical coverage of each symmetric interval) are added.
     """
-    from grunet.forecast.forecaster import Forecaster
-
     unknown = set(kwargs) - set(_FIT_KEYS) - set(_SCHEMA_KEYS)
     if unknown:
-        raise ValueError(f"backtest got unknown option(s) {', '.join(sorted(unknown))}.")
+        raise OptionError(f"backtest got unknown option(s) {', '.join(sorted(unknown))}.")
     schema = forecaster.schema.to_dict() if forecaster.schema else {}
     schema.update({k: kwargs[k] for k in _SCHEMA_KEYS if k in kwargs})
     fit_kw = {
@@ -145,15 +147,17 @@ def backtest(
     panel = load_panel(data, **schema)
     c = forecaster.config
     horizon = c.horizon if horizon is None else int(horizon)
-    if c.strategy == "direct" and horizon > c.horizon:
-        raise ValueError(
+    if getattr(c, "strategy", "direct") == "direct" and horizon > c.horizon:
+        raise OptionError(
             f"backtest horizon {horizon} exceeds the forecaster's horizon {c.horizon}."
         )
-    baseline_fns = {name: get_baseline(name) for name in baselines}
+    names = [resolve(b) for b in baselines]
     m = c.season_length or season_length(panel.freq)
-    cuts = _cuts(panel, horizon, folds, start, stride, min_train=c.lookback + c.model_horizon)
+    lookback = c.lookback if isinstance(c.lookback, (int, np.integer)) else 1
+    cuts = _cuts(panel, horizon, folds, start, stride, min_train=lookback + c.model_horizon)
     n_folds = max(len(cs) for cs in cuts)
     quantiles = c.quantiles or []
+    pairs = M.interval_pairs(quantiles)
 
     score_rows, forecast_rows = [], []
     model = None
@@ -161,16 +165,22 @@ def backtest(
         members = [(s, cs[k]) for s, cs in zip(panel.series, cuts, strict=False) if k < len(cs)]
         history = Panel([s.head(cut) for s, cut in members], panel.freq, panel.step, panel.schema)
         if model is None or refit:
-            model = Forecaster.from_config(forecaster.get_config())
+            model = type(forecaster).from_config(forecaster.get_config())
             model.fit(history, **fit_kw)
-        pairs = model._states_for(history)
-        values = model._raw_predict(pairs, horizon)  # (S, n_outputs, horizon)
-        for (s, cut), v in zip(members, values, strict=False):
+            pred = model.predict(horizon)  # from the end of `history`, the data just fit
+        else:
+            pred = model.predict(horizon, data=history)
+        for s, cut in members:
+            fc = pred if s.id is None else pred[pred["id"] == s.id]
             train, actual = s.target[:cut], s.target[cut : cut + horizon]
-            preds = {
-                MODEL: v[0],
-                **{name: fn(train, horizon, m) for name, fn in baseline_fns.items()},
-            }
+            preds = {MODEL: fc["forecast"].to_numpy()}
+            bounds = {MODEL: {q: fc[quantile_column(q)].to_numpy() for q in quantiles}}
+            for name in names:
+                level = round(100 * (pairs[0][1] - pairs[0][0])) if pairs else 80
+                b = forecast_baseline(name, train, horizon, m, level=level)
+                preds[name] = b.mean
+                if pairs:
+                    bounds[name] = {pairs[0][0]: b.lower, pairs[0][1]: b.upper}
             for name, f in preds.items():
                 row = {
                     "model": name,
@@ -180,12 +190,13 @@ def backtest(
                     **_score(actual, f, train, m),
                 }
                 if name == MODEL:
-                    for j, q in enumerate(quantiles):
-                        row[f"pinball_q{q:g}"] = M.pinball_loss(actual, v[1 + j], q)
-                    for lo, hi in M.interval_pairs(quantiles):
-                        row[f"coverage_{lo:g}-{hi:g}"] = M.coverage(
-                            actual, v[1 + quantiles.index(lo)], v[1 + quantiles.index(hi)]
-                        )
+                    for q in quantiles:
+                        row[f"pinball_q{q:g}"] = M.pinball_loss(actual, bounds[MODEL][q], q)
+                for lo, hi in pairs:
+                    b = bounds.get(name, {})
+                    row[f"coverage_{lo:g}-{hi:g}"] = (
+                        M.coverage(actual, b[lo], b[hi]) if lo in b else np.nan
+                    )
                 score_rows.append(row)
             frame = {
                 "fold": k,
@@ -194,14 +205,14 @@ def backtest(
                 "actual": actual,
                 **preds,
             }
-            frame.update({f"{MODEL}_q{q:g}": v[1 + j] for j, q in enumerate(quantiles)})
+            frame.update({f"{MODEL}_q{q:g}": bounds[MODEL][q] for q in quantiles})
             forecast_rows.append(pd.DataFrame(frame))
         if on_fold is not None:
             on_fold(k, n_folds)
 
     scores = pd.DataFrame(score_rows)
     metric_cols = [col for col in scores.columns if col not in ("model", "fold", "id", "cutoff")]
-    order = [MODEL, *baseline_fns]
+    order = [MODEL, *names]
     overall = scores.groupby("model", sort=False)[metric_cols].mean().reindex(order)
     overall = overall.dropna(axis=1, how="all") if len(order) == 1 else overall
     overall.index.name = "model"

@@ -1,95 +1,146 @@
-"""Classical baselines, each ``f(history (N,), horizon, m) -> forecast (H,)``.
+"""Classical baselines from statsforecast (Nixtla), with their prediction intervals.
 
-naive: ``f_{N+h} = y_N``; seasonal naive: ``f_{N+h} = y_{N+h-m*ceil(h/m)}``; drift:
-``f_{N+h} = y_N + h * (y_N - y_1) / (N - 1)``; ets: Holt-Winters exponential smoothing
-(statsmodels): additive trend, seasonal form from the data (see `ets_form`).
+Each name maps to one statsforecast model; `forecast_baseline` fits it to one history and returns
+the point forecast with a central interval, and each short function ``f(history (N,), horizon, m)
+-> forecast (H,)`` returns the point forecast alone:
+
+| name           | statsforecast model   | point forecast                                   |
+|----------------|-----------------------|--------------------------------------------------|
+| naive          | Naive                 | ``f_{N+h} = y_N``                                |
+| seasonal_naive | SeasonalNaive(m)      | ``f_{N+h} = y_{N+h-m*ceil(h/m)}``                |
+| drift          | RandomWalkWithDrift   | ``f_{N+h} = y_N + h (y_N - y_1) / (N - 1)``      |
+| ets            | AutoETS(m)            | exponential smoothing, form chosen by AICc       |
+| arima          | AutoARIMA(m)          | ARIMA, orders chosen by the Hyndman-Khandakar search |
+| theta          | AutoTheta(m)          | theta method, variant chosen by in-sample MSE    |
+
+A history shorter than one season (N < m) is forecast without a season (m = 1), since no value
+exists a season back. statsforecast is imported on first use (it compiles with numba).
+
+Legend:  N: history length  H: horizon
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from grunet.errors import DataError
+from grunet.errors import DataError, OptionError
+
+# name -> (statsforecast class name, whether it takes season_length)
+MODELS: dict[str, tuple[str, bool]] = {
+    "naive": ("Naive", False),
+    "seasonal_naive": ("SeasonalNaive", True),
+    "drift": ("RandomWalkWithDrift", False),
+    "ets": ("AutoETS", True),
+    "arima": ("AutoARIMA", True),
+    "theta": ("AutoTheta", True),
+}
+LABELS = {name: cls for name, (cls, _) in MODELS.items()}
+_ALIASES = {cls.lower(): name for name, (cls, _) in MODELS.items()}
 
 
-def naive(history, horizon: int, m: int = 1) -> np.ndarray:
-    """Repeat the last value: ``f_{N+h} = y_N``."""
-    y = np.asarray(history, dtype=np.float64)
-    return np.full(horizon, y[-1])
+@dataclass
+class BaselineForecast:
+    """One baseline's forecast: `mean` (H,) and the central `level`% interval `lower`, `upper`."""
+
+    name: str
+    mean: np.ndarray  # (H,)
+    lower: np.ndarray  # (H,)
+    upper: np.ndarray  # (H,)
+    level: int
 
 
-def seasonal_naive(history, horizon: int, m: int = 1) -> np.ndarray:
-    """Repeat the last season: ``f_{N+h} = y_{N+h-m*ceil(h/m)}``; naive when N < m."""
-    y = np.asarray(history, dtype=np.float64)
-    if m <= 1 or len(y) < m:
-        return naive(y, horizon)
-    last = y[-m:]
-    return np.array([last[h % m] for h in range(horizon)])
+def resolve(name: str) -> str:
+    """The registry name of a baseline given by its name or statsforecast class (any case)."""
+    key = str(name).strip().lower()
+    if key in MODELS:
+        return key
+    if key in _ALIASES:
+        return _ALIASES[key]
+    raise OptionError(
+        f"Unknown baseline {name!r}; use any of: {', '.join(MODELS)} "
+        f"(or their statsforecast names: {', '.join(LABELS.values())})."
+    )
 
 
-def drift(history, horizon: int, m: int = 1) -> np.ndarray:
-    """The line through the first and last values: ``f_{N+h} = y_N + h (y_N - y_1) / (N - 1)``."""
-    y = np.asarray(history, dtype=np.float64)
-    slope = (y[-1] - y[0]) / (len(y) - 1) if len(y) > 1 else 0.0
-    return y[-1] + slope * np.arange(1, horizon + 1)
+def make_model(name: str, m: int = 1):
+    """The statsforecast model for baseline `name` with season length `m`."""
+    import statsforecast.models as sf
+
+    cls_name, seasonal = MODELS[resolve(name)]
+    cls = getattr(sf, cls_name)
+    return cls(season_length=max(int(m), 1)) if seasonal else cls()
 
 
-def ets_form(history, m: int) -> dict:
-    """The Holt-Winters form used for `history`: an additive trend; a seasonal component when
-    there are two full seasons, multiplicative when the series is positive and the seasonal swing
-    grows with the level (correlation of per-season mean and range > 0.5 over >= 3 seasons),
-    additive otherwise."""
-    y = np.asarray(history, dtype=np.float64)
-    seasonal = None
-    if m > 1 and len(y) >= 2 * m:
-        seasonal = "add"
-        k = len(y) // m
-        if k >= 3 and np.all(y > 0):
-            seasons = y[len(y) - k * m :].reshape(k, m)  # (k, m) full seasons, most recent last
-            level, swing = seasons.mean(axis=1), np.ptp(seasons, axis=1)
-            if np.std(level) > 0 and np.std(swing) > 0 and np.corrcoef(level, swing)[0, 1] > 0.5:
-                seasonal = "mul"
-    return {"trend": "add" if len(y) >= 4 else None, "seasonal": seasonal}
+def forecast_baseline(name: str, history, horizon: int, m: int = 1, level: int = 80):
+    """Fit baseline `name` to `history` and forecast `horizon` steps with a `level`% interval.
 
+    Args:
+        name: a key of `MODELS` or a statsforecast class name ("AutoETS").
+        history: the training values (N,), oldest first, all finite.
+        horizon: H >= 1 steps to forecast. m: season length (1: none).
+        level: nominal coverage of the interval in percent (80: the 10% and 90% quantiles).
 
-def ets(history, horizon: int, m: int = 1) -> np.ndarray:
-    """Holt-Winters exponential smoothing (statsmodels ``ExponentialSmoothing``) in the form
-    `ets_form` picks, parameters and initial states fit by maximum likelihood."""
-    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+    Returns:
+        BaselineForecast with arrays of shape (H,).
 
-    y = np.asarray(history, dtype=np.float64)
-    if len(y) < 4:
-        return naive(y, horizon)
-    form = ets_form(y, m)
+    Raises:
+        DataError: the history is not finite, or the model cannot be fit to it (too short).
+    """
+    key = resolve(name)
+    y = np.asarray(history, dtype=np.float64).ravel()  # (N,)
+    if len(y) == 0 or not np.all(np.isfinite(y)):
+        raise DataError(f"{LABELS[key]}: the history must be non-empty and finite.")
+    season = int(m) if int(m) > 1 and len(y) >= int(m) else 1
+    model = make_model(key, season)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # statsmodels' convergence chatter
-            model = ExponentialSmoothing(
-                y,
-                seasonal_periods=m if form["seasonal"] else None,
-                initialization_method="estimated",
-                **form,
-            )
-            forecast = np.asarray(model.fit().forecast(horizon), dtype=np.float64)
-    except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as e:
+            warnings.simplefilter("ignore")  # statsforecast's numerical chatter on short series
+            out = model.forecast(y=y, h=int(horizon), level=[int(level)])
+    except (NotImplementedError, ValueError, ZeroDivisionError, np.linalg.LinAlgError) as e:
         raise DataError(
-            f"ets: Holt-Winters {form} could not be fit to this series ({e})."
+            f"{LABELS[key]} could not be fit to a series of {len(y)} values ({e})."
         ) from None
-    return forecast
+    mean = np.asarray(out["mean"], dtype=np.float64)
+    lo = np.asarray(out[f"lo-{int(level)}"], dtype=np.float64)
+    hi = np.asarray(out[f"hi-{int(level)}"], dtype=np.float64)
+    if not np.all(np.isfinite(mean)):
+        raise DataError(
+            f"{LABELS[key]} gave a non-finite forecast for a series of {len(y)} values."
+        )
+    return BaselineForecast(LABELS[key], mean, lo, hi, int(level))
 
+
+def _point(name: str) -> Callable[..., np.ndarray]:
+    def f(history, horizon: int, m: int = 1) -> np.ndarray:
+        return forecast_baseline(name, history, horizon, m).mean
+
+    cls_name = LABELS[name]
+    f.__name__ = name
+    f.__doc__ = f"Point forecast (H,) of statsforecast's {cls_name}; see the module table."
+    return f
+
+
+naive = _point("naive")
+seasonal_naive = _point("seasonal_naive")
+drift = _point("drift")
+ets = _point("ets")
+arima = _point("arima")
+theta = _point("theta")
 
 BASELINES: dict[str, Callable[..., np.ndarray]] = {
     "naive": naive,
     "seasonal_naive": seasonal_naive,
     "drift": drift,
     "ets": ets,
+    "arima": arima,
+    "theta": theta,
 }
 
 
 def get_baseline(name: str) -> Callable[..., np.ndarray]:
-    if name not in BASELINES:
-        raise ValueError(f"Unknown baseline {name!r}; use any of: {', '.join(BASELINES)}.")
-    return BASELINES[name]
+    """The point-forecast function ``f(history, horizon, m)`` of baseline `name`."""
+    return BASELINES[resolve(name)]

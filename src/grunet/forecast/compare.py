@@ -1,14 +1,17 @@
-"""GRU vs LSTM vs SimpleRNN under one budget: the article's comparison table, measured.
+"""GRU vs LSTM vs SimpleRNN through the same forecasting pipeline, beside reference forecasts.
 
-Every cell gets the same data split, lookback, horizon, units, epochs, batch size and learning
-rate, over the same seeds. Each series' last `horizon` steps are the test set (never seen in
-training or scaling); the `val_size` steps before them are the validation set.
+Every cell runs through the same Forecaster (by default the default pipeline: the same data
+handling, lookback choice, normalisation, ensemble), and only ``cell`` differs; each seed is one
+run. Each series' last `horizon` steps are the test set (never seen in training or scaling).
+Seasonal naive and AutoETS (statsforecast), fit on the same training part, are reference rows.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,15 +19,19 @@ import pandas as pd
 
 from grunet.forecast import metrics as M
 from grunet.forecast.backtest import markdown_table
-from grunet.forecast.frame import load_panel
+from grunet.forecast.baselines import LABELS, forecast_baseline
+from grunet.forecast.forecaster import Forecaster
+from grunet.forecast.frame import load_panel, season_length
 
 CELL_GATES = {"gru": 3, "lstm": 4, "rnn": 1}
 CELL_NAMES = {"gru": "GRU", "lstm": "LSTM", "rnn": "SimpleRNN"}
+REFERENCES = ("seasonal_naive", "ets")
 
 
 @dataclass
 class CompareResult:
-    """runs: one row per (cell, seed); table: one row per cell (means, and std over seeds)."""
+    """runs: one row per (cell, seed). table: one row per cell and per reference (means, and
+    std over seeds). settings: what every run shared."""
 
     runs: pd.DataFrame
     table: pd.DataFrame
@@ -32,114 +39,123 @@ class CompareResult:
 
     def to_markdown(self) -> str:
         t = self.table
+
+        def num(v, fmt: str) -> str:
+            return "–" if pd.isna(v) else format(v, fmt)
+
         show = pd.DataFrame(
             {
-                "gates": [str(int(v)) for v in t["gates"]],
-                "parameters": [f"{int(v):,}" for v in t["params"]],
-                "train s/epoch": [f"{v:.4f}" for v in t["sec_per_epoch"]],
-                "val loss": [
-                    f"{m:.4f} ± {s:.4f}"
-                    for m, s in zip(t["val_loss"], t["val_loss_std"], strict=False)
-                ],
+                "gates": [num(v, ".0f") for v in t["gates"]],
+                "parameters": [num(v, ",.0f") for v in t["params"]],
+                "fit s": [num(v, ".2f") for v in t["fit_seconds"]],
                 "test MASE": [
-                    f"{m:.3f} ± {s:.3f}"
+                    f"{m:.3f} ± {s:.3f}" if s > 0 else f"{m:.3f}"
                     for m, s in zip(t["test_mase"], t["test_mase_std"], strict=False)
                 ],
+                "test sMAPE": [num(v, ".2f") for v in t["test_smape"]],
             },
             index=pd.Index([CELL_NAMES.get(c, c) for c in t.index], name="cell"),
         )
         return markdown_table(show)
 
 
+def _score(panel, horizon: int, m: int, forecast: Callable[[Any, np.ndarray], np.ndarray]):
+    """Mean MASE and sMAPE over series of `forecast(series, history) -> (horizon,)`."""
+    mases, smapes = [], []
+    for s in panel.series:
+        history, actual = s.target[:-horizon], s.target[-horizon:]
+        f = forecast(s, history)
+        mases.append(M.mase(actual, f, history, m if len(history) > m else 1))
+        smapes.append(M.smape(actual, f))
+    return float(np.mean(mases)), float(np.mean(smapes))
+
+
+def _forecast_of(pred: pd.DataFrame, s, history=None) -> np.ndarray:
+    """Series `s`'s point forecast from a prediction frame (all rows when there are no ids)."""
+    return (pred if s.id is None else pred[pred["id"] == s.id])["forecast"].to_numpy()
+
+
 def compare_cells(
     data,
     cells: Sequence[str] = ("gru", "lstm", "rnn"),
     seeds: Sequence[int] = (0, 1, 2),
-    epochs: int = 100,
-    units: int = 32,
-    lookback: int = 24,
     horizon: int = 12,
-    batch_size: int = 32,
+    epochs: int | None = None,
+    units: int | None = None,
+    lookback: int | None = None,
+    batch_size: int | None = None,
     val_size: int | None = None,
     target: str | Sequence[str] = "value",
     date: str | None = None,
     id: str | None = None,
     covariates: Sequence[str] | None = None,
+    references: Sequence[str] = REFERENCES,
     on_run: Callable[[str, int], None] | None = None,
     **forecaster_kwargs: Any,
 ) -> CompareResult:
-    """Train each cell with each seed on the same split and budget, and measure it.
+    """Forecast the test part with each cell and seed, and with the reference baselines.
 
     Args:
         data: DataFrame or CSV/Parquet path. cells: any of "gru", "lstm", "rnn". seeds: one run each.
-        epochs, units, lookback, horizon, batch_size: the shared budget.
-        val_size: validation steps before the test set (default: the horizon).
+        horizon: test steps per series (the forecast horizon).
+        epochs, units, lookback, batch_size, val_size: given, they are passed to every run
+            (Forecaster / fit arguments); None keeps the Forecaster's own default or choice.
         target, date, id, covariates: columns, as in Forecaster.fit.
+        references: baselines (names in grunet.forecast.baselines.MODELS) reported as rows.
         on_run: called with (cell, seed) after each run (progress).
         **forecaster_kwargs: further Forecaster arguments, the same for every cell.
 
     Returns:
-        CompareResult. Columns per run: gates, params, sec_per_epoch (fit seconds / epochs, the
-        per-epoch validation pass included), val_loss (last epoch, scaled units), test_mase.
+        CompareResult. Columns per run: gates, params (of the first network), fit_seconds,
+        test_mase and test_smape (means over series).
     """
-    from grunet.forecast.forecaster import Forecaster
-
     panel = load_panel(data, target=target, date=date, id=id, covariates=covariates)
-    val_size = horizon if val_size is None else val_size
     train = panel.map(lambda s: s.head(len(s) - horizon))
+    shared = {"units": units, "lookback": lookback, **forecaster_kwargs}
+    shared = {k: v for k, v in shared.items() if v is not None}
+    fit_kw = {"epochs": epochs, "batch_size": batch_size, "val_size": val_size}
+    fit_kw = {k: v for k, v in fit_kw.items() if v is not None}
+    m = forecaster_kwargs.get("season_length") or season_length(panel.freq)
     rows = []
     for cell in cells:
         # An untimed one-epoch fit first, so no cell's timing includes one-off JIT compilation.
-        Forecaster(
-            cell=cell, lookback=lookback, horizon=horizon, units=units, **forecaster_kwargs
-        ).fit(train, val_size=val_size, epochs=1, batch_size=batch_size)
+        Forecaster(cell=cell, horizon=horizon, **shared).fit(train, **{**fit_kw, "epochs": 1})
         for seed in seeds:
-            f = Forecaster(
-                cell=cell,
-                lookback=lookback,
-                horizon=horizon,
-                units=units,
-                seed=int(seed),
-                **forecaster_kwargs,
-            )
-            f.fit(train, val_size=val_size, epochs=epochs, batch_size=batch_size)
+            f = Forecaster(cell=cell, horizon=horizon, seed=int(seed), **shared)
+            f.fit(train, **fit_kw)
             pred = f.predict()
-            m = f.season_length
-            mases = []
-            for s in panel.series:
-                fc = pred if s.id is None else pred[pred["id"] == s.id]
-                history, actual = s.target[:-horizon], s.target[-horizon:]
-                mases.append(
-                    M.mase(actual, fc["forecast"].to_numpy(), history, m if len(history) > m else 1)
-                )
+            mase, smape = _score(panel, horizon, m, partial(_forecast_of, pred))
             rows.append(
                 {
                     "cell": cell,
                     "seed": int(seed),
                     "gates": CELL_GATES[cell],
-                    "params": f.model.count_params(),
-                    "epochs": len(f.history["loss"]),
-                    "sec_per_epoch": f.fit_seconds / len(f.history["loss"]),
-                    "val_loss": f.history["val_loss"][-1],
-                    "test_mase": float(np.mean(mases)),
+                    "params": f.model.count_params() if f.model is not None else np.nan,
+                    "fit_seconds": f.fit_seconds,
+                    "test_mase": mase,
+                    "test_smape": smape,
                 }
             )
             if on_run is not None:
                 on_run(cell, int(seed))
     runs = pd.DataFrame(rows)
     g = runs.groupby("cell", sort=False)
-    table = g[["gates", "params", "sec_per_epoch", "val_loss", "test_mase"]].mean()
-    table["val_loss_std"] = g["val_loss"].std(ddof=0)
+    table = g[["gates", "params", "fit_seconds", "test_mase", "test_smape"]].mean()
     table["test_mase_std"] = g["test_mase"].std(ddof=0)
-    settings = {
-        "cells": list(cells),
-        "seeds": [int(s) for s in seeds],
-        "epochs": epochs,
-        "units": units,
-        "lookback": lookback,
-        "horizon": horizon,
-        "batch_size": batch_size,
-        "val_size": val_size,
-        **forecaster_kwargs,
-    }
+    for name in references:
+        t0 = time.perf_counter()
+        mase, smape = _score(
+            panel, horizon, m, lambda s, h, name=name: forecast_baseline(name, h, horizon, m).mean
+        )
+        table.loc[LABELS[name]] = {
+            "gates": np.nan,
+            "params": np.nan,
+            "fit_seconds": (time.perf_counter() - t0) / len(panel.series),
+            "test_mase": mase,
+            "test_smape": smape,
+            "test_mase_std": 0.0,
+        }
+    table.index.name = "cell"
+    settings = {"cells": list(cells), "seeds": [int(s) for s in seeds], "horizon": horizon}
+    settings.update({**shared, **fit_kw, "references": [LABELS[r] for r in references]})
     return CompareResult(runs, table, settings)

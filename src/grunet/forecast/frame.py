@@ -20,56 +20,15 @@ import numpy as np
 import pandas as pd
 
 from grunet.errors import DataError
-
-READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".csv": pd.read_csv,
-    ".tsv": lambda p: pd.read_csv(p, sep="\t"),
-    ".parquet": pd.read_parquet,
-    ".pq": pd.read_parquet,
-}
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a .csv/.tsv or .parquet file into a DataFrame, or raise a DataError saying why not."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"no data file at {path}; check the path.")
-    if path.is_dir():
-        raise DataError(f"{path} is a folder; give a .csv or .parquet file.")
-    suffix = path.suffix.lower()
-    if suffix not in READERS:
-        raise DataError(
-            f"{path.name}: unsupported file type {suffix or '(no extension)'!r}; give a .csv or "
-            ".parquet file (convert other formats with pandas first)."
-        )
-    if path.stat().st_size == 0:
-        raise DataError(f"{path} is empty; it needs a header row and data rows.")
-    try:
-        df = READERS[suffix](path)
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"could not read {path} as {suffix[1:]}: {_encoding_hint(path, e)}"
-        ) from None
-    except (ValueError, OSError) as e:  # parser and Arrow errors
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"could not read {path} as {suffix[1:]}: {reason}.") from None
-    if df.empty:
-        raise DataError(f"{path} has a header but no data rows.")
-    return df
-
-
-def _encoding_hint(path: Path, e: UnicodeDecodeError) -> str:
-    """Why a text table could not be decoded, and how to fix it."""
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return "it is UTF-16 text (it starts with a UTF-16 byte-order mark); re-save it as UTF-8."
-    if b"\x00" in head or sum(b < 9 or 13 < b < 32 for b in head) > len(head) // 20:
-        return "it holds binary data, not text; give a CSV file (or a .parquet file)."
-    return (
-        f"it is not UTF-8 text (byte 0x{e.object[e.start]:02x} at position {e.start}; perhaps "
-        "Latin-1 or Windows-1252); re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8."
-    )
+from grunet.forecast.inputs import (
+    NIXTLA,
+    as_table,
+    fill_gaps,
+    guess_schema,
+    is_darts,
+    parse_dates,
+    read_table,
+)
 
 
 @dataclass
@@ -162,30 +121,10 @@ def _numeric(df: pd.DataFrame, col: str, role: str) -> np.ndarray:
         row = int(np.flatnonzero(missing)[0])
         raise DataError(
             f"{role} column {col!r} has {int(missing.sum())} missing or infinite value(s) (first in "
-            f"data row {row + 1}); fill them (e.g. df[{col!r}].interpolate()) or drop those rows."
+            f"data row {row + 1}); fill them (fill='interpolate', or df[{col!r}].interpolate()) or "
+            "drop those rows."
         )
     return values
-
-
-def _parse_dates(df: pd.DataFrame, col: str) -> pd.DatetimeIndex | np.ndarray:
-    s = df[col]
-    if pd.api.types.is_integer_dtype(s) and not pd.api.types.is_bool_dtype(s):
-        return s.to_numpy(dtype=np.int64)
-    try:
-        dates = pd.to_datetime(s)
-    except (ValueError, TypeError) as e:
-        raise DataError(
-            f"date column {col!r} could not be read as dates ({str(e).splitlines()[0]}); use ISO "
-            "dates like 2024-01-31, or integer steps."
-        ) from None
-    if dates.isna().any():
-        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise DataError(
-            f"date column {col!r} has a missing date in data row {row + 1}; drop or fill it."
-        )
-    if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_localize(None)
-    return pd.DatetimeIndex(dates)
 
 
 def _infer_freq(index: pd.DatetimeIndex) -> str | None:
@@ -213,7 +152,7 @@ def _check_time(index, name: str, date_col: str) -> tuple[str | None, int]:
             raise DataError(
                 f"{name}: dates in column {date_col!r} are irregular (no single frequency; e.g. a "
                 f"gap from {index[i].date()} to {index[i + 1].date()}); resample to a regular "
-                "frequency first, e.g. df.set_index(date).asfreq('D') and fill the gaps."
+                "frequency first (fill='interpolate' inserts the missing dates and interpolates)."
             )
         return freq, 1
     steps = np.diff(index)
@@ -232,11 +171,14 @@ def load_panel(
     date: str | None = None,
     id: str | None = None,
     covariates: Sequence[str] | None = None,
+    fill: str | None = None,
 ) -> Panel:
     """Validate a table into a Panel of series.
 
     Layouts: long (``id, date, value``: one row per series and step; give `id`), a single series
     (no `id`), or wide (`target` a list of columns: one series per column, named by the column).
+    Nixtla's long format (``unique_id, ds, y``) and a darts ``TimeSeries`` are recognised without
+    naming columns (while `target`, `date` and `id` keep their defaults).
 
     Args:
         data: a DataFrame or a path to a .csv/.parquet file (a Panel is returned as it is, so
@@ -245,14 +187,31 @@ def load_panel(
         date: the time column (datetimes, or integer steps); None means rows are consecutive steps.
         id: the series-id column of a long table.
         covariates: other numeric columns used as past covariates (inputs, not forecast).
+        fill: None (missing dates or values are errors) or "interpolate": insert missing dates
+            at each series' regular spacing and interpolate missing values linearly.
 
     Raises:
         DataError: missing columns, non-numeric or missing values, duplicate or irregular dates,
-            series of different frequencies.
+            series of different frequencies. Errors about a file start with its name.
     """
     if isinstance(data, Panel):
         return data
-    df = read_table(data) if isinstance(data, (str, Path)) else data
+    if not isinstance(data, (str, Path)):
+        return _load_panel(data, target, date, id, covariates, fill)
+    try:
+        return _load_panel(read_table(data), target, date, id, covariates, fill)
+    except DataError as e:
+        name = Path(data).name
+        raise DataError(str(e) if str(e).startswith(name) else f"{name}: {e}") from None
+
+
+def _load_panel(data, target, date, id, covariates, fill) -> Panel:
+    darts = is_darts(data)
+    df = as_table(data)
+    if target == "value" and date is None and id is None and isinstance(df, pd.DataFrame):
+        if darts or set(NIXTLA.values()) <= set(map(str, df.columns)):
+            roles = guess_schema(df)
+            target, date, id = roles["target"], roles["date"], roles["id"]
     if not isinstance(df, pd.DataFrame):
         raise DataError(
             f"data must be a pandas DataFrame or a path to a file, got {type(df).__name__}."
@@ -295,9 +254,9 @@ def load_panel(
 
     series: list[Series] = []
     for key, g in groups:
-        g = g.reset_index(drop=True)
+        g = fill_gaps(g.reset_index(drop=True), date, [*targets, *covariates], fill)
         if date is not None:
-            index = _parse_dates(g, date)
+            index = parse_dates(g, date)
             order = np.argsort(np.asarray(index), kind="stable")
             g, index = g.iloc[order].reset_index(drop=True), index[order]
             values = np.asarray(index)
@@ -366,18 +325,25 @@ SEASON_LENGTH = {
     "C": 5,
     "h": 24,
     "H": 24,
-    "min": 60,
-    "T": 60,
 }
+SUB_DAILY = ("h", "H", "min", "T", "s", "S")
 
 
 def season_length(freq: str | None) -> int:
     """The usual seasonal period of a frequency: 12 for monthly, 7 daily, 5 business-daily,
-    24 hourly, 4 quarterly, 52 weekly; 1 when there is none (yearly, integer steps, multiples)."""
+    4 quarterly, 52 weekly; below a day, the steps in a day (hourly 24, half-hourly 48, 15-minute
+    96); 1 when there is none (yearly, integer steps, multiples of a calendar period)."""
     if freq is None:
         return 1
     mult, base = _base_alias(freq)
-    return SEASON_LENGTH.get(base, 1) if mult == 1 else 1
+    if base in SEASON_LENGTH and base not in SUB_DAILY:
+        return SEASON_LENGTH[base] if mult == 1 else 1
+    try:
+        step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+    except (ValueError, TypeError):
+        return 1  # yearly and other calendar offsets of no fixed length
+    day = pd.Timedelta(days=1)
+    return int(day // step) if step < day and day % step == pd.Timedelta(0) else 1
 
 
 def _cyclic(values, period: float) -> np.ndarray:

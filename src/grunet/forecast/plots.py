@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from grunet._files import save_figure
+from grunet.forecast.backtest import MODEL
 from grunet.forecast.metrics import interval_pairs
 
 MAX_PANELS = 4
@@ -130,8 +132,6 @@ def plot_backtest(
 ) -> Figure:
     """Top: the first series with each fold's grunet forecast and the best baseline's (by MASE).
     Bottom: mean MASE per model (below 1 beats the in-sample seasonal naive)."""
-    from grunet.forecast.backtest import MODEL
-
     fc = result.forecasts
     sid = _series_ids(fc)[0]
     f = _rows(fc, sid)
@@ -181,14 +181,18 @@ def plot_backtest(
 
 
 def plot_compare(
-    runs: pd.DataFrame, path=None, *, title: str = "GRU vs LSTM vs SimpleRNN"
+    runs: pd.DataFrame,
+    path=None,
+    *,
+    title: str = "GRU vs LSTM vs SimpleRNN",
+    references: dict[str, float] | None = None,
 ) -> Figure:
-    """Bars (mean over seeds, with each seed's value as a dot) of seconds per epoch, final
-    validation loss and test MASE per cell."""
+    """Bars (mean over seeds, with each seed's value as a dot) of fit seconds, test MASE and test
+    sMAPE per cell; `references` (name -> test MASE, e.g. seasonal naive) as lines on the MASE."""
     metrics = [
-        ("sec_per_epoch", "train seconds / epoch"),
-        ("val_loss", "validation loss (scaled)"),
+        ("fit_seconds", "fit seconds"),
         ("test_mase", "test MASE"),
+        ("test_smape", "test sMAPE (%)"),
     ]
     cells = list(dict.fromkeys(runs["cell"]))
     fig = Figure(figsize=(11, 3.8))
@@ -207,7 +211,64 @@ def plot_compare(
         for x, c in enumerate(cells):
             vals = runs.loc[runs["cell"] == c, col].to_numpy()
             ax.scatter(np.full(len(vals), x), vals, color="black", s=10, zorder=3)
+        if col == "test_mase":
+            for j, (name, value) in enumerate((references or {}).items()):
+                ax.axhline(value, color=f"C{j + 2}", linestyle="--", label=name)
+            if references:
+                ax.legend(fontsize=8)
         ax.set_title(label)
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle(f"{title} ({runs['seed'].nunique()} seeds)")
+    return _finish(fig, path)
+
+
+def plot_leaderboard(relative: pd.DataFrame, highlight, reference: str, path=None) -> Figure:
+    """MASE relative to `reference` per series (rows) and method (markers), on a log axis.
+
+    `relative`: series x method ratios. The `highlight` methods (grunet) get large filled markers;
+    the other baselines small open ones; the line at 1 is the reference. Rows are sorted by the
+    first highlighted method, best at the top.
+    """
+    order = relative[highlight[0]].sort_values(ascending=False, na_position="first").index
+    rel = relative.loc[order]
+    others = [m for m in rel.columns if m not in highlight and m != reference]
+    fig = Figure(figsize=(9, 1.6 + 0.34 * len(rel)))
+    ax = fig.add_subplot()
+    y = np.arange(len(rel))
+    for j, m in enumerate(others):
+        ax.scatter(
+            rel[m],
+            y,
+            s=28,
+            marker="os^vDP"[j % 6],
+            facecolors="none",
+            linewidths=1.1,
+            color=f"C{j + 2}",
+            label=m,
+            zorder=2,
+        )
+    for j, m in enumerate(highlight):
+        ax.scatter(
+            rel[m],
+            y,
+            s=90,
+            marker="o" if j == 0 else "D",
+            color="C0" if j == 0 else "C3",
+            edgecolors="black",
+            linewidths=0.6,
+            label=m,
+            zorder=3,
+        )
+    ax.axvline(1.0, color="black", linewidth=1.2, label=f"{reference} (= 1)")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_yticks(y, [str(s) for s in rel.index])
+    ax.set_ylim(-0.7, len(rel) - 0.3)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    ax.grid(axis="y", alpha=0.15)
+    ax.set_xlabel(f"MASE / MASE of {reference}  (log scale; left of the line = better)")
+    ax.set_title(f"Held-out error relative to {reference}, per series")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return _finish(fig, path)
