@@ -55,21 +55,28 @@ class Scaler(ABC):
     def _fit(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(center, scale), each (F,), from training values x (N, F)."""
 
-    def _check(self, arr: np.ndarray) -> None:
-        if not self.fitted:
+    def fitted_params(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fitted (center, scale), each (F,); raises when fit() has not been called."""
+        if self.center_ is None or self.scale_ is None:
             raise RuntimeError(
                 f"{type(self).__name__} is not fitted; call fit(train_values) first."
             )
-        if arr.shape[1] != len(self.center_):
+        return self.center_, self.scale_
+
+    def _check(self, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Check `arr` (N, F) against the fitted columns; returns (center, scale)."""
+        center, scale = self.fitted_params()
+        if arr.shape[1] != len(center):
             raise DataError(
-                f"{type(self).__name__} was fitted on {len(self.center_)} column(s), got {arr.shape[1]}."
+                f"{type(self).__name__} was fitted on {len(center)} column(s), got {arr.shape[1]}."
             )
+        return center, scale
 
     def transform(self, x) -> np.ndarray:
         """``(x - center) / scale``, same shape as `x`."""
         arr, flat = self._2d(x, "values to scale")
-        self._check(arr)
-        out = (arr - self.center_) / self.scale_
+        center, scale = self._check(arr)
+        out = (arr - center) / scale
         return out[:, 0] if flat else out
 
     def fit_transform(self, x) -> np.ndarray:
@@ -77,16 +84,13 @@ class Scaler(ABC):
 
     def inverse_transform(self, x) -> np.ndarray:
         """``x * scale + center``; `x` (N,) or (N, F), or any shape when fitted on one column."""
-        if not self.fitted:
-            raise RuntimeError(
-                f"{type(self).__name__} is not fitted; call fit(train_values) first."
-            )
+        center, scale = self.fitted_params()
         arr = np.asarray(x, dtype=np.float64)
-        if len(self.center_) == 1:
-            return arr * self.scale_[0] + self.center_[0]
+        if len(center) == 1:
+            return arr * scale[0] + center[0]
         arr2, flat = self._2d(arr, "values to unscale")
         self._check(arr2)
-        out = arr2 * self.scale_ + self.center_
+        out = arr2 * scale + center
         return out[:, 0] if flat else out
 
     def get_config(self) -> dict[str, Any]:

@@ -38,7 +38,11 @@ def window_origins(
 
 
 def make_windows(
-    features: np.ndarray, target: np.ndarray, lookback: int, horizon: int, origins: Sequence[int]
+    features: np.ndarray,
+    target: np.ndarray,
+    lookback: int,
+    horizon: int,
+    origins: Sequence[int] | np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut (inputs, targets) windows at `origins`.
 
@@ -51,16 +55,16 @@ def make_windows(
     Returns:
         X (M, L, F) float32 and Y (M, H) float32.
     """
-    origins = np.asarray(origins, dtype=np.int64)
+    starts = np.asarray(origins, dtype=np.int64)  # (M,)
     n, f = features.shape
-    if len(origins) and (origins.min() < lookback or origins.max() > n - horizon):
+    if len(starts) and (starts.min() < lookback or starts.max() > n - horizon):
         raise DataError(f"window origins must lie in [{lookback}, {n - horizon}] for N={n}.")
-    if not len(origins):
+    if not len(starts):
         return np.zeros((0, lookback, f), np.float32), np.zeros((0, horizon), np.float32)
     x_all = np.lib.stride_tricks.sliding_window_view(features, lookback, axis=0)  # (N-L+1, F, L)
     y_all = np.lib.stride_tricks.sliding_window_view(target, horizon)  # (N-H+1, H)
-    X = x_all[origins - lookback].transpose(0, 2, 1)  # (M, L, F)
-    Y = y_all[origins]  # (M, H)
+    X = x_all[starts - lookback].transpose(0, 2, 1)  # (M, L, F)
+    Y = y_all[starts]  # (M, H)
     return X.astype(np.float32), Y.astype(np.float32)
 
 
