@@ -303,7 +303,7 @@ class Forecaster(PlainPredict):
         if c.pipeline == "auto":
             states, ensembles = self.auto_states, self.ensembles
             if data is not None:
-                panel = load_panel(data, **self.schema.to_dict())
+                panel = load_panel(data, **self._fitted_schema("predict").to_dict())
                 states, ensembles = pipeline.members_for(panel, states, ensembles)
             if horizon > c.horizon:
                 raise ValueError(
@@ -366,7 +366,7 @@ class Forecaster(PlainPredict):
         self._require_fitted("fitted_state")
         return FittedState(
             config=self.get_config(),
-            schema=self.schema,
+            schema=self._fitted_schema("fitted_state"),
             freq=self.freq,
             step=self.step,
             series=self.states,

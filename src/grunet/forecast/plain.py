@@ -84,6 +84,12 @@ class PlainEngine:
     def _require_fitted(self, what: str) -> None:
         raise NotImplementedError
 
+    def _fitted_schema(self, what: str) -> Schema:
+        """The training data's column roles; raises when the forecaster is not fitted."""
+        if self.schema is None:
+            raise RuntimeError(f"{what}: the forecaster is not fitted; call fit(data) first.")
+        return self.schema
+
     # -- features ---------------------------------------------------------------------------
     def _log(self, values: np.ndarray, s: Series) -> np.ndarray:
         """The target as the network models it: log(values) with ``log``, else unchanged."""
@@ -101,7 +107,8 @@ class PlainEngine:
         """Original units -> the network's units (log, then the scaler), any shape."""
         v = np.asarray(values, dtype=np.float64)
         v = np.log(v) if self.config.log else v
-        return (v - state.target_scaler.center_[0]) / state.target_scaler.scale_[0]
+        center, scale = state.target_scaler.fitted_params()  # (1,) each
+        return (v - center[0]) / scale[0]
 
     def _decode(self, values, state: SeriesState) -> np.ndarray:
         """The network's units -> original units, any shape (monotone: quantile order survives)."""
@@ -112,6 +119,12 @@ class PlainEngine:
         """(N, F) model inputs of series `s` with `state`'s scalers."""
         cols = [state.target_scaler.transform(self._log(s.target, s))[:, None]]
         if s.covariates.shape[1]:
+            if state.covariate_scaler is None:
+                name = f"series {s.id!r}" if s.id is not None else "the series"
+                raise DataError(
+                    f"{name} has {s.covariates.shape[1]} covariate column(s), but the "
+                    "model was fit without covariates; pass the columns used in fit()."
+                )
             cols.append(state.covariate_scaler.transform(s.covariates))
         if self.config.calendar:
             cols.append(calendar_features(s.index, self.freq))

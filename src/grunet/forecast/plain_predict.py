@@ -26,7 +26,7 @@ class PlainPredict(PlainEngine):
         """(history, state) per series to forecast from: the fit's tails, or `data`'s series."""
         if data is None:
             return [(st.tail, st) for st in self.states]
-        panel = load_panel(data, **self.schema.to_dict())
+        panel = load_panel(data, **self._fitted_schema("forecast").to_dict())
         if panel.freq != self.freq:
             raise DataError(
                 f"the data's frequency ({panel.freq or 'integer steps'}) differs from the training "
