@@ -38,6 +38,12 @@ def test_constant_column_and_errors():
     np.testing.assert_array_equal(s.transform(np.full(2, 7.0)), [0.0, 0.0])
     with pytest.raises(RuntimeError, match="not fitted"):
         StandardScaler().transform([1.0])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        StandardScaler().inverse_transform([1.0])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        StandardScaler().fitted_params()
+    center, scale = s.fitted_params()
+    assert center.tolist() == [7.0] and scale.tolist() == [1.0]
     with pytest.raises(ValueError, match="Unknown scaler"):
         get_scaler("zscore")
     assert get_scaler(None).fit_transform([1.0, 2.0]).tolist() == [1.0, 2.0]

@@ -64,3 +64,16 @@ def test_split_point():
         split_point(10, 10)
     with pytest.raises(ValueError, match="fraction"):
         split_point(10, 1.5)
+
+
+def test_make_windows_takes_a_list_or_an_array_of_origins():
+    rng = np.random.default_rng(0)
+    feats, target = rng.normal(size=(30, 3)), rng.normal(size=30)
+    X1, Y1 = make_windows(feats, target, 5, 4, [5, 9, 26])
+    X2, Y2 = make_windows(feats, target, 5, 4, np.array([5, 9, 26]))
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(Y1, Y2)
+    np.testing.assert_array_equal(X1[1], feats[4:9].astype(np.float32))  # (L, F) before step 9
+    np.testing.assert_array_equal(Y1[2], target[26:30].astype(np.float32))
+    with pytest.raises(DataError, match="origins must lie in"):
+        make_windows(feats, target, 5, 4, [4])
