@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from grunet.data.series import as_array
-from grunet.errors import DataError
+from grunet.errors import DataError, NotFittedError, OptionError
 
 
 class Scaler(ABC):
@@ -57,7 +57,7 @@ class Scaler(ABC):
 
     def _check(self, arr: np.ndarray) -> None:
         if not self.fitted:
-            raise RuntimeError(
+            raise NotFittedError(
                 f"{type(self).__name__} is not fitted; call fit(train_values) first."
             )
         if arr.shape[1] != len(self.center_):
@@ -78,7 +78,7 @@ class Scaler(ABC):
     def inverse_transform(self, x) -> np.ndarray:
         """``x * scale + center``; `x` (N,) or (N, F), or any shape when fitted on one column."""
         if not self.fitted:
-            raise RuntimeError(
+            raise NotFittedError(
                 f"{type(self).__name__} is not fitted; call fit(train_values) first."
             )
         arr = np.asarray(x, dtype=np.float64)
@@ -155,7 +155,7 @@ def get_scaler(name: str | None) -> Scaler:
     """A fresh scaler by name: "standard", "minmax", "robust", or None for no scaling."""
     key = "none" if name is None else name
     if key not in SCALERS:
-        raise ValueError(
+        raise OptionError(
             f"Unknown scaler {name!r}; use one of: standard, minmax, robust, or None for no scaling."
         )
     return SCALERS[key]()
