@@ -31,3 +31,7 @@ class MissingDependencyError(GrunetError, ImportError):
 
 class SetupError(GrunetError, RuntimeError):
     """The environment cannot run the request as set up (e.g. distributed without torchrun)."""
+
+
+class NotFittedError(GrunetError, RuntimeError):
+    """predict/transform/save called before fit."""

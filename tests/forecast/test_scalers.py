@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from grunet.errors import NotFittedError
 from grunet.forecast.scalers import (
     MinMaxScaler,
     RobustScaler,
@@ -38,9 +39,9 @@ def test_constant_column_and_errors():
     np.testing.assert_array_equal(s.transform(np.full(2, 7.0)), [0.0, 0.0])
     with pytest.raises(RuntimeError, match="not fitted"):
         StandardScaler().transform([1.0])
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         StandardScaler().inverse_transform([1.0])
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         StandardScaler().fitted_params()
     center, scale = s.fitted_params()
     assert center.tolist() == [7.0] and scale.tolist() == [1.0]

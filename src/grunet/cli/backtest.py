@@ -32,6 +32,7 @@ from grunet.cli.options import (
     LR,
     N_MODELS,
     PATIENCE,
+    PIPELINE,
     QUANTILES,
     QUIET,
     RELATIVE,
@@ -55,6 +56,7 @@ from grunet.cli.options import (
     split_list,
     val_size_arg,
 )
+from grunet.errors import OptionError
 from grunet.forecast import load_panel
 from grunet.forecast.backtest import backtest as run_backtest
 from grunet.forecast.compare import compare_cells
@@ -67,7 +69,8 @@ def backtest(
     date: str | None = DATE,
     id: str | None = ID,
     covariates: str | None = COVARIATES,
-    lookback: int = LOOKBACK,
+    lookback: int | None = LOOKBACK,
+    pipeline: str | None = PIPELINE,
     horizon: int = HORIZON,
     cell: Cell = CELL,
     units: int = UNITS,
@@ -79,16 +82,16 @@ def backtest(
     calendar: bool = CALENDAR,
     relative: bool = RELATIVE,
     season_length: int | None = SEASON,
-    learning_rate: float = LR,
+    learning_rate: float | None = LR,
     seed: int = SEED,
-    epochs: int = EPOCHS,
-    batch_size: int = BATCH,
+    epochs: int | None = EPOCHS,
+    batch_size: int | None = BATCH,
     val_size: str | None = VAL,
     patience: int | None = PATIENCE,
     season_relative: bool = SEASON_RELATIVE,
-    log: bool = LOG,
-    n_models: int = N_MODELS,
-    calibrate: bool = CALIBRATE,
+    log: bool | None = LOG,
+    n_models: int | None = N_MODELS,
+    calibrate: bool | None = CALIBRATE,
     calibration_size: int | None = CALIBRATION_SIZE,
     folds: int = typer.Option(
         3, "--folds", min=1, help="Rolling-origin folds ending at the series' end."
@@ -138,6 +141,12 @@ def _run_backtest(
     check_outputs([out / n for n in names], force)
     f = make_forecaster(**model)
     cell = f.config.cell
+    if f.config.pipeline == "auto" and any(v is not None for v in (epochs, batch_size, patience)):
+        raise OptionError(
+            "--epochs, --batch-size and --patience set how one network trains: pass --pipeline "
+            "plain (or a plain option such as --lookback) to use them."
+        )
+    epochs, batch_size = epochs or 100, batch_size or 32
     panel = load_panel(data, **columns(target, date, id, covariates))
     with progress_bars(quiet) as progress:
         task = progress.add_task("backtest folds", total=folds, info="")

@@ -32,6 +32,7 @@ from grunet.cli.options import (
     LR,
     N_MODELS,
     PATIENCE,
+    PIPELINE,
     QUANTILES,
     QUIET,
     RELATIVE,
@@ -67,7 +68,8 @@ def fit(
     date: str | None = DATE,
     id: str | None = ID,
     covariates: str | None = COVARIATES,
-    lookback: int = LOOKBACK,
+    lookback: int | None = LOOKBACK,
+    pipeline: str | None = PIPELINE,
     horizon: int = HORIZON,
     cell: Cell = CELL,
     units: int = UNITS,
@@ -79,16 +81,16 @@ def fit(
     calendar: bool = CALENDAR,
     relative: bool = RELATIVE,
     season_length: int | None = SEASON,
-    learning_rate: float = LR,
+    learning_rate: float | None = LR,
     seed: int = SEED,
-    epochs: int = EPOCHS,
-    batch_size: int = BATCH,
+    epochs: int | None = EPOCHS,
+    batch_size: int | None = BATCH,
     val_size: str | None = VAL,
     patience: int | None = PATIENCE,
     season_relative: bool = SEASON_RELATIVE,
-    log: bool = LOG,
-    n_models: int = N_MODELS,
-    calibrate: bool = CALIBRATE,
+    log: bool | None = LOG,
+    n_models: int | None = N_MODELS,
+    calibrate: bool | None = CALIBRATE,
     calibration_size: int | None = CALIBRATION_SIZE,
     out: Path = typer.Option(..., "--out", help="Folder for the model, plots and metrics.json."),
     checkpoint_every: int | None = typer.Option(
@@ -158,8 +160,28 @@ def _run_fit(
             "of the checkpoint, so a resumed run could stop at another epoch."
         )
     f = make_forecaster(**model)
-    cell, units, n_models = f.config.cell, f.config.units, f.config.n_models
     panel = load_panel(data, **columns(target, date, id, covariates))
+    if f.config.pipeline == "auto":
+        plain_only = {
+            "--epochs": epochs,
+            "--batch-size": batch_size,
+            "--val-size": val_size,
+            "--patience": patience,
+            "--checkpoint-every": checkpoint_every,
+            "--resume": resume or None,
+            "--distributed": distributed or None,
+        }
+        given = [name for name, value in plain_only.items() if value is not None]
+        if given:
+            raise OptionError(
+                f"{', '.join(given)} set(s) how one network trains: pass --pipeline plain (or a "
+                "plain option such as --lookback) to use it; the automatic pipeline sizes its "
+                "own training."
+            )
+        _fit_auto(f, panel, out, quiet)
+        return
+    epochs, batch_size = epochs or 100, batch_size or 32
+    cell, units, n_models = f.config.cell, f.config.units, f.config.n_models
     kw = {
         "val_size": val_size_arg(val_size),
         "epochs": epochs,
@@ -240,6 +262,34 @@ def _run_fit(
     )
 
 
+def _fit_auto(f, panel: Panel, out: Path, quiet: bool) -> None:
+    """Fit the automatic pipeline; write the forecaster, forecast.png, describe.txt and
+    metrics.json into `out`; print what was chosen."""
+    if not quiet:
+        typer.echo(f"fitting the automatic pipeline on {len(panel.series)} series ...", err=True)
+    f.fit(panel)
+    f.save(out, overwrite=True)
+    frame = f.predict()
+    plot_forecast(frame, panel, out / "forecast.png", tail=4 * f.config.horizon)
+    choices = f.describe()
+    write_text(out / "describe.txt", choices + "\n")
+    metrics = {
+        "pipeline": "auto",
+        "fit_seconds": round(f.fit_seconds, 3),
+        "series": len(panel.series),
+        "freq": f.freq,
+        "season_length": f.season_length,
+        "config": f.get_config(),
+        "columns": f.schema.to_dict() if f.schema is not None else None,
+    }
+    write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    typer.echo(choices)
+    typer.echo(
+        f"fitted in {f.fit_seconds:.1f} s; wrote {out}/ (forecaster files, forecast.png, "
+        "describe.txt, metrics.json)"
+    )
+
+
 def forecast(
     model: Path = typer.Argument(..., help="Folder written by `grunet fit`.", show_default=False),
     data: Path | None = typer.Option(
@@ -263,7 +313,9 @@ def forecast(
         if plot is not None:
             if history is None:
                 history = Panel([st.tail for st in f.states], f.freq, f.step, f.schema)
-            plot_forecast(frame, history, plot, tail=max(4 * f.config.horizon, f.config.lookback))
+            plot_forecast(
+                frame, history, plot, tail=max(4 * f.config.horizon, f.config.lookback or 0)
+            )
         typer.echo(f"wrote {len(frame)} forecast rows to {out}" + (f" and {plot}" if plot else ""))
 
 

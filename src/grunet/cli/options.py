@@ -130,6 +130,7 @@ def make_forecaster(
     n_models,
     calibrate,
     calibration_size,
+    pipeline=None,
 ):
     """The Forecaster the model options of fit and backtest describe."""
     quantile_levels = numbers(quantiles, float, "--quantiles") or None
@@ -154,6 +155,7 @@ def make_forecaster(
         n_models=n_models,
         calibrate=calibrate,
         calibration_size=calibration_size,
+        pipeline=pipeline,
     )
 
 
@@ -169,24 +171,39 @@ TARGET = typer.Option(
 DATE = typer.Option(None, "--date", help="Date column (datetimes or integer steps).")
 ID = typer.Option(None, "--id", help="Series-id column of a long table (one global model).")
 COVARIATES = typer.Option(None, "--covariates", help="Past-covariate columns, comma-separated.")
-LOOKBACK = typer.Option(24, "--lookback", min=1, help="Input steps per window.")
+LOOKBACK = typer.Option(
+    None,
+    "--lookback",
+    min=1,
+    help="Input steps per window (default: sized from the data). Any option marked (plain) "
+    "selects the plain pipeline: one network as configured.",
+)
+PIPELINE = typer.Option(
+    None,
+    "--pipeline",
+    help="auto: choices made from the training part (season, log, lookbacks, a GRU ensemble "
+    "combined with AutoETS, AutoTheta and seasonal naive); plain: one network as configured. "
+    "Default: auto unless a (plain) option is given.",
+)
 HORIZON = typer.Option(12, "--horizon", min=1, help="Steps to forecast.")
 CELL = typer.Option("gru", "--cell", help="Recurrent cell.")
 UNITS = typer.Option(32, "--units", min=1, help="Recurrent units.")
-LAYERS = typer.Option(1, "--layers", min=1, help="Stacked recurrent layers.")
+LAYERS = typer.Option(1, "--layers", min=1, help="Stacked recurrent layers (plain).")
 DROPOUT = typer.Option(
-    0.0, "--dropout", min=0.0, max=0.99, help="Input dropout of each recurrent layer."
+    0.0, "--dropout", min=0.0, max=0.99, help="Input dropout of each recurrent layer (plain)."
 )
 SCALER = typer.Option(
-    ScalerName.standard, "--scaler", help="Scaler per series (fit on the training part)."
+    ScalerName.standard, "--scaler", help="Scaler per series, fit on the training part (plain)."
 )
 QUANTILES = typer.Option(None, "--quantiles", help="Quantile levels, e.g. 0.1,0.5,0.9.")
 STRATEGY = typer.Option(
-    Strategy.direct, "--strategy", help="direct (one head for H steps) or recursive."
+    Strategy.direct, "--strategy", help="direct (one head for H steps) or recursive (plain)."
 )
-CALENDAR = typer.Option(False, "--calendar/--no-calendar", help="Add sin/cos calendar features.")
+CALENDAR = typer.Option(
+    False, "--calendar/--no-calendar", help="Add sin/cos calendar features (plain)."
+)
 RELATIVE = typer.Option(
-    False, "--relative/--absolute", help="Windows relative to their last value (trends)."
+    False, "--relative/--absolute", help="Windows relative to their last value (plain)."
 )
 SEASON_RELATIVE = typer.Option(
     False,
@@ -195,18 +212,21 @@ SEASON_RELATIVE = typer.Option(
     "earlier (the seasonal naive); inputs relative to their last value.",
 )
 LOG = typer.Option(
-    False,
+    None,
     "--log/--no-log",
-    help="Model the log of the target (positive series whose seasonal swing grows with the level).",
+    help="Model the log of the target (default: when the series is positive and its swings grow "
+    "with its level).",
+    show_default=False,
 )
 N_MODELS = typer.Option(
-    1, "--n-models", min=1, help="Networks in the ensemble (seeds seed, seed+1, ...)."
+    None, "--n-models", min=1, help="Networks in the ensemble (default: 3 auto, 1 plain)."
 )
 CALIBRATE = typer.Option(
-    True,
+    None,
     "--calibrate/--no-calibrate",
     help="Conformally calibrate the quantiles on "
-    "the last --calibration-size steps before the forecast origin.",
+    "the last --calibration-size steps before the forecast origin (plain).",
+    show_default=False,
 )
 CALIBRATION_SIZE = typer.Option(
     None,
@@ -217,10 +237,14 @@ CALIBRATION_SIZE = typer.Option(
 SEASON = typer.Option(
     None, "--season-length", min=1, help="Seasonal period m (default from the frequency)."
 )
-LR = typer.Option(1e-3, "--learning-rate", min=0.0, help="Adam learning rate.")
+LR = typer.Option(
+    None, "--learning-rate", min=0.0, help="Adam learning rate (default 1e-3 plain, chosen auto)."
+)
 SEED = typer.Option(0, "--seed", min=0, help="Seed for weights and shuffling.")
-EPOCHS = typer.Option(100, "--epochs", min=1, help="Training epochs.")
-BATCH = typer.Option(32, "--batch-size", min=1, help="Windows per optimizer step.")
+EPOCHS = typer.Option(None, "--epochs", min=1, help="Training epochs (plain; default 100).")
+BATCH = typer.Option(
+    None, "--batch-size", min=1, help="Windows per optimizer step (plain; default 32)."
+)
 VAL = typer.Option(
     None, "--val-size", help="Last steps per series held out for validation (int or fraction)."
 )

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grunet import layers
+from grunet.errors import OptionError
 from grunet.forecast.scalers import get_scaler
+from grunet.layers import CELLS
 
-CELLS = {"gru": layers.GRU, "lstm": layers.LSTM, "rnn": layers.SimpleRNN}
 STRATEGIES = ("direct", "recursive")
 PIPELINES = ("auto", "plain")
 # Options only the plain engine has, at their defaults: any other value selects pipeline="plain".
@@ -68,7 +68,7 @@ class ForecasterConfig:
             )
             self.pipeline = "plain" if plain else "auto"
         if self.pipeline not in PIPELINES:
-            raise ValueError(
+            raise OptionError(
                 f"Unknown pipeline {self.pipeline!r}; use 'auto' (choices made from the data) or "
                 "'plain' (the network exactly as configured)."
             )
@@ -79,18 +79,18 @@ class ForecasterConfig:
         if self.pipeline == "auto" and self.learning_rate is None:
             self.learning_rate = 3e-3
         if self.combine not in (None, True, False, "validation"):
-            raise ValueError(
+            raise OptionError(
                 f"combine must be None or True (equal-weight combination), 'validation' (weights "
                 f"from the validation fold) or False (the GRU alone), got {self.combine!r}."
             )
         if self.train_steps is not None and (
             not isinstance(self.train_steps, (int, np.integer)) or self.train_steps < 1
         ):
-            raise ValueError(f"train_steps must be a positive integer, got {self.train_steps!r}.")
+            raise OptionError(f"train_steps must be a positive integer, got {self.train_steps!r}.")
         if self.cell not in CELLS:
-            raise ValueError(f"Unknown cell {self.cell!r}; use one of: {', '.join(CELLS)}.")
+            raise OptionError(f"Unknown cell {self.cell!r}; use one of: {', '.join(CELLS)}.")
         if self.strategy not in STRATEGIES:
-            raise ValueError(
+            raise OptionError(
                 f"Unknown strategy {self.strategy!r}; use one of: {', '.join(STRATEGIES)}."
             )
         for name in ("lookback", "horizon", "units", "layers", "n_models"):
@@ -98,50 +98,52 @@ class ForecasterConfig:
             if value is None and name in ("lookback", "n_models"):
                 continue  # automatic
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+                raise OptionError(f"{name} must be a positive integer, got {value!r}.")
             setattr(self, name, int(value))
         if self.season_length is not None and (
             not isinstance(self.season_length, int) or self.season_length < 1
         ):
-            raise ValueError(
+            raise OptionError(
                 f"season_length must be a positive integer, got {self.season_length!r}."
             )
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+            raise OptionError(f"dropout must be in [0, 1), got {self.dropout!r}.")
         if self.learning_rate is None or not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}.")
+            raise OptionError(f"learning_rate must be positive, got {self.learning_rate!r}.")
         get_scaler(self.scaler)  # validates the name
         if self.quantiles is not None:
             qs = [float(q) for q in self.quantiles]
             if not qs or any(not 0.0 < q < 1.0 for q in qs) or len(set(qs)) != len(qs):
-                raise ValueError(
+                raise OptionError(
                     f"quantiles must be distinct levels strictly between 0 and 1, e.g. [0.1, 0.5, 0.9]; "
                     f"got {self.quantiles!r}."
                 )
             self.quantiles = sorted(qs)
             if self.strategy == "recursive":
-                raise ValueError(
+                raise OptionError(
                     "quantiles need strategy='direct': a recursive model feeds back point forecasts, "
                     "so its one-step quantiles would understate multi-step uncertainty."
                 )
         if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}.")
+            raise OptionError(f"seed must be a non-negative integer, got {self.seed!r}.")
         if self.relative is True:
             self.relative = "last"
         if self.relative not in (False, None, "last", "season"):
-            raise ValueError(
+            raise OptionError(
                 f"relative must be False, True (= 'last') or 'season', got {self.relative!r}."
             )
         self.relative = self.relative or False
         if self.calibrate is None:
             self.calibrate = bool(self.quantiles)
         if self.calibrate and not self.quantiles:
-            raise ValueError("calibrate=True needs quantiles: there are no intervals to calibrate.")
+            raise OptionError(
+                "calibrate=True needs quantiles: there are no intervals to calibrate."
+            )
         if self.calibration_size is not None and (
             not isinstance(self.calibration_size, (int, np.integer))
             or self.calibration_size < self.horizon
         ):
-            raise ValueError(
+            raise OptionError(
                 f"calibration_size must be an integer >= the horizon {self.horizon} (steps whose "
                 f"forecasts calibrate the intervals), got {self.calibration_size!r}."
             )

@@ -31,6 +31,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from grunet.errors import OptionError
+
 MIN_PER_STEP = 50
 
 
@@ -62,7 +64,7 @@ def conformal_offsets(
     q = np.asarray(q, dtype=np.float64)
     levels = [float(v) for v in levels]
     if y.ndim != 2 or q.shape != (y.shape[0], len(levels), y.shape[1]) or not len(y):
-        raise ValueError(
+        raise OptionError(
             f"conformal_offsets: expected y (M, H) and q (M, {len(levels)}, H), got "
             f"{y.shape} and {q.shape}."
         )

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from grunet.errors import NotFittedError, OptionError
 from grunet.forecast import pipeline, saving
 from grunet.forecast.backtest import backtest as run_backtest
 from grunet.forecast.config import CELLS, STRATEGIES, ForecasterConfig, quantile_column
@@ -281,7 +282,7 @@ class Forecaster(PlainPredict):
     # -- predict ----------------------------------------------------------------------------
     def _require_fitted(self, what: str) -> None:
         if not self.fitted:
-            raise RuntimeError(f"{what}: the forecaster is not fitted; call fit(data) first.")
+            raise NotFittedError(f"{what}: the forecaster is not fitted; call fit(data) first.")
 
     def predict(self, horizon: int | None = None, data=None) -> pd.DataFrame:
         """Forecast the next `horizon` steps of every series.
@@ -299,20 +300,20 @@ class Forecaster(PlainPredict):
         c = self.config
         horizon = c.horizon if horizon is None else horizon
         if not isinstance(horizon, (int, np.integer)) or isinstance(horizon, bool) or horizon < 1:
-            raise ValueError(f"horizon must be a positive integer, got {horizon!r}.")
+            raise OptionError(f"horizon must be a positive integer, got {horizon!r}.")
         if c.pipeline == "auto":
             states, ensembles = self.auto_states, self.ensembles
             if data is not None:
                 panel = load_panel(data, **self._fitted_schema("predict").to_dict())
                 states, ensembles = pipeline.members_for(panel, states, ensembles)
             if horizon > c.horizon:
-                raise ValueError(
+                raise OptionError(
                     f"this forecaster forecasts at most {c.horizon} steps, asked for {horizon}; "
                     "refit with a longer horizon."
                 )
             return pipeline.predict_frame(states, ensembles, c, int(horizon), self.freq, self.step)
         if c.strategy == "direct" and horizon > c.horizon:
-            raise ValueError(
+            raise OptionError(
                 f"this direct model forecasts at most {c.horizon} steps, asked for {horizon}; refit "
                 "with a longer horizon or use strategy='recursive'."
             )

@@ -184,7 +184,8 @@ def load_panel(
         data: a DataFrame or a path to a .csv/.parquet file (a Panel is returned as it is, so
             callers can validate a table once and pass the result on).
         target: the column to forecast, or several columns (wide layout).
-        date: the time column (datetimes, or integer steps); None means rows are consecutive steps.
+        date: the time column (datetimes, or integer steps); None takes a column named "date" (or
+            "ds") when there is one, and otherwise the rows are consecutive steps.
         id: the series-id column of a long table.
         covariates: other numeric columns used as past covariates (inputs, not forecast).
         fill: None (missing dates or values are errors) or "interpolate": insert missing dates
@@ -212,6 +213,10 @@ def _load_panel(data, target, date, id, covariates, fill) -> Panel:
         if darts or set(NIXTLA.values()) <= set(map(str, df.columns)):
             roles = guess_schema(df)
             target, date, id = roles["target"], roles["date"], roles["id"]
+    if date is None and isinstance(df, pd.DataFrame):
+        # a column named "date" (or "ds") is the time column unless another is named
+        named = [str(t) for t in ([target] if isinstance(target, str) else target)]
+        date = next((c for c in ("date", "ds") if c in df.columns and c not in named), None)
     if not isinstance(df, pd.DataFrame):
         raise DataError(
             f"data must be a pandas DataFrame or a path to a file, got {type(df).__name__}."

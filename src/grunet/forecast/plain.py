@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from grunet.errors import DataError
+from grunet.errors import DataError, NotFittedError, OptionError
 from grunet.forecast.config import ForecasterConfig
 from grunet.forecast.conformal import conformal_offsets
 from grunet.forecast.frame import (
@@ -87,7 +87,7 @@ class PlainEngine:
     def _fitted_schema(self, what: str) -> Schema:
         """The training data's column roles; raises when the forecaster is not fitted."""
         if self.schema is None:
-            raise RuntimeError(f"{what}: the forecaster is not fitted; call fit(data) first.")
+            raise NotFittedError(f"{what}: the forecaster is not fitted; call fit(data) first.")
         return self.schema
 
     # -- features ---------------------------------------------------------------------------
@@ -247,7 +247,7 @@ class PlainEngine:
     ):
         c = self.config
         if c.strategy == "recursive" and panel.schema.covariates:
-            raise ValueError(
+            raise OptionError(
                 "covariates need strategy='direct': a recursive model would need their future values. "
                 "Drop the covariates or use strategy='direct'."
             )
@@ -255,12 +255,12 @@ class PlainEngine:
         if c.calendar:
             calendar_names(self.freq)  # raises for integer steps
         if c.relative == "season" and not 1 < self.season_length <= c.plain_lookback:
-            raise ValueError(
+            raise OptionError(
                 f"relative='season' needs a seasonal period m > 1 within the lookback, got m="
                 f"{self.season_length} and lookback {c.plain_lookback}; set season_length or use relative=True."
             )
         if early_stopping is not None and val_size in (None, 0):
-            raise ValueError(
+            raise OptionError(
                 "early_stopping needs validation data: pass val_size (e.g. the horizon)."
             )
         fit_kw = {

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from grunet.data.series import as_array
-from grunet.errors import DataError
+from grunet.errors import DataError, NotFittedError, OptionError
 
 
 class Scaler(ABC):
@@ -58,7 +58,7 @@ class Scaler(ABC):
     def fitted_params(self) -> tuple[np.ndarray, np.ndarray]:
         """The fitted (center, scale), each (F,); raises when fit() has not been called."""
         if self.center_ is None or self.scale_ is None:
-            raise RuntimeError(
+            raise NotFittedError(
                 f"{type(self).__name__} is not fitted; call fit(train_values) first."
             )
         return self.center_, self.scale_
@@ -159,7 +159,7 @@ def get_scaler(name: str | None) -> Scaler:
     """A fresh scaler by name: "standard", "minmax", "robust", or None for no scaling."""
     key = "none" if name is None else name
     if key not in SCALERS:
-        raise ValueError(
+        raise OptionError(
             f"Unknown scaler {name!r}; use one of: standard, minmax, robust, or None for no scaling."
         )
     return SCALERS[key]()

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from grunet.errors import DataError
+from grunet.errors import DataError, OptionError
 
 
 def _positive_int(value, name: str) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        raise OptionError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)
 
 
@@ -76,15 +76,15 @@ def split_point(n: int, val_size: float | None) -> int:
     if isinstance(val_size, bool) or not isinstance(
         val_size, (int, float, np.integer, np.floating)
     ):
-        raise ValueError(f"val_size must be a number of steps or a fraction, got {val_size!r}.")
+        raise OptionError(f"val_size must be a number of steps or a fraction, got {val_size!r}.")
     if isinstance(val_size, (float, np.floating)) and not float(val_size).is_integer():
         if not 0.0 < val_size < 1.0:
-            raise ValueError(f"val_size as a fraction must be in (0, 1), got {val_size!r}.")
+            raise OptionError(f"val_size as a fraction must be in (0, 1), got {val_size!r}.")
         held = math.ceil(n * val_size)
     else:
         held = int(val_size)
         if held < 0:
-            raise ValueError(f"val_size must not be negative, got {val_size!r}.")
+            raise OptionError(f"val_size must not be negative, got {val_size!r}.")
     if held >= n:
         raise DataError(
             f"val_size={val_size} holds out {held} of {n} steps, leaving nothing to train on."
@@ -116,7 +116,7 @@ def rolling_origins(
     horizon = _positive_int(horizon, "horizon")
     stride = horizon if stride is None else _positive_int(stride, "stride")
     if folds is None and start is None:
-        raise ValueError("backtest needs folds=K or start=<first cut-off>.")
+        raise OptionError("backtest needs folds=K or start=<first cut-off>.")
     if start is not None:
         first = int(start) + n if int(start) < 0 else int(start)
         cuts = list(range(first, n - horizon + 1, stride))
