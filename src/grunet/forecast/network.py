@@ -6,6 +6,7 @@ Legend:  B: batch  Q: quantiles  H: steps the network outputs (model_horizon)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -42,10 +43,10 @@ def build_network(config: ForecasterConfig, n_features: int) -> Sequential:
     Dense(model_horizon * n_outputs); compiled (see `compile_network`)."""
     c = config
     cell = CELLS[c.cell]
-    extra = {"reset_after": c.reset_after} if c.cell == "gru" else {}
-    stack = []
+    extra: dict[str, Any] = {"reset_after": c.reset_after} if c.cell == "gru" else {}
+    stack: list[layers.Layer] = []
     for i in range(c.layers):
-        shape = {"input_shape": (c.plain_lookback, n_features)} if i == 0 else {}
+        shape: dict[str, Any] = {"input_shape": (c.plain_lookback, n_features)} if i == 0 else {}
         stack.append(
             cell(c.units, return_sequences=i < c.layers - 1, dropout=c.dropout, **shape, **extra)
         )
