@@ -62,6 +62,10 @@ class _OpsForward:
         return hx
 
     def forward(self, input: torch.Tensor, hx=None):
+        if self._cell == "gru":  # CPU, nothing for autograd to record: the pre-bound fast path
+            fast = ops.cpu.module_forward(self, input, hx)
+            if fast is not None:
+                return fast
         batched = self._check_input(input)
         x = input if batched else input.unsqueeze(1)  # (L, N, H_in) or (N, L, H_in)
         if self.batch_first and batched:
