@@ -33,13 +33,27 @@ _plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 class Plan:
     """One module's weights as numpy views, bound once; `ptrs` tells when they moved."""
 
-    __slots__ = ("src", "ptrs", "weights", "dtype", "H", "L", "D", "reset_after")
+    __slots__ = (
+        "src",
+        "ptrs",
+        "weights",
+        "dtype",
+        "I",
+        "H",
+        "L",
+        "D",
+        "reset_after",
+        "_zeros",
+        "_small",
+    )
 
     def __init__(self, module) -> None:
         self.src = module._flat_weights  # torch rebuilds this list when parameters are replaced
         self.ptrs = [w.data_ptr() for w in self.src]
         self.dtype = self.src[0].dtype
-        self.H, self.L = module.hidden_size, module.num_layers
+        self.I, self.H, self.L = module.input_size, module.hidden_size, module.num_layers
+        self._zeros: dict[int, np.ndarray] = {}  # initial states per batch size (never written)
+        self._small = None  # the short-call kernel, once launched
         self.D = 2 if module.bidirectional else 1
         self.reset_after = bool(getattr(module, "reset_after", True))
         k = 4 if module.bias else 2
@@ -57,13 +71,20 @@ class Plan:
         src = module._flat_weights
         return src is self.src and [w.data_ptr() for w in src] == self.ptrs
 
+    def requires_grad(self, module) -> bool:
+        return True in [w.requires_grad for w in module._flat_weights]
+
     def __call__(self, x: np.ndarray, h0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """x (T, B, I) contiguous, h0 (L*D, B, H) or None -> out (T, B, D*H), h_n (L*D, B, H)."""
         T, B, _ = x.shape
         H, D = self.H, self.D
         nd = _DTYPES[self.dtype]
         h_n = R.empty_np((self.L * D, B, H), nd)
-        zero = np.zeros((B, H), nd) if h0 is None else None
+        zero = None
+        if h0 is None:
+            zero = self._zeros.get(B)
+            if zero is None:
+                zero = self._zeros[B] = np.zeros((B, H), nd)
         for layer in range(self.L):
             outs = []
             for d in range(D):
@@ -73,10 +94,12 @@ class Plan:
                 h = zero if h0 is None else h0[k]
                 reverse = d == 1
                 if T * B <= SMALL_ROWS:
-                    R.launch(
-                        K.fwd_small, self.dtype, x, w_ih, b_ih, h, w_hh, False, b_hh, out,
-                        h_n[k], out, self.reset_after, reverse, False, NO_MASK,
-                    )  # fmt: skip
+                    args = (x, w_ih, b_ih, h, w_hh, b_hh, out, h_n[k], self.reset_after, reverse)
+                    if self._small is None:  # first call: may compile (and says so)
+                        R.launch(K.infer_small, self.dtype, *args)
+                        self._small = K.infer_small
+                    else:
+                        self._small(*args)
                 else:
                     _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n[k], self, reverse)
                 outs.append(out)
@@ -103,36 +126,46 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
     """``module(input, hx)`` for a grunet.nn.GRU on CPU when autograd records nothing; else None.
 
     None means "not taken here": the caller runs its general path (which also raises the
-    errors for bad input, so this function never has to).
+    errors for bad input, so this function never has to). Every check here is a cheap
+    attribute read; what does not change between calls lives in the `Plan`.
     """
-    if module.backend not in ("auto", "cpu") or (module.training and module.dropout):
+    if not isinstance(input, torch.Tensor) or not input.is_cpu or input.ndim != 3:
         return None
-    if not isinstance(input, torch.Tensor) or input.dtype not in _DTYPES:
-        return None
-    if input.device.type != "cpu" or input.dim() != 3 or input.shape[2] != module.input_size:
-        return None
-    if torch.is_grad_enabled() and (
-        input.requires_grad
-        or (hx is not None and hx.requires_grad)
-        or True in [w.requires_grad for w in module._flat_weights]
-    ):
+    grad = torch.is_grad_enabled()
+    if grad and (input.requires_grad or (hx is not None and hx.requires_grad)):
         return None
     plan = _plans.get(module)
     if plan is None or not plan.valid_for(module):
-        if any(w.dtype is not input.dtype or not w.is_contiguous() for w in module._flat_weights):
+        if (
+            module.backend not in ("auto", "cpu")
+            or input.dtype not in _DTYPES
+            or any(
+                w.dtype is not input.dtype or not w.is_contiguous() for w in module._flat_weights
+            )
+        ):
             return None
         plan = _plans[module] = Plan(module)
-    x = input.transpose(0, 1) if module.batch_first else input  # (T, B, I)
-    T, B = x.shape[0], x.shape[1]
-    if T == 0 or B == 0:
+    if (grad and plan.requires_grad(module)) or (module.training and module.dropout):
         return None
+    if input.dtype is not plan.dtype:
+        return None
+    x = input.detach().numpy() if input.requires_grad else input.numpy()
+    if x.shape[2] != plan.I or 0 in x.shape:
+        return None
+    if module.batch_first:
+        x = x.swapaxes(0, 1)  # (T, B, I); a view, contiguous when B = 1
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
     h0 = None
     if hx is not None:
-        if hx.shape != (plan.L * plan.D, B, plan.H) or hx.dtype is not input.dtype:
+        if (
+            not hx.is_cpu
+            or hx.dtype is not plan.dtype
+            or hx.shape != (plan.L * plan.D, x.shape[1], plan.H)
+        ):
             return None
-        h0 = hx.detach().contiguous().numpy()
-    out, h_n = plan(x.detach().contiguous().numpy(), h0)
-    out_t = torch.from_numpy(out)
+        h0 = np.ascontiguousarray(hx.detach().numpy())
+    out, h_n = plan(x, h0)
     if module.batch_first:
-        out_t = out_t.transpose(0, 1)  # (B, T, D*H)
-    return out_t, torch.from_numpy(h_n)
+        out = out.swapaxes(0, 1)  # (B, T, D*H), a strided view (torch takes any strides)
+    return torch.from_numpy(out), torch.from_numpy(h_n)

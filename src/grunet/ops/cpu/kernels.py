@@ -392,6 +392,16 @@ def fwd_small(
 
 
 @njit(**_OPTS)
+def infer_small(x, w_ih, b_ih, h0, w, b_hh, out, h_n, reset_after, reverse):
+    """`fwd_small` for inference with W_hh in its own layout and no mask: fewer arguments to
+    unbox per call, which is what a one-step call of a small layer pays for."""
+    fwd_small(
+        x, w_ih, b_ih, h0, w, False, b_hh, out, h_n, out, reset_after, reverse, False,
+        np.empty((0, 0), np.bool_),
+    )  # fmt: skip
+
+
+@njit(**_OPTS)
 def step(x, h, w_ih, b_ih, w, transposed, b_hh, h_new, reset_after):
     """One step, input projection included: x (B, I), h (B, H) -> h_new (B, H).
 

@@ -25,8 +25,9 @@ from grunet.ops.cpu import kernels as K
 # Below these a call stays on one thread: rows per thread, and T * B * H * H (~ multiply-adds / 3).
 PAR_MIN_ROWS = 8
 PAR_MIN_WORK = 1 << 20
-# A first call still running after this long is compiling, not loading from the disk cache.
-_NOTICE_AFTER_S = 0.5
+# A first call still running after this long is compiling, not loading from the disk cache
+# (a load, LLVM's start-up included, takes ~0.2-1.3 s on a busy 2-core VM).
+_NOTICE_AFTER_S = 2.0
 # Measured compile times on one core of a 2-core AMD EPYC VM, empty cache (float32; float64 alike).
 COMPILE_S = {"fwd_rows": 4, "fwd_small": 5, "bwd_rows": 5, "bwd_small": 7, "step": 5}
 
@@ -52,6 +53,7 @@ def _first_call(kernel, dtype: torch.dtype, args: tuple) -> None:
             flush=True,
         )
 
+    misses = _misses(kernel)
     timer = threading.Timer(_NOTICE_AFTER_S, notice)
     timer.daemon = True
     t0 = time.perf_counter()
@@ -61,7 +63,15 @@ def _first_call(kernel, dtype: torch.dtype, args: tuple) -> None:
     finally:
         timer.cancel()
     if said:
-        print(f"grunet: {name} ready in {time.perf_counter() - t0:.1f} s.", file=sys.stderr)
+        compiled = misses is None or _misses(kernel) != misses
+        how = "compiled" if compiled else "loaded from the disk cache"
+        print(f"grunet: {name} {how} in {time.perf_counter() - t0:.1f} s.", file=sys.stderr)
+
+
+def _misses(kernel) -> int | None:
+    """How many compiles the disk cache could not spare this kernel (numba's public stats)."""
+    stats = getattr(kernel, "stats", None)
+    return None if stats is None else sum(stats.cache_misses.values())
 
 
 def launch(kernel, dtype: torch.dtype, *args) -> None:
