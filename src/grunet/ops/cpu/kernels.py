@@ -402,6 +402,30 @@ def infer_small(x, w_ih, b_ih, h0, w, b_hh, out, h_n, reset_after, reverse):
 
 
 @njit(**_OPTS)
+def stream_step(x, h, w_ih, b_ih, w_hh, b_hh, reset_after, kd, bd, y):
+    """One streaming step of a GRU layer, then optionally a linear Dense on its new state.
+
+    x (B, I), h (B, H): the state, updated in place; weights as in `fwd_small` (W_hh (3H, H)).
+    kd (H, O), bd (O,) and y (B, O): y = h_new kd + bd; kd of shape (0, 0) means no Dense.
+    """
+    B, H = h.shape
+    infer_small(
+        x.reshape((1,) + x.shape), w_ih, b_ih, h, w_hh, b_hh, h.reshape((1, B, H)), h,
+        reset_after, False,
+    )  # fmt: skip
+    if kd.shape[0] == 0:
+        return
+    O = kd.shape[1]  # noqa: E741
+    for b in range(B):
+        yr, hr = y[b, :], h[b, :]
+        yr[:] = bd[:O]
+        for k in range(H):
+            hk, kr = hr[k], kd[k, :]
+            for o in range(O):
+                yr[o] += hk * kr[o]
+
+
+@njit(**_OPTS)
 def step(x, h, w_ih, b_ih, w, transposed, b_hh, h_new, reset_after):
     """One step, input projection included: x (B, I), h (B, H) -> h_new (B, H).
 
