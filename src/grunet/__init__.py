@@ -1,8 +1,7 @@
 """grunet: GRU networks for sequences and time series."""
 
-__version__ = "0.1.0"  # first: submodules read it
-
 from grunet import data, layers, nn, ops
+from grunet._version import __version__
 from grunet.models import Callback, EarlyStopping, History, Sequential, load_model
 from grunet.seeding import set_seed
 
@@ -11,6 +10,7 @@ __all__ = [
     "EarlyStopping",
     "History",
     "Sequential",
+    "__version__",
     "data",
     "layers",
     "load_model",

@@ -15,3 +15,11 @@ class ModelFileError(GrunetError, ValueError):
 
 class NotCompiledError(GrunetError, RuntimeError):
     """fit/evaluate called before compile."""
+
+
+class OptionError(GrunetError, ValueError):
+    """An argument or option has a value grunet cannot use (unknown name, out of range)."""
+
+
+class NotBuiltError(GrunetError, RuntimeError):
+    """The model has no weights yet: it needs an input shape first."""

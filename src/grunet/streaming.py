@@ -150,7 +150,7 @@ class Stepper:
             raise DataError("Stepper: the model is not built; give its first layer input_shape=...")
         self._fns: list[tuple[StepFn, int]] = []  # (step function, number of state tensors)
         self._units: list[int] = []
-        dtype, device = model._dtype_device()
+        dtype, device = model.dtype_device()
         self._dtype, self._device = dtype, device
         self._features = model.build_input_shape[-1]
         for layer in model.layers:

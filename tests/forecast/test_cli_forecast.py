@@ -1,17 +1,14 @@
-"""Every forecasting command under typer's CliRunner, on a local app with register(app)."""
+"""Every forecasting command under typer's CliRunner."""
 
 import json
 
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from conftest import seasonal
-from grunet.cli_forecast import register
+from grunet.cli import app
 
-app = typer.Typer(pretty_exceptions_enable=False)
-register(app)
 runner = CliRunner()
 FAST = ["--lookback", "12", "--horizon", "6", "--units", "4", "--epochs", "2", "-q"]
 

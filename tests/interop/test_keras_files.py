@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import grunet as gn
-import grunet.keras as gk
+import grunet.saving.keras as gk
 from grunet.errors import ModelFileError
 
 keras = pytest.importorskip("keras")

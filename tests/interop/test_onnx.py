@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 import grunet as gn
+from grunet.cli import app
 from grunet.errors import DataError
-from grunet.export import export, export_command, to_onnx
+from grunet.export import export, to_onnx
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -87,11 +89,12 @@ def test_overwrite_export_and_cli_entry(tmp_path):
     with pytest.raises(ValueError, match="Unknown export format"):
         export(model, tmp_path / "m.tflite", format="tflite")
     model.save(tmp_path / "m.grunet")
-    message = export_command(tmp_path / "m.grunet", "onnx", tmp_path / "cli.onnx", force=False)
-    assert "cli.onnx" in message
-    with pytest.raises(FileExistsError):
-        export_command(tmp_path / "m.grunet", "onnx", tmp_path / "cli.onnx", force=False)
-    export_command(tmp_path / "m.grunet", "onnx", tmp_path / "cli.onnx", force=True)
+    args = ["export", str(tmp_path / "m.grunet"), "--out", str(tmp_path / "cli.onnx")]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0 and "cli.onnx" in first.output
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert CliRunner().invoke(app, [*args, "--force"]).exit_code == 0
     x = np.random.default_rng(0).normal(size=(2, 4, F)).astype(np.float32)
     np.testing.assert_allclose(
         _session(tmp_path / "cli.onnx").run(None, {"x": x})[0], model.predict(x), atol=1e-5

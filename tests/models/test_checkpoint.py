@@ -98,7 +98,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 SAVE_SCRIPT = r"""
 import os, signal, sys
 import grunet as gn
-import grunet.models.io as io
+import grunet.saving.native as native
 path = sys.argv[1]
 model = gn.Sequential([gn.layers.GRU(8, input_shape=(3, 1)), gn.layers.Dense(1)])
 
@@ -108,7 +108,7 @@ def half_then_die(tensors, tmp, metadata=None):
         f.flush()
     os.kill(os.getpid(), signal.SIGKILL)
 
-io.save_file = half_then_die
+native.save_file = half_then_die
 model.save(path, overwrite=True)
 """
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from grunet._files import save_figure
 from grunet.forecast.metrics import interval_pairs
-from grunet.plot import _save
 
 MAX_PANELS = 4
 
@@ -49,7 +49,7 @@ def _label(ax, title: str, sid) -> None:
 
 def _finish(fig: Figure, path) -> Figure:
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 

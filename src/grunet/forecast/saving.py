@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from grunet._files import atomic_write
 from grunet.errors import ModelFileError
 from grunet.forecast.frame import Schema
 from grunet.forecast.network import compile_network
 from grunet.forecast.state import SeriesState
-from grunet.models.io import atomic_write, load_model
+from grunet.models import load_model
 
 FORMAT = "grunet.forecaster"
 FORMAT_VERSION = "1"

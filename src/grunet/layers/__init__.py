@@ -8,6 +8,9 @@ from grunet.layers.base import Layer
 from grunet.layers.core import Dense, Dropout
 from grunet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 
+# The recurrent cells by the short names the CLI, the article and the forecaster use.
+CELLS: dict[str, type[Layer]] = {"gru": GRU, "lstm": LSTM, "rnn": SimpleRNN}
+
 LAYERS: dict[str, type[Layer]] = {
     cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Dense, Dropout, Bidirectional)
 }
@@ -28,6 +31,7 @@ def deserialize(spec: dict[str, Any]) -> Layer:
 
 __all__ = [
     "Bidirectional",
+    "CELLS",
     "Dense",
     "Dropout",
     "GRU",

@@ -1,14 +1,16 @@
-"""grunet.models: the Keras-style Sequential model, its History, callbacks and model files."""
+"""grunet.models: the Keras-style Sequential model, its fit loop, History, callbacks and files."""
 
 from grunet.models.callbacks import (
+    Callback,
     CSVLogger,
     EarlyStopping,
     ModelCheckpoint,
     ReduceLROnPlateau,
     TensorBoard,
 )
-from grunet.models.history import Callback, History
-from grunet.models.io import load_model, save_model
+from grunet.models.files import export, save_model
+from grunet.models.history import History
+from grunet.models.loading import load_model
 from grunet.models.sequential import Sequential
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "ReduceLROnPlateau",
     "Sequential",
     "TensorBoard",
+    "export",
     "load_model",
     "save_model",
 ]

@@ -7,9 +7,28 @@ import csv
 import io
 import math
 from pathlib import Path
+from typing import Any
 
-from grunet.models.history import Callback
-from grunet.models.io import atomic_write
+import torch
+
+from grunet._files import atomic_write
+
+
+class Callback:
+    """Base class for fit callbacks: override any hook. ``self.model`` is set by fit."""
+
+    model: Any = None
+
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+    def on_train_begin(self, logs: dict | None = None) -> None: ...
+
+    def on_train_end(self, logs: dict | None = None) -> None: ...
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
 
 
 class _Monitor(Callback):
@@ -56,6 +75,9 @@ class EarlyStopping(_Monitor):
     ) -> None:
         super().__init__(monitor, mode, min_delta)
         self.patience, self.restore_best_weights = patience, restore_best_weights
+        self.wait = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.stopped_epoch: int | None = None
 
     def on_train_begin(self, logs=None) -> None:
         self.best, self.wait, self.best_state, self.stopped_epoch = math.inf, 0, None, None

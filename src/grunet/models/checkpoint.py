@@ -20,8 +20,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from grunet._files import atomic_write
 from grunet.errors import ModelFileError
-from grunet.models.io import atomic_write
 
 FORMAT = "grunet.checkpoint"
 FILENAME = "checkpoint.safetensors"
@@ -53,7 +53,7 @@ def save_checkpoint(path: Path, model, epoch: int, history, run_id: str) -> None
             if torch.is_tensor(value):
                 tensors[f"optim.{idx}.{key}"] = value.detach().cpu().contiguous()
     tensors["rng.torch"] = torch.get_rng_state()
-    np_state = np.random.get_state()
+    np_state: tuple[Any, ...] = tuple(np.random.get_state(legacy=True))
     tensors["rng.numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
     py_state = random.getstate()
     metadata = {

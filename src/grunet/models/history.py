@@ -1,8 +1,10 @@
-"""History (what fit returns) and the callback base class (callbacks.py holds the rest)."""
+"""History: what fit returns, one value per epoch and logged name."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from grunet.models.plots import plot_history
 
 
 class History:
@@ -19,6 +21,15 @@ class History:
         self.epoch: list[int] = []
         self.params: dict[str, Any] = {}
 
+    @classmethod
+    def from_dict(cls, history: dict[str, list[float]]) -> History:
+        """A History holding `history` ({name: [one value per epoch]}), epochs 0, 1, ..."""
+        out = cls()
+        for name, values in history.items():
+            out.history[name] = [float(v) for v in values]
+        out.epoch = list(range(max((len(v) for v in history.values()), default=0)))
+        return out
+
     def append(self, epoch: int, logs: dict[str, float]) -> None:
         self.epoch.append(epoch)
         for k, v in logs.items():
@@ -30,27 +41,8 @@ class History:
         Returns:
             The matplotlib Figure.
         """
-        from grunet.plot import plot_history
-
         return plot_history(self, path, title=title)
 
     def __repr__(self) -> str:
         last = {k: round(v[-1], 6) for k, v in self.history.items() if v}
         return f"History(epochs={len(self.epoch)}, last={last})"
-
-
-class Callback:
-    """Base class for fit callbacks: override any hook. ``self.model`` is set by fit."""
-
-    model: Any = None
-
-    def set_model(self, model: Any) -> None:
-        self.model = model
-
-    def on_train_begin(self, logs: dict | None = None) -> None: ...
-
-    def on_train_end(self, logs: dict | None = None) -> None: ...
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...

@@ -31,7 +31,8 @@ def render_summary(model, line_length: int = 88) -> str:
         table.add_row(
             f"{layer.name} ({type(layer).__name__})", f"({dims})", f"{layer.count_params():,}"
         )
-    console = Console(file=io.StringIO(), width=line_length, color_system=None, highlight=False)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=line_length, color_system=None, highlight=False)
     console.print(f'Model: "{model.name}"')
     console.print(table)
     params = list(model.parameters())
@@ -48,4 +49,4 @@ def render_summary(model, line_length: int = 88) -> str:
         ),
     ):
         console.print(f" {label} params: {count:,} ({readable_size(nbytes)})")
-    return console.file.getvalue()
+    return buffer.getvalue()

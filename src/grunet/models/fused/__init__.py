@@ -77,7 +77,7 @@ def why_not(model, X: torch.Tensor, batch_size: int) -> str | None:
         return "parameters of another dtype, non-contiguous or frozen"
     if batch_size > MAX_BATCH or gru.units > MAX_UNITS:
         return "batch or model too large for the fused path"
-    if model._loss is not mean_squared_error or model._metrics:
+    if model.loss_fn is not mean_squared_error or model.metric_fns:
         return "the loss is not mean squared error, or metrics are requested"
     opt = model.optimizer
     if type(opt) is not torch.optim.Adam or len(opt.param_groups) != 1:

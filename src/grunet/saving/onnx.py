@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 
 from grunet import layers as gl
+from grunet._files import atomic_write, check_target
+from grunet._version import __version__
 from grunet.errors import DataError
 
 DEFAULT_OPSET = 17
@@ -228,9 +230,8 @@ def build_onnx(model, opset: int = DEFAULT_OPSET):
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
         raise ImportError("ONNX export needs the onnx package: pip install onnx") from None
-    from grunet import __version__
 
-    model._require_built("ONNX export")
+    model.require_built("ONNX export")
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise ValueError(
             f"opset must be between {MIN_OPSET} and {onnx.defs.onnx_opset_version()} (the newest "
@@ -302,11 +303,10 @@ def to_onnx(
 
     Examples:
         >>> import grunet as gn
-        >>> from grunet.export import to_onnx
+        >>> from grunet.saving.onnx import to_onnx
         >>> model = gn.Sequential([gn.layers.GRU(8, input_shape=(None, 1)), gn.layers.Dense(1)])
         >>> to_onnx(model, "model.onnx")  # doctest: +SKIP
     """
-    from grunet.models.io import atomic_write, check_target
 
     path = check_target(path, overwrite, "model.onnx")
     data = build_onnx(model, opset).SerializeToString()

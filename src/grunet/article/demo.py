@@ -14,13 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grunet import __version__, data, layers
+from grunet import data, layers
+from grunet._files import write_text
+from grunet._version import __version__
+from grunet.article.plots import plot_predictions
+from grunet.errors import OptionError
+from grunet.layers import CELLS
 from grunet.models import Sequential
-from grunet.models.io import atomic_write
-from grunet.plot import plot_predictions
 from grunet.seeding import set_seed
 
-CELLS = {"gru": layers.GRU, "lstm": layers.LSTM, "rnn": layers.SimpleRNN}
 OUTPUTS = ("history.png", "predictions.png", "model.grunet", "metrics.json")
 
 
@@ -28,7 +30,7 @@ def build_article_model(units: int = 50, cell: str = "gru", reset_after: bool = 
     """The article's model: one recurrent layer on (1 step, 1 feature), then Dense(1), compiled
     with mean squared error and Adam."""
     if cell not in CELLS:
-        raise ValueError(f"Unknown cell {cell!r}; use one of: {', '.join(CELLS)}.")
+        raise OptionError(f"Unknown cell {cell!r}; use one of: {', '.join(CELLS)}.")
     kwargs = {"reset_after": reset_after} if cell == "gru" else {}
     model = Sequential([CELLS[cell](units, input_shape=(1, 1), **kwargs), layers.Dense(1)])
     model.compile(loss="mean_squared_error", optimizer="adam")
@@ -74,7 +76,7 @@ def run_article(
             "replace them, or choose another --out."
         )
     if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
+        raise OptionError(f"epochs must be a positive integer, got {epochs!r}.")
     out.mkdir(parents=True, exist_ok=True)
 
     set_seed(seed)
@@ -128,9 +130,7 @@ def run_article(
         "torch_threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
     }
-    atomic_write(
-        out / "metrics.json", lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n")
-    )
+    write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     print_fn(
         f"final loss {metrics['final_loss']:.5f}, val_loss {metrics['final_val_loss']:.5f} "
         f"(the article: 0.05499, 0.04849); fit took {fit_seconds:.2f} s for "

@@ -1,0 +1,11 @@
+"""grunet.article: the article "Gated Recurrent Unit (GRU) Networks in R", end to end in Python.
+
+``run_article`` is what ``grunet demo`` runs: the article's noisy sine (made with R's own RNG),
+``scale()``, one-step-ahead pairs, GRU(50) + Dense(1), fit, predict, plot, save. Everything it
+does is public API a user can call step by step.
+"""
+
+from grunet.article.demo import OUTPUTS, build_article_model, run_article
+from grunet.article.plots import plot_predictions
+
+__all__ = ["OUTPUTS", "build_article_model", "plot_predictions", "run_article"]
