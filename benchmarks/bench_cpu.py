@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_cpu.py [--quick] [--json results.json] [--repeats N] [--budget S]
-        [--threads 1,all] [--no-train]
+        [--threads 1,all] [--no-train] [--stat median|min]
 
 Prints a table of microseconds per time step for each thread setting, the ratios other / grunet
 and their geometric means over the grid; see `grunet.bench.cpu.run_bench`.
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget", type=float, default=None, help="seconds of timing per case")
     parser.add_argument("--threads", default="1,all", help="'1', 'all' or '1,all'")
     parser.add_argument("--no-train", action="store_true", help="inference only")
+    parser.add_argument("--stat", choices=("median", "min"), default="median", help="per case")
     args = parser.parse_args(argv)
     run_bench(
         "cpu",
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         budget_s=args.budget,
         threads=tuple(args.threads.split(",")),
         train=not args.no_train,
+        stat=args.stat,
     )
 
 

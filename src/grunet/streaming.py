@@ -221,7 +221,6 @@ class Stepper:
         """Per layer, its state tensors ((B, H); LSTM: h then c); None before the first step."""
         return self._states
 
-    @torch.no_grad()
     def step(self, x_t):
         """Feed one observation per sequence and return the model's output for it.
 
@@ -231,8 +230,13 @@ class Stepper:
         Returns:
             The output for this step, (out,) or (B, out): a numpy array, or a tensor if `x_t` was.
         """
-        if self._program is not None:
+        if self._program is not None:  # no autograd involved: no no_grad context to pay for
             return self._step_program(x_t)
+        return self._step_torch(x_t)
+
+    @torch.no_grad()
+    def _step_torch(self, x_t):
+        """`step` through each layer's own torch call."""
         as_tensor = torch.is_tensor(x_t)
         x = torch.as_tensor(x_t, dtype=self._dtype, device=self._device)
         single = x.dim() == 1

@@ -73,7 +73,7 @@ def _set_threads(n: int) -> None:
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
-def _point(p: Point, all_cores: bool, train: bool, repeats, budget_s) -> dict:
+def _point(p: Point, all_cores: bool, train: bool, repeats, budget_s, stat: str) -> dict:
     from grunet.nn import GRU
 
     torch.manual_seed(p.B * 1000 + p.T + p.H)
@@ -101,7 +101,7 @@ def _point(p: Point, all_cores: bool, train: bool, repeats, budget_s) -> dict:
             row[f"{name}_max_abs_diff"] = float((got - want).abs().max())
             fns[f"{name}_infer"] = lambda run=run, x_np=x_np: run(x_np)
     for key, fn in fns.items():
-        sec, _ = timer(fn, repeats, budget_s, lambda: None)
+        sec, _ = timer(fn, repeats, budget_s, lambda: None, stat)
         row[f"{key}_us"] = sec / p.T * 1e6
     for other in ("ort", "torch"):
         if f"{other}_infer_us" in row:
@@ -123,6 +123,7 @@ def run_bench(
     budget_s: float | None = None,
     threads: tuple[str, ...] = ("1", "all"),
     train: bool = True,
+    stat: str = "median",
 ) -> list[dict]:
     """Time grunet's cpu backend (both variants) against ONNX Runtime and torch.nn.GRU.
 
@@ -135,6 +136,7 @@ def run_bench(
         budget_s: seconds of timed calls per case; default 0.2 (0.05 when quick).
         threads: "1" (everyone on one thread) and/or "all" (every core).
         train: also time training (grunet and torch).
+        stat: "median" of the timed blocks, or "min" (steadier on a shared, busy machine).
 
     Returns:
         One dict per (threads, shape): B, T, I, H, group, threads, ``{impl}_{infer|train}_us``
@@ -152,7 +154,7 @@ def run_bench(
         print_fn("onnxruntime is not installed (pip install grunet[onnx]): no ORT columns.")
     print_fn(
         f"grunet bench on {env['cpu']} ({env['logical_cpus']} logical CPUs), float32, batch-first "
-        "modules, us per time step; ratios: other / grunet"
+        f"modules, us per time step ({stat} of {repeats} blocks); ratios: other / grunet"
     )
     rows, summaries = [], {}
     saved = (torch.get_num_threads(), numba.get_num_threads())
@@ -165,7 +167,7 @@ def run_bench(
             for line in format_table([], train)[:1]:
                 print_fn(line)
             for p in points(quick):
-                part.append(_point(p, all_cores, train, repeats, budget_s))
+                part.append(_point(p, all_cores, train, repeats, budget_s, stat))
                 print_fn(format_table(part[-1:], train)[-1])
             summaries[t] = summarize(part)
             for line in format_summary(summaries[t]):
