@@ -24,8 +24,10 @@ from grunet.ops.cpu import kernels as K
 from grunet.ops.cpu import runtime as R
 from grunet.ops.cpu.autograd import NO_MASK, transpose_pays, zeros
 
-# Per call, rows (T * B) up to which the input projection runs inside the kernel call.
+# Per call, rows (T * B) up to which the input projection runs inside the kernel call: with W_hh
+# as it is (one pre-bound call, fewest arguments), then with W_hh transposed when that pays.
 SMALL_ROWS = 4
+MID_ROWS = 64
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 _plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -100,6 +102,13 @@ class Plan:
                         self._small = K.infer_small
                     else:
                         self._small(*args)
+                elif T * B <= MID_ROWS:  # projection still in the kernel; W_hh as it pays
+                    transposed = transpose_pays(T, B, H)
+                    w = np.ascontiguousarray(w_hh.T) if transposed else w_hh
+                    R.launch(
+                        K.fwd_small, self.dtype, x, w_ih, b_ih, h, w, transposed, b_hh, out,
+                        h_n[k], out, self.reset_after, reverse, False, NO_MASK,
+                    )  # fmt: skip
                 else:
                     _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n[k], self, reverse)
                 outs.append(out)
