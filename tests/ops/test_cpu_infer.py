@@ -29,9 +29,8 @@ def _pair(dtype, seed, **kwargs):
     return fast, ref
 
 
-@pytest.mark.parametrize(
-    ("T", "B"), [(1, 1), (63, 3), (2, 2), (5, 7)]
-)  # in-kernel projection: T*B<=4
+# T * B <= 4: one pre-bound call; <= 64: projection in the kernel, W_hh transposed or not; more: GEMM
+@pytest.mark.parametrize(("T", "B"), [(1, 1), (2, 2), (5, 7), (24, 1), (16, 4), (63, 3)])
 @pytest.mark.parametrize(
     "config",
     [
