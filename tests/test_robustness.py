@@ -104,6 +104,7 @@ np.savez(sys.argv[1], *model.get_weights())
 """
 
 
+@pytest.mark.slow
 def test_same_seed_gives_bit_identical_weights_across_processes(tmp_path):
     for name in ("a.npz", "b.npz"):
         proc = subprocess.run(

@@ -23,3 +23,11 @@ class OptionError(GrunetError, ValueError):
 
 class NotBuiltError(GrunetError, RuntimeError):
     """The model has no weights yet: it needs an input shape first."""
+
+
+class MissingDependencyError(GrunetError, ImportError):
+    """An optional package the request needs is not installed; the message names the pip command."""
+
+
+class SetupError(GrunetError, RuntimeError):
+    """The environment cannot run the request as set up (e.g. distributed without torchrun)."""

@@ -14,6 +14,8 @@ import random
 import numpy as np
 import torch
 
+from grunet.errors import OptionError
+
 
 def set_seed(seed: int, deterministic: bool = False) -> None:
     """Seed Python's, numpy's and torch's generators (CPU and CUDA) with `seed`.
@@ -23,7 +25,7 @@ def set_seed(seed: int, deterministic: bool = False) -> None:
         deterministic: also make torch pick deterministic kernels (for bit-identical GPU runs).
     """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+        raise OptionError(f"seed must be a non-negative integer, got {seed!r}.")
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     torch.manual_seed(int(seed))

@@ -4,13 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-
-def seasonal(
-    n: int = 96, period: int = 12, noise: float = 0.05, seed: int = 0, level: float = 10.0
-):
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)
-    return level + np.sin(2 * np.pi * t / period) + rng.normal(0, noise, n)
+from helpers import seasonal
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import seasonal
 from grunet.errors import DataError
 from grunet.forecast import Forecaster
 from grunet.forecast.backtest import backtest, markdown_table
+from helpers import seasonal
 
 
 def test_gru_beats_the_naive_baseline_on_a_clean_seasonal_series():

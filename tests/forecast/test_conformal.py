@@ -44,6 +44,7 @@ def _noisy(n: int, seed: int = 0, sd: float = 0.5) -> pd.DataFrame:
     return pd.DataFrame({"value": 5 + np.sin(2 * np.pi * t / 12) + rng.normal(0, sd, n)})
 
 
+@pytest.mark.slow
 def test_calibrated_intervals_reach_nominal_coverage_on_known_noise():
     """Sine + N(0, 0.5) noise: the 80% interval of new windows covers close to 80% of the values."""
     df = _noisy(600)

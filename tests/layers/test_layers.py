@@ -35,6 +35,20 @@ def test_set_weights_checks_count_and_shapes():
         layer.set_weights(bad)
 
 
+@pytest.mark.parametrize(
+    "layer, bias",
+    [
+        (gn.layers.GRU(4, input_shape=(3, 2)), "bias_ih"),
+        (gn.layers.GRU(4, input_shape=(3, 2)), "bias_hh"),  # reset_after: a recurrent bias
+        (gn.layers.Dense(2, input_shape=(3,)), "bias"),
+    ],
+)
+def test_missing_bias_the_settings_need_is_named(layer, bias):
+    setattr(layer, bias, None)
+    with pytest.raises(RuntimeError, match=f"has no {bias} although"):
+        layer.get_weights()
+
+
 def test_unknown_activation_and_bad_units():
     with pytest.raises(ValueError, match="Unknown activation 'relux'"):
         gn.layers.GRU(4, activation="relux")

@@ -44,6 +44,7 @@ def _run(*args):
     )
 
 
+@pytest.mark.slow
 def test_fit_killed_and_resumed_equals_uninterrupted(tmp_path):
     killed = _run(tmp_path / "ck", 3, tmp_path / "resumed")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -113,6 +114,7 @@ model.save(path, overwrite=True)
 """
 
 
+@pytest.mark.slow
 def test_save_killed_mid_write_leaves_previous_model_intact(tmp_path):
     path = tmp_path / "m.grunet"
     model = gn.Sequential([gn.layers.GRU(8, input_shape=(3, 1)), gn.layers.Dense(1)])

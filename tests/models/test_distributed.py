@@ -26,6 +26,7 @@ if model.rank == 0:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not dist.is_available(), reason="this torch build has no torch.distributed")
 def test_two_process_gloo_fit_equals_one_process(tmp_path):
     script = tmp_path / "fit.py"

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import grunet
+from grunet.nn.convert import from_torch
 
 
 @pytest.mark.parametrize("cell", ["GRU", "LSTM", "RNN"])
@@ -47,21 +48,44 @@ def test_repr_mentions_the_variant():
     assert "reset_after=False" in repr(grunet.nn.GRU(2, 3, reset_after=False))
 
 
+@pytest.mark.parametrize("cell", ["GRU", "LSTM", "RNN"])
 @pytest.mark.parametrize(
-    ("x", "hx", "match"),
+    ("x", "hx", "error"),
     [
-        (torch.randn(2, 3, 4, 3), None, "Expected input to be 2D or 3D, got 4D"),
-        (torch.randn(5, 2, 4), None, "Expected 3, got 4"),
-        (torch.randn(5, 2, 3), torch.zeros(1, 3, 5), r"expected hidden state of shape \(1, 2, 5\)"),
-        (torch.randn(0, 2, 3), None, "empty"),
+        (torch.randn(2, 3, 4, 3), None, ValueError),  # 4D input
+        (torch.randn(5, 2, 4), None, RuntimeError),  # input.size(-1) != input_size
+        (torch.randn(5, 2, 3), torch.zeros(1, 3, 5), RuntimeError),  # hidden batch 3, input 2
+        (torch.randn(5, 2, 3), torch.zeros(2, 5), RuntimeError),  # 2-D hx for batched input
+        (torch.randn(5, 3), torch.zeros(1, 1, 5), RuntimeError),  # 3-D hx for unbatched input
+        (torch.randn(0, 2, 3), None, RuntimeError),  # empty sequence
+        (torch.randn(5, 2, 3, dtype=torch.float64), None, ValueError),  # dtype mismatch
     ],
 )
-def test_bad_input_is_a_clear_error(x, hx, match):
-    with pytest.raises(ValueError, match=match):
-        grunet.nn.GRU(3, 5)(x, hx)
+def test_bad_input_raises_what_torch_raises(cell, x, hx, error):
+    """The same exception type and message as torch.nn's module on the same bad input."""
+    torch.manual_seed(0)
+    theirs = getattr(torch.nn, cell)(3, 5)
+    ours = from_torch(theirs)
+    if cell == "LSTM" and hx is not None:
+        hx = (hx, hx.clone())
+    with pytest.raises(error) as want:
+        theirs(x, hx)
+    with pytest.raises(error) as got:
+        ours(x, hx)
+    assert str(got.value) == str(want.value)
 
 
-def test_packed_sequence_is_refused_clearly():
-    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.randn(4, 2, 3), [4, 2])
-    with pytest.raises(TypeError, match="PackedSequence"):
-        grunet.nn.GRU(3, 5)(packed)
+@pytest.mark.parametrize("cell", ["GRU", "LSTM", "RNN"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_unbatched_input_and_state_match_torch(cell, batch_first):
+    torch.manual_seed(1)
+    theirs = getattr(torch.nn, cell)(3, 5, num_layers=2, batch_first=batch_first)
+    ours = from_torch(theirs)
+    x, h0 = torch.randn(6, 3), torch.randn(2, 5)
+    hx = (h0, torch.randn(2, 5)) if cell == "LSTM" else h0
+    (o_out, o_h), (t_out, t_h) = ours(x, hx), theirs(x, hx)
+    torch.testing.assert_close(o_out, t_out)
+    for a, b in zip(
+        o_h if cell == "LSTM" else [o_h], t_h if cell == "LSTM" else [t_h], strict=True
+    ):
+        torch.testing.assert_close(a, b)

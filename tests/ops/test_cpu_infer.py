@@ -98,5 +98,5 @@ def test_unusual_inputs_fall_back_to_the_general_path():
         assert infer.module_forward(m, torch.randn(4, 3), None) is None  # unbatched
         assert infer.module_forward(m, torch.randn(4, 2, 3, dtype=F64), None) is None  # dtype
         assert infer.module_forward(m, torch.randn(4, 2, 5), None) is None  # wrong features
-        with pytest.raises(ValueError, match="input_size"):
+        with pytest.raises(RuntimeError, match="input_size"):
             m(torch.randn(4, 2, 5))  # and the general path still raises its clear error

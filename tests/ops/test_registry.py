@@ -62,3 +62,43 @@ def test_auto_dispatch_actually_calls_the_chosen_backend(monkeypatch):
 def test_unknown_activation_is_a_clear_error():
     with pytest.raises(ValueError, match="Unknown activation 'tanhh'"):
         ops.get_activation("tanhh")
+
+
+def test_step_mask_calls_go_only_to_backends_that_declare_it():
+    call = ops.Call(cell="gru", device="cpu", dtype=torch.float32, step_mask=True)
+    for name in ops.available(call):
+        assert "step_mask" in ops.registry._REGISTRY["gru"][name].supports
+    assert "step_mask" in ops.resolve(call).supports
+    with pytest.raises(RuntimeError, match="does not implement step_mask.*reference"):
+        ops.resolve(call, "torch")
+
+
+def test_step_mask_reaches_the_backend(monkeypatch):
+    seen = []
+    real = ops.registry._REGISTRY["gru"]["reference"]
+    fn = real.fn
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("step_mask"))
+        return fn(*args, **kwargs)
+
+    monkeypatch.setitem(
+        ops.registry._REGISTRY["gru"],
+        "reference",
+        real.__class__(
+            real.name, real.cell, spy, real.priority, real.why_not, real.auto_devices, real.supports
+        ),
+    )
+    x, mask = torch.randn(4, 2, 3), torch.tensor([[1, 1], [1, 0], [1, 0], [0, 0]], dtype=torch.bool)
+    w = [(torch.randn(12, 3), torch.randn(12, 4), None, None)] * 2
+    out, h_n = ops.gru(
+        x, torch.zeros(2, 2, 4), w, bidirectional=True, step_mask=mask, backend="reference"
+    )
+    assert len(seen) == 2 and all(torch.equal(m, mask) for m in seen)
+    torch.testing.assert_close(out[3, 0, :4], out[2, 0, :4])  # carried over the masked step
+    torch.testing.assert_close(out[:, 1, 4:][1:], torch.zeros(3, 4))  # reverse: h0 until t=0
+
+
+def test_register_refuses_unknown_features():
+    with pytest.raises(ValueError, match="unknown features"):
+        ops.register("gru", "x", priority=0, supports={"packed"})

@@ -10,6 +10,7 @@ import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ def build_article_model(units: int = 50, cell: str = "gru", reset_after: bool = 
     with mean squared error and Adam."""
     if cell not in CELLS:
         raise OptionError(f"Unknown cell {cell!r}; use one of: {', '.join(CELLS)}.")
-    kwargs = {"reset_after": reset_after} if cell == "gru" else {}
+    kwargs: dict[str, Any] = {"reset_after": reset_after} if cell == "gru" else {}
     model = Sequential([CELLS[cell](units, input_shape=(1, 1), **kwargs), layers.Dense(1)])
     model.compile(loss="mean_squared_error", optimizer="adam")
     return model

@@ -25,11 +25,13 @@ def bench(
         if device is Device.cuda:
             from grunet.bench.cuda import run_cuda_bench  # imports triton: only when asked
 
-            run_cuda_bench(quick=quick, json_path=json_path)
+            run_cuda_bench(quick=quick, json_path=None if json_path is None else str(json_path))
         else:
             from grunet.bench.cpu import run_bench
 
-            run_bench(device="cpu", quick=quick, json_path=json_path)
+            run_bench(
+                device="cpu", quick=quick, json_path=None if json_path is None else str(json_path)
+            )
 
 
 COMMANDS = [bench]

@@ -28,7 +28,7 @@ def export(
         if target.exists() and not force:
             raise FileExistsError(f"{target} already exists; pass --force to replace it.")
         written = loaded.export(target, format, overwrite=force)
-        features = loaded.build_input_shape[-1]
+        features = loaded.input_features
         outputs = ", ".join(str(d) for d in loaded.output_shape)
         typer.echo(
             f"wrote {written} ({format}: input x (batch, time, {features}) float32, "

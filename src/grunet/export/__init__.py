@@ -1,8 +1,13 @@
 """grunet.export: write models for other runtimes (ONNX).
 
 Examples:
+    >>> import tempfile
+    >>> import grunet as gn
     >>> from grunet.export import export
-    >>> export(model, "model.onnx", format="onnx")  # doctest: +SKIP
+    >>> model = gn.Sequential([gn.layers.GRU(8, input_shape=(None, 1)), gn.layers.Dense(1)])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     export(model, f"{folder}/model.onnx", format="onnx").suffix
+    '.onnx'
 """
 
 from grunet.models.files import export

@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from grunet.layers.base import Layer
-from grunet.layers.core import Dense, Dropout
-from grunet.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+from grunet.layers.bidirectional import Bidirectional
+from grunet.layers.core import Dense, Dropout, Masking
+from grunet.layers.recurrent import GRU, LSTM, SimpleRNN
 
 # The recurrent cells by the short names the CLI, the article and the forecaster use.
-CELLS: dict[str, type[Layer]] = {"gru": GRU, "lstm": LSTM, "rnn": SimpleRNN}
+CELLS: dict[str, type[GRU] | type[LSTM] | type[SimpleRNN]] = {
+    "gru": GRU,
+    "lstm": LSTM,
+    "rnn": SimpleRNN,
+}
 
 LAYERS: dict[str, type[Layer]] = {
-    cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Dense, Dropout, Bidirectional)
+    cls.__name__: cls for cls in (GRU, LSTM, SimpleRNN, Dense, Dropout, Masking, Bidirectional)
 }
 
 
@@ -38,6 +43,7 @@ __all__ = [
     "LAYERS",
     "LSTM",
     "Layer",
+    "Masking",
     "SimpleRNN",
     "deserialize",
     "serialize",

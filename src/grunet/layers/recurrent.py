@@ -1,4 +1,4 @@
-"""Keras-style recurrent layers: GRU, LSTM, SimpleRNN, Bidirectional. No math here: grunet.ops runs it.
+"""Keras-style recurrent layers: GRU, LSTM, SimpleRNN. No math here: grunet.ops runs it.
 
 Parameters are stored in PyTorch's layout (rows r, z, n for the GRU) so the recurrence runs without
 conversion; ``get_weights`` / ``set_weights`` speak Keras's layout (kernel (I, G*H), recurrent_kernel
@@ -17,6 +17,7 @@ from torch import nn
 
 from grunet import ops
 from grunet.errors import DataError
+from grunet.layers import regularizers
 from grunet.layers.base import Layer, Shape
 from grunet.layers.initializers import glorot_uniform, orthogonal
 
@@ -37,8 +38,36 @@ def _inverse(blocks: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sorted(range(len(blocks)), key=lambda j: blocks[j]))
 
 
+def _check_mask(layer: Layer, mask, x: torch.Tensor) -> torch.Tensor | None:
+    """The (B, T) bool mask as a tensor on x's device, or None; x is (B, T, F)."""
+    if mask is None:
+        return None
+    mask = torch.as_tensor(mask, device=x.device)
+    if tuple(mask.shape) != tuple(x.shape[:2]):
+        raise DataError(
+            f"{type(layer).__name__} layer {layer.name!r}: mask must have shape (batch, timesteps) "
+            f"= {tuple(x.shape[:2])}, got {tuple(mask.shape)}."
+        )
+    return mask.bool()
+
+
+def _regularizer_config(layer: Layer, kinds: tuple[str, ...]) -> dict[str, Any]:
+    """``{"<kind>_regularizer": {"class_name": ..., "config": ...}}`` for the ones set."""
+    out = {}
+    for kind in kinds:
+        reg = getattr(layer, f"{kind}_regularizer")
+        if reg is not None:
+            out[f"{kind}_regularizer"] = regularizers.serialize(reg)
+    return out
+
+
 class Recurrent(Layer):
     _spec: _CellSpec
+    weight_ih: nn.Parameter  # (G*H, F), PyTorch's layout, set by build()
+    weight_hh: nn.Parameter  # (G*H, H)
+    bias_ih: nn.Parameter | None  # (G*H,); None without use_bias
+    bias_hh: nn.Parameter | None  # (G*H,); only for cells with a recurrent bias
+    supports_masking = True
 
     def __init__(
         self,
@@ -53,6 +82,10 @@ class Recurrent(Layer):
         go_backwards: bool = False,
         stateful: bool = False,
         backend: str = "auto",
+        zero_output_for_mask: bool = False,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -76,6 +109,10 @@ class Recurrent(Layer):
         self.go_backwards = go_backwards
         self.stateful = stateful
         self.backend = backend
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self._states: list[torch.Tensor] | None = None  # carried when stateful
         if self.input_shape is not None:
             self.maybe_build(self.input_shape)
@@ -88,7 +125,7 @@ class Recurrent(Layer):
     def build(self, input_shape: Shape) -> None:
         F, H, G = input_shape[-1], self.units, self._spec.gates
         blocks = _inverse(self._spec.keras_blocks)
-        factory = {"dtype": torch.get_default_dtype()}
+        factory: dict[str, Any] = {"dtype": torch.get_default_dtype()}
         kernel = glorot_uniform((F, G * H), **factory)  # Keras layout (F, G*H)
         recurrent = orthogonal((H, G * H), **factory)  # Keras layout (H, G*H)
         self.weight_ih = nn.Parameter(_reorder(kernel.T, blocks, H))  # (G*H, F)
@@ -105,9 +142,10 @@ class Recurrent(Layer):
         H, blocks = self.units, self._spec.keras_blocks
         weights = [_reorder(self.weight_ih, blocks, H).T, _reorder(self.weight_hh, blocks, H).T]
         if self.use_bias:
-            b = _reorder(self.bias_ih, blocks, H)
+            b = _reorder(self._require(self.bias_ih, "bias_ih"), blocks, H)
             if self._has_recurrent_bias:
-                b = torch.stack([b, _reorder(self.bias_hh, blocks, H)])  # (2, G*H)
+                b_hh = _reorder(self._require(self.bias_hh, "bias_hh"), blocks, H)
+                b = torch.stack([b, b_hh])  # (2, G*H)
             weights.append(b)
         return weights
 
@@ -118,9 +156,20 @@ class Recurrent(Layer):
         if self.use_bias:
             b = weights[2]
             if self._has_recurrent_bias:
-                self.bias_hh.copy_(_reorder(b[1], blocks, H))
+                self._require(self.bias_hh, "bias_hh").copy_(_reorder(b[1], blocks, H))
                 b = b[0]
-            self.bias_ih.copy_(_reorder(b, blocks, H))
+            self._require(self.bias_ih, "bias_ih").copy_(_reorder(b, blocks, H))
+
+    def _regularized(self) -> list[tuple[Any, torch.Tensor | None]]:
+        if not self.built:
+            return []
+        biases: list[torch.Tensor] = [b for b in (self.bias_ih, self.bias_hh) if b is not None]
+        bias = torch.cat(biases) if biases else None  # Keras's one bias array (1 or 2 rows)
+        return [
+            (self.kernel_regularizer, self.weight_ih),
+            (self.recurrent_regularizer, self.weight_hh),
+            (self.bias_regularizer, bias),
+        ]
 
     # -- running ----------------------------------------------------------------------------
     @property
@@ -133,9 +182,18 @@ class Recurrent(Layer):
     def _op_kwargs(self) -> dict[str, Any]:
         return {"activation": self.activation, "recurrent_activation": self.recurrent_activation}
 
-    def reset_states(self) -> None:
-        """Forget the state carried between batches (``stateful=True``)."""
+    def reset_state(self) -> None:
+        """Forget the state carried between batches (``stateful=True``); Keras 3's name."""
         self._states = None
+
+    def reset_states(self) -> None:
+        """Alias of `reset_state` (the Keras 2 name)."""
+        self.reset_state()
+
+    def compute_mask(self, inputs: torch.Tensor, mask: torch.Tensor | None = None):
+        """The output's mask: the input mask when returning sequences, else None (Keras)."""
+        out = mask if self.return_sequences else None
+        return [out] + [None] * self._n_states if self.return_state else out
 
     def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 3:
@@ -169,6 +227,7 @@ class Recurrent(Layer):
         xt: torch.Tensor,
         states: list[torch.Tensor],
         recurrent_mask: torch.Tensor | None = None,
+        step_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Run this layer's recurrence through grunet.ops (its backend) from the given states.
 
@@ -176,6 +235,7 @@ class Recurrent(Layer):
             xt: (T, B, F) inputs, time-major, already flipped for go_backwards.
             states: the initial states, each (B, H) (LSTM: h, c).
             recurrent_mask: (B, H) recurrent-dropout mask or None.
+            step_mask: (T, B) bool or None, in xt's order: False carries the states over a step.
 
         Returns:
             out (T, B, H) and the final states, each (B, H).
@@ -189,23 +249,46 @@ class Recurrent(Layer):
             weights,
             backend=self.backend,
             recurrent_mask=recurrent_mask,
+            step_mask=step_mask,
             **self._op_kwargs(),
         )
         return out, [f[0] for f in final] if self._n_states > 1 else [final[0]]
 
-    def forward(self, x: torch.Tensor, initial_state=None):
+    def forward(self, x: torch.Tensor, initial_state=None, mask=None):
+        """Run the layer.
+
+        Args:
+            x: (B, T, F) inputs.
+            initial_state: a (B, H) tensor, or a list of them (LSTM: h, c); None for zeros.
+            mask: (B, T) bool, True at the steps that hold data, or None. Keras's semantics: at a
+                masked step the states are carried over and the output repeats the last unmasked
+                step's output (zeros before the first one; zeros at every masked step when
+                ``zero_output_for_mask``, which Bidirectional sets for sequences).
+
+        Returns:
+            (B, H), or (B, T, H) with ``return_sequences``; with ``return_state`` a list
+            ``[output, *final_states]``.
+        """
         self._check(x)
         self.maybe_build(tuple(x.shape[1:]))
+        mask = _check_mask(self, mask, x)
         xt = x.transpose(0, 1)  # (T, B, F)
+        steps = None if mask is None else mask.t()  # (T, B)
         if self.go_backwards:
             xt = xt.flip(0)
+            steps = None if steps is None else steps.flip(0)
         B = xt.shape[1]
         if self.training and self.dropout > 0:
             xt = xt * self._dropout_mask((B, xt.shape[2]), self.dropout, xt)
         rec_mask = None
         if self.training and self.recurrent_dropout > 0:
             rec_mask = self._dropout_mask((B, self.units), self.recurrent_dropout, xt)
-        out, finals = self.recur(xt, self._initial_states(xt, initial_state), rec_mask)
+        out, finals = self.recur(xt, self._initial_states(xt, initial_state), rec_mask, steps)
+        if steps is not None:
+            # out holds the carried state; Keras's output is the last unmasked step's output,
+            # zeros before any (or at every masked step with zero_output_for_mask).
+            shown = steps if self.zero_output_for_mask else steps.int().cummax(0).values.bool()
+            out = torch.where(shown.unsqueeze(-1), out, out.new_zeros(()))
         if self.stateful:
             self._states = [f.detach() for f in finals]
         y = out.transpose(0, 1) if self.return_sequences else out[-1]  # (B, T, H) or (B, H)
@@ -225,6 +308,8 @@ class Recurrent(Layer):
             "go_backwards": self.go_backwards,
             "stateful": self.stateful,
             "backend": self.backend,
+            **({"zero_output_for_mask": True} if self.zero_output_for_mask else {}),
+            **_regularizer_config(self, ("kernel", "recurrent", "bias")),
         }
 
     def extra_repr(self) -> str:
@@ -316,90 +401,3 @@ class SimpleRNN(Recurrent):
         config = super().get_config()
         del config["recurrent_activation"]
         return config
-
-
-_MERGES = {
-    "concat": lambda a, b: torch.cat([a, b], dim=-1),
-    "sum": lambda a, b: a + b,
-    "mul": lambda a, b: a * b,
-    "ave": lambda a, b: (a + b) / 2,
-}
-
-
-class Bidirectional(Layer):
-    """Run a recurrent layer forwards and a copy backwards, and merge their outputs (Keras).
-
-    Args:
-        layer: a GRU, LSTM or SimpleRNN layer (not built).
-        merge_mode: "concat" (default), "sum", "mul" or "ave".
-
-    Weights: the forward layer's, then the backward layer's.
-    """
-
-    def __init__(self, layer: Recurrent, merge_mode: str = "concat", **kwargs: Any) -> None:
-        if isinstance(layer, dict):
-            from grunet.layers import deserialize
-
-            layer = deserialize(layer)
-        if not isinstance(layer, Recurrent):
-            raise ValueError(
-                f"Bidirectional wraps a GRU, LSTM or SimpleRNN layer, got {type(layer).__name__}."
-            )
-        if merge_mode not in _MERGES:
-            raise ValueError(
-                f"Unknown merge_mode {merge_mode!r}; use one of: {', '.join(_MERGES)}."
-            )
-        kwargs.setdefault("name", f"bidirectional_{layer.name}")
-        input_shape = kwargs.pop("input_shape", None) or layer.input_shape
-        super().__init__(input_shape=input_shape, **kwargs)
-        config = layer.get_config()
-        config.pop("input_shape", None)
-        self.merge_mode = merge_mode
-        self.forward_layer = type(layer).from_config({**config, "name": f"forward_{layer.name}"})
-        self.backward_layer = type(layer).from_config(
-            {**config, "name": f"backward_{layer.name}", "go_backwards": not layer.go_backwards}
-        )
-        if self.input_shape is not None:
-            self.maybe_build(self.input_shape)
-
-    def build(self, input_shape: Shape) -> None:
-        self.forward_layer.maybe_build(input_shape)
-        self.backward_layer.maybe_build(input_shape)
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        shape = self.forward_layer.compute_output_shape(input_shape)
-        return (*shape[:-1], 2 * shape[-1]) if self.merge_mode == "concat" else shape
-
-    def forward(self, x: torch.Tensor):
-        self.maybe_build(tuple(x.shape[1:]))
-        fwd, bwd = self.forward_layer(x), self.backward_layer(x)
-        states: list[torch.Tensor] = []
-        if self.forward_layer.return_state:
-            fwd, *sf = fwd
-            bwd, *sb = bwd
-            states = sf + sb
-        if self.forward_layer.return_sequences:
-            bwd = bwd.flip(1)  # back to input time order
-        y = _MERGES[self.merge_mode](fwd, bwd)
-        return [y, *states] if states else y
-
-    def _keras_weights(self) -> list[torch.Tensor]:
-        return self.forward_layer._keras_weights() + self.backward_layer._keras_weights()
-
-    def _set_keras_weights(self, weights: list[torch.Tensor]) -> None:
-        n = len(self.forward_layer._keras_weights())
-        self.forward_layer._set_keras_weights(weights[:n])
-        self.backward_layer._set_keras_weights(weights[n:])
-
-    def reset_states(self) -> None:
-        self.forward_layer.reset_states()
-        self.backward_layer.reset_states()
-
-    def get_config(self) -> dict[str, Any]:
-        inner = self.forward_layer.get_config()
-        inner["name"] = inner["name"].removeprefix("forward_")
-        return {
-            **super().get_config(),
-            "layer": {"class_name": type(self.forward_layer).__name__, "config": inner},
-            "merge_mode": self.merge_mode,
-        }

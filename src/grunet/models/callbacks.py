@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from grunet._files import atomic_write
+from grunet.errors import MissingDependencyError, OptionError
 
 
 class Callback:
@@ -36,14 +37,14 @@ class _Monitor(Callback):
 
     def __init__(self, monitor: str, mode: str, min_delta: float) -> None:
         if mode not in ("min", "max"):
-            raise ValueError(f"{type(self).__name__}: mode must be 'min' or 'max', got {mode!r}.")
+            raise OptionError(f"{type(self).__name__}: mode must be 'min' or 'max', got {mode!r}.")
         self.monitor, self.min_delta = monitor, abs(min_delta)
         self.sign = 1.0 if mode == "min" else -1.0
         self.best = math.inf
 
     def _value(self, logs) -> float:
         if not logs or self.monitor not in logs:
-            raise ValueError(
+            raise OptionError(
                 f"{type(self).__name__} monitors {self.monitor!r}, which fit did not log; logged: "
                 f"{', '.join(logs or {})}. Pass validation data or monitor 'loss'."
             )
@@ -158,7 +159,7 @@ class ReduceLROnPlateau(_Monitor):
         min_lr: float = 0.0,
     ) -> None:
         if not 0.0 < factor < 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor!r}.")
+            raise OptionError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor!r}.")
         super().__init__(monitor, mode, min_delta)
         self.factor, self.patience, self.cooldown, self.min_lr = factor, patience, cooldown, min_lr
 
@@ -187,7 +188,7 @@ class TensorBoard(Callback):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise ImportError(
+            raise MissingDependencyError(
                 "TensorBoard logging needs the tensorboard package: pip install tensorboard"
             ) from None
         self.writer = SummaryWriter(str(log_dir))

@@ -101,7 +101,8 @@ def split_validation(
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise OptionError("validation_data must be a pair (x_val, y_val).")
-        return X, Y, prepare_xy(model, *validation_data, name="validation ")
+        x_val, y_val = validation_data
+        return X, Y, prepare_xy(model, x_val, y_val, name="validation ")
     if not validation_split:
         return X, Y, None
     if not 0.0 < validation_split < 1.0:

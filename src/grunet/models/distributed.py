@@ -10,7 +10,7 @@ import torch
 from torch import distributed as torch_dist
 from torch.nn.parallel import DistributedDataParallel
 
-from grunet.errors import OptionError
+from grunet.errors import OptionError, SetupError
 
 
 class Replica(NamedTuple):
@@ -29,10 +29,10 @@ def join(model: torch.nn.Module, batch_size: int, n: int, device: torch.device) 
         OptionError: a batch would give some process no samples.
     """
     if not torch_dist.is_available():
-        raise RuntimeError("distributed=True: this torch build has no torch.distributed.")
+        raise SetupError("distributed=True: this torch build has no torch.distributed.")
     if not torch_dist.is_initialized():
         if "RANK" not in os.environ:
-            raise RuntimeError(
+            raise SetupError(
                 "distributed=True needs a torchrun launch (torchrun --nproc-per-node N ...) "
                 "or an initialised torch.distributed process group."
             )

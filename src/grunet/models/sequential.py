@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -74,11 +74,15 @@ class Sequential(nn.Module):
                 f"Sequential.add expects a grunet.layers layer, got {type(layer).__name__}."
             )
         self.layers.append(layer)
-        first = self.layers[0]
+        first = self.stack()[0]
         if self.build_input_shape is not None:
             self.build(self.build_input_shape)
         elif first.input_shape is not None:
             self.build(first.input_shape)
+
+    def stack(self) -> list[Layer]:
+        """The layers, in order (``self.layers`` is the ModuleList that owns them)."""
+        return cast("list[Layer]", list(self.layers))
 
     @property
     def built(self) -> bool:
@@ -88,7 +92,7 @@ class Sequential(nn.Module):
         """Create every layer's weights for inputs of shape (batch, *input_shape)."""
         shape = tuple(input_shape)
         self.build_input_shape = shape
-        for layer in self.layers:
+        for layer in self.stack():
             layer.maybe_build(shape)
             shape = layer.compute_output_shape(shape)
         if self._optimizer_spec is not None:
@@ -100,17 +104,33 @@ class Sequential(nn.Module):
             self.optimizer = make_optimizer(self._optimizer_spec, list(self.parameters()))
 
     @property
+    def input_features(self) -> int:
+        """Features per time step of the inputs the model was built for."""
+        self.require_built("input_features")
+        return int(tuple(self.build_input_shape or ())[-1])
+
+    @property
     def output_shape(self) -> tuple:
         self.require_built("output_shape")
-        shape = self.build_input_shape
-        for layer in self.layers:
+        shape = tuple(self.build_input_shape or ())
+        for layer in self.stack():
             shape = layer.compute_output_shape(shape)
         return shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x)
+        mask = None  # (B, T) bool from a Masking layer, carried as Keras does (compute_mask)
+        for layer in self.stack():
+            kwargs: dict[str, torch.Tensor] = (
+                {"mask": mask} if mask is not None and layer.accepts_mask else {}
+            )
+            x, mask = layer(x, **kwargs), layer.compute_mask(x, mask)
         return x
+
+    @property
+    def losses(self) -> list[torch.Tensor]:
+        """The weight penalties of every layer's regularizers (Keras's ``model.losses``), which
+        fit adds to the loss."""
+        return [loss for layer in self.stack() for loss in layer.losses]
 
     def count_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -133,9 +153,10 @@ class Sequential(nn.Module):
 
     def reset_states(self) -> None:
         """Clear the carried state of every stateful recurrent layer."""
-        for layer in self.layers:
-            if hasattr(layer, "reset_states"):
-                layer.reset_states()
+        for layer in self.stack():
+            reset = getattr(layer, "reset_states", None)
+            if reset is not None:
+                reset()
 
     def require_built(self, what: str) -> None:
         """Raise a NotBuiltError naming `what` unless the model has its weights."""
@@ -148,16 +169,16 @@ class Sequential(nn.Module):
     # -- weights ----------------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:
         """All layers' weights in Keras's order and layouts."""
-        return [w for layer in self.layers for w in layer.get_weights()]
+        return [w for layer in self.stack() for w in layer.get_weights()]
 
     def set_weights(self, weights: Sequence) -> None:
         """Set all layers' weights from a list in Keras's order and layouts."""
         self.require_built("set_weights")
         weights = list(weights)
-        counts = [len(layer._keras_weights()) for layer in self.layers]
+        counts = [len(layer.get_weights()) for layer in self.stack()]
         if len(weights) != sum(counts):
             raise DataError(f"the model has {sum(counts)} weight arrays, got {len(weights)}.")
-        for layer, n in zip(self.layers, counts, strict=False):
+        for layer, n in zip(self.stack(), counts, strict=True):
             layer.set_weights(weights[:n])
             weights = weights[n:]
 
@@ -291,7 +312,7 @@ class Sequential(nn.Module):
     def get_config(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "layers": [serialize(layer) for layer in self.layers],
+            "layers": [serialize(layer) for layer in self.stack()],
             "build_input_shape": None
             if self.build_input_shape is None
             else list(self.build_input_shape),

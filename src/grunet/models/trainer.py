@@ -203,6 +203,9 @@ def train_epoch(
         xb, yb = X[a:b], Y[a:b]
         pred = net(xb)
         loss = loss_fn(yb, pred)
+        penalties = model.losses  # regularizers: added to the loss, as Keras does
+        if penalties:
+            loss = loss + torch.stack(penalties).sum()
         opt.zero_grad(set_to_none=True)
         # DDP averages gradients over ranks; weighting by this rank's share makes the result
         # the global batch's mean gradient even when the shares differ in size.
@@ -232,6 +235,8 @@ def evaluate_tensors(
     model.eval()
     preds = torch.cat([model(X[a:b]) for a, b in batches(len(X), batch_size)])
     model.train(was_training)
-    logs = {"loss": float(model.loss_fn(Y, preds))}
+    penalties = model.losses
+    penalty = float(torch.stack(penalties).sum()) if penalties else 0.0
+    logs = {"loss": float(model.loss_fn(Y, preds)) + penalty}
     logs.update({name: float(fn(Y, preds)) for name, fn in model.metric_fns})
     return logs

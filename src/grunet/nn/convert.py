@@ -19,35 +19,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from grunet.nn.copying import copy_module, refuse_reset_before
 from grunet.nn.modules import GRU, LSTM, RNN
 
 _PAIRS = ((nn.GRU, GRU), (nn.LSTM, LSTM), (nn.RNN, RNN))
-_ARGS = (
-    "input_size",
-    "hidden_size",
-    "num_layers",
-    "bias",
-    "batch_first",
-    "dropout",
-    "bidirectional",
-)
-
-
-def _factory(module: nn.Module) -> dict:
-    p = next(module.parameters())
-    return {"device": p.device, "dtype": p.dtype}
-
-
-def _copy(source: nn.Module, target_cls: type, **extra) -> nn.Module:
-    kwargs = {k: getattr(source, k) for k in _ARGS}
-    if isinstance(source, nn.RNN):
-        kwargs["nonlinearity"] = source.nonlinearity
-    if isinstance(source, nn.LSTM) and source.proj_size:
-        raise ValueError("from_torch: LSTM with proj_size is not supported by grunet.nn.LSTM.")
-    target = target_cls(**kwargs, **extra, **_factory(source))
-    target.load_state_dict(source.state_dict(), strict=True)
-    target.train(source.training)
-    return target
 
 
 def from_torch(module: nn.GRU | nn.LSTM | nn.RNN, reset_after: bool = True) -> nn.Module:
@@ -71,7 +46,7 @@ def from_torch(module: nn.GRU | nn.LSTM | nn.RNN, reset_after: bool = True) -> n
     for torch_cls, grunet_cls in _PAIRS:
         if isinstance(module, torch_cls):
             extra = {"reset_after": reset_after} if grunet_cls is GRU else {}
-            return _copy(module, grunet_cls, **extra)
+            return copy_module(module, grunet_cls, **extra)
     raise TypeError(f"from_torch expects torch.nn.GRU, LSTM or RNN, got {type(module).__name__}.")
 
 
@@ -81,15 +56,11 @@ def to_torch(module: GRU | LSTM | RNN) -> nn.Module:
     Raises:
         ValueError: a GRU with reset_after=False: torch.nn.GRU cannot compute that variant.
     """
-    if isinstance(module, GRU) and not module.reset_after:
-        raise ValueError(
-            "to_torch: this GRU has reset_after=False (the article's variant), which torch.nn.GRU "
-            "cannot run: it only implements reset_after=True. Export it to ONNX instead "
-            "(linear_before_reset=0), or keep using grunet.nn.GRU."
-        )
+    if isinstance(module, GRU):
+        refuse_reset_before(module)
     for torch_cls, grunet_cls in _PAIRS:
         if isinstance(module, grunet_cls):
-            return _copy(module, torch_cls)
+            return copy_module(module, torch_cls)
     raise TypeError(f"to_torch expects grunet.nn.GRU, LSTM or RNN, got {type(module).__name__}.")
 
 

@@ -11,12 +11,24 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from grunet import ops
+from grunet.nn.copying import copy_module, refuse_reset_before
 
 
 class _OpsForward:
-    """forward() shared by GRU, LSTM and RNN: validate, reshape, call grunet.ops, reshape back."""
+    """forward() shared by GRU, LSTM and RNN: torch's checks, reshape, call grunet.ops, reshape back.
+
+    The argument handling follows torch.nn.GRU/LSTM/RNN.forward step by step (the same checks, so
+    the same exception types and messages, via torch's own ``check_forward_args``), and the flat
+    weights are refreshed from the module's current parameters first, as torch does, so
+    ``torch.func.functional_call`` and parametrizations (e.g. ``weight_norm``) take effect.
+
+    PackedSequence: the packed batch is padded in its sorted order, run with a step mask (a row's
+    state is carried past its length) and packed again; ``h_n`` is each row's state at its last
+    valid step (forward) or at t = 0 (reverse), in the caller's order, as torch gives it.
+    """
 
     _cell: str
 
@@ -24,75 +36,103 @@ class _OpsForward:
         return {}
 
     def _weights(self) -> list[tuple]:
+        """(w_ih, w_hh, b_ih, b_hh) per layer and direction, plus w_hr for an LSTM's proj_size."""
         w = self._flat_weights
-        k = 4 if self.bias else 2
+        proj = getattr(self, "proj_size", 0) > 0
+        k = (4 if self.bias else 2) + proj  # torch's order: w_ih, w_hh, [b_ih, b_hh], [w_hr]
         groups = [w[i : i + k] for i in range(0, len(w), k)]
-        return [tuple(g) if self.bias else (g[0], g[1], None, None) for g in groups]
+        full = [tuple(g[:4]) if self.bias else (g[0], g[1], None, None) for g in groups]
+        return [(*f, g[-1]) for f, g in zip(full, groups, strict=True)] if proj else full
 
-    def _check_input(self, input: torch.Tensor) -> bool:
-        name = type(self).__name__
-        if isinstance(input, nn.utils.rnn.PackedSequence):
-            raise TypeError(
-                f"{name}: PackedSequence input is not supported; pass a padded tensor instead."
-            )
-        if not isinstance(input, torch.Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor, got {type(input).__name__}.")
-        if input.dim() not in (2, 3):
-            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D instead")
-        if input.shape[-1] != self.input_size:
-            raise ValueError(
-                f"{name}: input.size(-1) must be equal to input_size. "
-                f"Expected {self.input_size}, got {input.shape[-1]}"
-            )
-        if input.shape[1 if (input.dim() == 3 and self.batch_first) else 0] == 0:
-            raise ValueError(f"{name}: the input sequence is empty (length 0).")
-        return input.dim() == 3
+    def _zeros(self, batch: int, like: torch.Tensor, size: int | None = None) -> torch.Tensor:
+        D = 2 if self.bidirectional else 1
+        size = self.hidden_size if size is None else size
+        return torch.zeros(self.num_layers * D, batch, size, dtype=like.dtype, device=like.device)
 
-    def _initial(self, hx, batch: int, batched: bool, like: torch.Tensor) -> torch.Tensor:
-        shape = (self.num_layers * (2 if self.bidirectional else 1), batch, self.hidden_size)
-        if hx is None:
-            return torch.zeros(shape, dtype=like.dtype, device=like.device)
-        if not batched:
-            hx = hx.unsqueeze(1)
-        if tuple(hx.shape) != shape:
-            raise ValueError(
-                f"{type(self).__name__}: expected hidden state of shape {shape}, "
-                f"got {tuple(hx.shape)}"
-            )
-        return hx
+    def _default_hx(self, batch: int, like: torch.Tensor):
+        if self._cell == "lstm":
+            h_size = self.proj_size or self.hidden_size
+            return (self._zeros(batch, like, h_size), self._zeros(batch, like))
+        return self._zeros(batch, like)
 
-    def forward(self, input: torch.Tensor, hx=None):
+    def _unbatched_hx(self, hx, batched: bool):
+        """torch's dimension checks on a given hx; adds the batch dimension when unbatched."""
+        want = 3 if batched else 2
+        kind = "batched 3-D" if batched else "unbatched 2-D"
+        if self._cell == "lstm":
+            if hx[0].dim() != want or hx[1].dim() != want:
+                raise RuntimeError(
+                    f"For {kind} input, hx and cx should also be {want}-D but got "
+                    f"({hx[0].dim()}-D, {hx[1].dim()}-D) tensors"
+                )
+            return hx if batched else (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
+        if hx.dim() != want:
+            raise RuntimeError(
+                f"For {kind} input, hx should also be {want}-D but got {hx.dim()}-D tensor"
+            )
+        return hx if batched else hx.unsqueeze(1)
+
+    def forward(self, input, hx=None):
+        self._update_flat_weights()  # functional_call / parametrizations: use current parameters
         if self._cell == "gru":  # CPU, nothing for autograd to record: the pre-bound fast path
             fast = ops.cpu.module_forward(self, input, hx)
             if fast is not None:
                 return fast
-        batched = self._check_input(input)
-        x = input if batched else input.unsqueeze(1)  # (L, N, H_in) or (N, L, H_in)
-        if self.batch_first and batched:
-            x = x.transpose(0, 1)  # (L, N, H_in)
-        N = x.shape[1]
-        is_lstm = self._cell == "lstm"
-        if is_lstm:
-            h0, c0 = (None, None) if hx is None else hx
-            state = (self._initial(h0, N, batched, x), self._initial(c0, N, batched, x))
+        packed = isinstance(input, PackedSequence)
+        sorted_indices = unsorted_indices = None
+        if packed:
+            data, batch_sizes, sorted_indices, unsorted_indices = input
+            batched, N = True, int(batch_sizes[0])
+            self.check_input(data, batch_sizes)  # torch's: dtype, dims, input_size
+            hx = (
+                self._default_hx(N, data) if hx is None else self.permute_hidden(hx, sorted_indices)
+            )
+            self.check_forward_args(data, hx, batch_sizes)
+            # Pad in the packed (sorted) order: rows by decreasing length.
+            x, lengths = pad_packed_sequence(PackedSequence(data, batch_sizes))  # (L, N, H_in)
+            steps = torch.arange(x.shape[0])[:, None] < lengths[None, :]  # (L, N) bool
         else:
-            state = self._initial(hx, N, batched, x)
+            if not isinstance(input, torch.Tensor):
+                raise TypeError(
+                    f"{type(self).__name__}: expected a torch.Tensor or PackedSequence, "
+                    f"got {type(input).__name__}."
+                )
+            if input.dim() not in (2, 3):
+                what = "D tensor" if self._cell == "rnn" else "D"  # torch's wording differs
+                raise ValueError(
+                    f"{self._cell.upper()}: Expected input to be 2D or 3D, "
+                    f"got {input.dim()}{what} instead"
+                )
+            batched = input.dim() == 3
+            x = input if batched else input.unsqueeze(0 if self.batch_first else 1)
+            x = x.transpose(0, 1) if self.batch_first else x  # (L, N, H_in)
+            hx = self._default_hx(x.shape[1], x) if hx is None else self._unbatched_hx(hx, batched)
+            # torch's checks (dtype, dims, input_size, hx shape) read the batch where torch has it
+            self.check_forward_args(x.transpose(0, 1) if self.batch_first else x, hx, None)
+            if x.shape[0] == 0:
+                raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
+            steps = None
         out, final = getattr(ops, self._cell)(
             x,
-            state,
+            hx,
             self._weights(),
             num_layers=self.num_layers,
             bidirectional=self.bidirectional,
             dropout=self.dropout,
             training=self.training,
             backend=self.backend,
+            step_mask=steps,
             **self._op_kwargs(),
         )
-        if self.batch_first and batched:
-            out = out.transpose(0, 1)  # (N, L, D*H_out)
+        if packed:
+            out = pack_padded_sequence(out, lengths)  # (sum(lengths), D*H_out); padding dropped
+            out = PackedSequence(out.data, batch_sizes, sorted_indices, unsorted_indices)
+            return out, self.permute_hidden(final, unsorted_indices)
         if not batched:
-            out = out.squeeze(1)
-            final = tuple(f.squeeze(1) for f in final) if is_lstm else final.squeeze(1)
+            out = out.squeeze(1)  # (L, D*H_out)
+            final = tuple(f.squeeze(1) for f in final) if self._cell == "lstm" else final.squeeze(1)
+        elif self.batch_first:
+            out = out.transpose(0, 1)  # (N, L, D*H_out)
         return out, final
 
 
@@ -113,8 +153,8 @@ class GRU(_OpsForward, nn.GRU):
     module with the z rows of ``weight_ih``, ``weight_hh`` and both biases negated.
 
     Args:
-        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-        device, dtype: exactly as :class:`torch.nn.GRU`.
+        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype:
+            exactly as :class:`torch.nn.GRU`.
         reset_after: where the reset gate applies (above). Default True.
         backend: "auto" (fastest available), or a name from ``grunet.ops.backends("gru")``.
 
@@ -151,25 +191,26 @@ class GRU(_OpsForward, nn.GRU):
     @classmethod
     def from_torch(cls, module: nn.GRU, reset_after: bool = True) -> GRU:
         """A grunet GRU with `module`'s configuration and parameters (see ``grunet.nn.convert``)."""
-        from grunet.nn.convert import from_torch
-
-        return from_torch(module, reset_after=reset_after)
+        if not isinstance(module, nn.GRU):
+            raise TypeError(f"GRU.from_torch expects a torch.nn.GRU, got {type(module).__name__}.")
+        return copy_module(module, cls, reset_after=reset_after)
 
     def to_torch(self) -> nn.GRU:
         """A ``torch.nn.GRU`` with these parameters; raises for reset_after=False."""
-        from grunet.nn.convert import to_torch
-
-        return to_torch(self)
+        refuse_reset_before(self)
+        return copy_module(self, nn.GRU)
 
 
 class LSTM(_OpsForward, nn.LSTM):
-    """Drop-in for :class:`torch.nn.LSTM` (no ``proj_size``) running through grunet.ops."""
+    """Drop-in for :class:`torch.nn.LSTM` running through grunet.ops.
+
+    ``proj_size > 0`` (LSTMs with projections, ``h_t = W_hr h_t``) runs on the backends that
+    declare the "projection" capability (the reference).
+    """
 
     _cell = "lstm"
 
     def __init__(self, *args, backend: str = "auto", **kwargs):
-        if kwargs.get("proj_size", 0):
-            raise ValueError("grunet.nn.LSTM: proj_size is not supported; use torch.nn.LSTM.")
         super().__init__(*args, **kwargs)
         self.backend = backend
 

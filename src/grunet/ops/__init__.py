@@ -20,7 +20,9 @@ from grunet.ops.registry import Call, available, backends, register, resolve
 from grunet.ops.stack import gru, lstm, rnn
 
 for _cell in ("gru", "lstm", "rnn"):
-    register(_cell, "reference", priority=0)(getattr(reference, _cell))
+    register(_cell, "reference", priority=0, supports={"step_mask", "projection"})(
+        getattr(reference, _cell)
+    )
 
 __all__ = [
     "ACTIVATIONS",

@@ -3,6 +3,11 @@
 A backend implements one recurrence (one layer, one direction) for one cell. It declares what it
 can run through `why_not(call)`, which returns None when it can run the call and otherwise a
 sentence saying why not. A named backend that cannot run raises that sentence; `auto` skips it.
+
+Optional features a call may need (`FEATURES`, e.g. ``step_mask``: per-row, per-step masks for
+packed sequences and Keras masking) are declared at register time with ``supports={...}``. A backend
+that does not declare a feature the call needs is skipped by `auto` and refused by name, with a
+message naming the feature, so a backend never silently ignores one.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import NamedTuple
 import torch
 
 CELLS = ("gru", "lstm", "rnn")
+FEATURES = ("step_mask", "projection")
 
 
 class Call(NamedTuple):
@@ -28,6 +34,8 @@ class Call(NamedTuple):
     reset_after: bool = True
     default_activations: bool = True  # tanh candidate, sigmoid gates
     recurrent_mask: bool = False  # Keras recurrent dropout during training
+    step_mask: bool = False  # (T, B) bool mask: state carried over False steps (packed, Keras mask)
+    projection: bool = False  # LSTM proj_size: h = W_hr (o * tanh(c)), kwarg w_hr (P, H)
 
     @classmethod
     def of(cls, cell: str, x: torch.Tensor, **kwargs) -> Call:
@@ -42,6 +50,24 @@ class Backend:
     priority: int  # higher wins under "auto"
     why_not: Callable[[Call], str | None]
     auto_devices: tuple[str, ...] | None = None  # where "auto" may pick it; None: anywhere
+    supports: frozenset[str] = frozenset()  # optional FEATURES it implements
+
+
+def _needs(call: Call) -> list[str]:
+    """The optional FEATURES `call` uses."""
+    return [f for f in FEATURES if getattr(call, f)]
+
+
+def _why_not(backend: Backend, call: Call) -> str | None:
+    missing = {f for f in _needs(call) if f not in backend.supports}
+    if missing:
+        able = [n for n in backends(call.cell) if missing <= _REGISTRY[call.cell][n].supports]
+        return (
+            f"it does not implement {', '.join(sorted(missing))} (step_mask: PackedSequence input "
+            f"and Keras masking; projection: LSTM proj_size); use backend='auto' or one of: "
+            f"{', '.join(able)}."
+        )
+    return backend.why_not(call)
 
 
 _REGISTRY: dict[str, dict[str, Backend]] = {cell: {} for cell in CELLS}
@@ -55,15 +81,22 @@ def register(
     priority: int,
     why_not: Callable[[Call], str | None] = lambda c: None,
     auto_devices: tuple[str, ...] | None = None,
+    supports: frozenset[str] | set[str] | tuple[str, ...] = (),
 ) -> Callable[[Callable], Callable]:
     """Decorator: register `fn` as backend `name` for `cell`.
 
     `auto_devices` limits where ``backend="auto"`` may choose it (e.g. Triton's interpreter can run
-    on the CPU when asked by name, but is never the fast choice there).
+    on the CPU when asked by name, but is never the fast choice there). `supports` names the
+    optional `FEATURES` `fn` implements (e.g. ``{"step_mask"}``: `fn` takes ``step_mask=`` (T, B)).
     """
+    unknown = set(supports) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"register: unknown features {sorted(unknown)}; known: {FEATURES}.")
 
     def deco(fn: Callable) -> Callable:
-        _REGISTRY[cell][name] = Backend(name, cell, fn, priority, why_not, auto_devices)
+        _REGISTRY[cell][name] = Backend(
+            name, cell, fn, priority, why_not, auto_devices, frozenset(supports)
+        )
         _ORDER[cell] = sorted(_REGISTRY[cell], key=lambda n: -_REGISTRY[cell][n].priority)
         return fn
 
@@ -78,7 +111,7 @@ def backends(cell: str) -> list[str]:
 def _auto_ok(backend: Backend, call: Call) -> bool:
     if backend.auto_devices is not None and call.device not in backend.auto_devices:
         return False
-    return backend.why_not(call) is None
+    return _why_not(backend, call) is None
 
 
 def available(call: Call) -> list[str]:
@@ -104,7 +137,7 @@ def resolve(call: Call, backend: str = "auto") -> Backend:
             f"Unknown backend {backend!r} for {call.cell}; choose one of: "
             f"auto, {', '.join(backends(call.cell))}."
         )
-    reason = table[backend].why_not(call)
+    reason = _why_not(table[backend], call)
     if reason is not None:
         raise RuntimeError(f"backend={backend!r} cannot run this {call.cell}: {reason}")
     return table[backend]

@@ -33,7 +33,10 @@ def _run(
     reset_after: bool | None,
     activations: dict[str, str],
     recurrent_mask: torch.Tensor | None,
+    step_mask: torch.Tensor | None,
 ) -> tuple[torch.Tensor, list]:
+    # An LSTM with proj_size has a 5th weight per layer and direction: w_hr (P, H).
+    projection = any(len(w) == 5 for w in weights)
     D = 2 if bidirectional else 1
     if len(weights) != num_layers * D:
         raise ValueError(f"expected {num_layers * D} weight tuples, got {len(weights)}")
@@ -44,6 +47,8 @@ def _run(
         reset_after=True if reset_after is None else reset_after,
         default_activations=default,
         recurrent_mask=recurrent_mask is not None,
+        step_mask=step_mask is not None,
+        projection=projection,
     )
     fn = resolve(call, backend).fn
     kwargs: dict = {} if reset_after is None else {"reset_after": reset_after}
@@ -51,12 +56,20 @@ def _run(
         kwargs.update(activations)
     if recurrent_mask is not None:
         kwargs["recurrent_mask"] = recurrent_mask
+    if step_mask is not None:
+        if step_mask.dtype != torch.bool or tuple(step_mask.shape) != tuple(x.shape[:2]):
+            raise ValueError(
+                f"step_mask must be a bool tensor of shape (T, B) = {tuple(x.shape[:2])}, got "
+                f"{step_mask.dtype} {tuple(step_mask.shape)}."
+            )
+        kwargs["step_mask"] = step_mask.to(x.device)
     finals = []
     for layer in range(num_layers):
         outs = []
         for d in range(D):
             k = layer * D + d
-            out, final = fn(x, states[k], *weights[k], reverse=d == 1, **kwargs)
+            extra = {"w_hr": weights[k][4]} if projection else {}
+            out, final = fn(x, states[k], *weights[k][:4], reverse=d == 1, **kwargs, **extra)
             outs.append(out)  # (T, B, H)
             finals.append(final)
         x = outs[0] if D == 1 else torch.cat(outs, dim=-1)  # (T, B, D*H)
@@ -79,6 +92,7 @@ def gru(
     activation: str = "tanh",
     recurrent_activation: str = "sigmoid",
     recurrent_mask: torch.Tensor | None = None,
+    step_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Multi-layer, optionally bidirectional GRU.
 
@@ -92,6 +106,11 @@ def gru(
         backend: "auto" or a registered name (`grunet.ops.backends("gru")`).
         activation, recurrent_activation: Keras names; non-defaults run on the reference backend.
         recurrent_mask: (B, H) Keras recurrent-dropout mask, reference backend only.
+        step_mask: (T, B) bool or None. Where False the row's state is carried over the step and
+            the output there is the carried state (Keras masking); every layer and direction uses
+            it (the reverse direction reads step_mask[t] at step t). Post-padded sequences with
+            ``step_mask[t, b] = t < length[b]`` give torch's PackedSequence results at valid steps.
+            Only backends registered with ``supports={"step_mask"}`` run it.
 
     Returns:
         out (T, B, D*H) and h_n (L*D, B, H).
@@ -109,6 +128,7 @@ def gru(
         reset_after=reset_after,
         activations={"activation": activation, "recurrent_activation": recurrent_activation},
         recurrent_mask=recurrent_mask,
+        step_mask=step_mask,
     )
     return out, _stack(finals)
 
@@ -130,8 +150,14 @@ def lstm(
     activation: str = "tanh",
     recurrent_activation: str = "sigmoid",
     recurrent_mask: torch.Tensor | None = None,
+    step_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Multi-layer LSTM. state0: ((L*D, B, H), (L*D, B, H)); weights rows (i, f, g, o), 4H each.
+
+    With a projection (torch's proj_size P), each weight tuple has a 5th entry w_hr (P, H), the
+    h state and w_hh's columns have P features, and out is (T, B, D*P).
+
+    Other arguments (step_mask too) as in `gru`.
 
     Returns:
         out (T, B, D*H) and (h_n, c_n), each (L*D, B, H).
@@ -150,6 +176,7 @@ def lstm(
         reset_after=None,
         activations={"activation": activation, "recurrent_activation": recurrent_activation},
         recurrent_mask=recurrent_mask,
+        step_mask=step_mask,
     )
     return out, (_stack([h for h, _ in finals]), _stack([c for _, c in finals]))
 
@@ -166,8 +193,11 @@ def rnn(
     backend: str = "auto",
     activation: str = "tanh",
     recurrent_mask: torch.Tensor | None = None,
+    step_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Multi-layer Elman RNN. h0: (L*D, B, H); weights (H, I_l), (H, H), (H,), (H,).
+
+    Other arguments (step_mask too) as in `gru`.
 
     Returns:
         out (T, B, D*H) and h_n (L*D, B, H).
@@ -185,5 +215,6 @@ def rnn(
         reset_after=None,
         activations={"activation": activation},
         recurrent_mask=recurrent_mask,
+        step_mask=step_mask,
     )
     return out, _stack(finals)

@@ -47,7 +47,9 @@ def _why_not(call: Call) -> str | None:
     return None
 
 
-@register("gru", "triton", priority=40, why_not=_why_not, auto_devices=("cuda",))
+@register(
+    "gru", "triton", priority=40, why_not=_why_not, auto_devices=("cuda",), supports={"step_mask"}
+)
 def gru(
     x: torch.Tensor,
     h0: torch.Tensor,
@@ -58,19 +60,22 @@ def gru(
     *,
     reset_after: bool = True,
     reverse: bool = False,
+    step_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One GRU layer in one direction on the fused Triton kernels; see `grunet.ops.triton_gru.gru`.
 
     Args:
         x: (T, B, I); h0: (B, H); w_ih: (3H, I); w_hh: (3H, H); b_ih, b_hh: (3H,) or None.
-        reset_after, reverse: as in `grunet.ops.reference.gru`.
+        reset_after, reverse, step_mask: as in `grunet.ops.reference.gru`.
 
     Returns:
         out (T, B, H) and h_n (B, H).
     """
     from grunet.ops import triton_gru  # imports triton: only here, on first use
 
-    return triton_gru.gru(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after, reverse=reverse)
+    return triton_gru.gru(
+        x, h0, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after, reverse=reverse, step_mask=step_mask
+    )
 
 
 __all__ = ["gru"]

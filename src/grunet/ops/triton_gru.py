@@ -42,6 +42,8 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
+from grunet.ops import reference
+
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # W_hh stays on chip when HP is at most this (tiles of >= 16 rows / of fewer rows).
 _RESIDENT_MAX_H = 128
@@ -146,12 +148,14 @@ def _gru_fwd_kernel(
     gates,  # (T, B, 4H) fp32: r, z, n, a (written when TRAINING)
     hbuf,  # (B, H) fp32 scratch: the state, streamed path
     rbuf,  # (B, H) fp32 scratch: r * h, streamed path, reset_after=False
+    smask,  # (T, B) int8 step mask (read when MASKED): 0 carries the state over the step
     T,
     B,
     H,
     RESET_AFTER: tl.constexpr,
     REVERSE: tl.constexpr,
     TRAINING: tl.constexpr,
+    MASKED: tl.constexpr,
     RESIDENT: tl.constexpr,
     USE_DOT: tl.constexpr,
     PRECISION: tl.constexpr,
@@ -250,6 +254,9 @@ def _gru_fwd_kernel(
             n = _tanh(x_n + a_n + b_n)
         h_prev = h
         h = z * h_prev + (1.0 - z) * n
+        if MASKED:
+            keep = tl.load(smask + t64 * B + rows, mask=rmask, other=0) != 0  # (BB,)
+            h = tl.where(keep[:, None], h, h_prev)
         tl.store(out + t64 * B * H + bh, h.to(out.dtype.element_ty), mask=m)
         if TRAINING:
             g4 = gates + t64 * B * (4 * H) + b4
@@ -280,11 +287,13 @@ def _gru_bwd_kernel(
     d_gi,  # (T, B, 3H) fp32 out: gradient of the gate pre-activations (r, z, n)
     d_ghn,  # (T, B, H) fp32 out: gradient of W_hn h + b_hn (RESET_AFTER only)
     dh0,  # (B, H) fp32 out
+    smask,  # (T, B) int8 step mask (read when MASKED)
     T,
     B,
     H,
     RESET_AFTER: tl.constexpr,
     REVERSE: tl.constexpr,
+    MASKED: tl.constexpr,
     RESIDENT: tl.constexpr,
     USE_DOT: tl.constexpr,
     PRECISION: tl.constexpr,
@@ -329,9 +338,14 @@ def _gru_bwd_kernel(
         z = tl.load(g4 + H, mask=m, other=0.0)
         n = tl.load(g4 + 2 * H, mask=m, other=0.0)
         d_t = d_gi + t64 * B * H3  # this step's (B, 3H) rows of d_gi
+        dh_skip = dh * 0.0
+        if MASKED:  # a skipped step passes dh straight to h_prev; its gates get no gradient
+            keep = tl.load(smask + t64 * B + rows, mask=rmask, other=0) != 0  # (BB,)
+            dh_skip = tl.where(keep[:, None], 0.0, dh)
+            dh = tl.where(keep[:, None], dh, 0.0)
 
         dz = dh * (hp - n)
-        dhp = dh * z  # h = z * h_prev + (1 - z) * n
+        dhp = dh * z + dh_skip  # h = z * h_prev + (1 - z) * n
         dnp = dh * (1.0 - z) * (1.0 - n * n)  # through tanh
         dzp = dz * z * (1.0 - z)
         tl.store(d_t + b3 + 2 * H, dnp, mask=m)
@@ -429,8 +443,11 @@ def _config(B: int, H: int, dtype: torch.dtype) -> dict:
     }
 
 
-def _forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training):
-    """Input GEMM + forward kernel. Returns out (T, B, H), h_n (B, H), gates (T, B, 4H) | None."""
+def _forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training, smask=None):
+    """Input GEMM + forward kernel. Returns out (T, B, H), h_n (B, H), gates (T, B, 4H) | None.
+
+    smask: (T, B) int8 step mask or None.
+    """
     T, B, _ = x.shape
     H = w_hh.shape[1]
     dev, dt = x.device, x.dtype
@@ -454,18 +471,20 @@ def _forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training):
         out if gates is None else gates,
         out if hbuf is None else hbuf,
         out if rbuf is None else rbuf,
+        out if smask is None else smask,
         T,
         B,
         H,
         RESET_AFTER=reset_after,
         REVERSE=reverse,
         TRAINING=training,
+        MASKED=smask is not None,
         **cfg,
     )
     return out, h_n, gates
 
 
-def _backward(gates, out, h0, w_hh, dout, dh_n, reset_after, reverse):
+def _backward(gates, out, h0, w_hh, dout, dh_n, reset_after, reverse, smask=None):
     """Backward kernel. Returns d_gi (T, B, 3H), d_ghn (T, B, H) | None, dh0 (B, H), all fp32."""
     T, B, H = out.shape
     dev = out.device
@@ -484,11 +503,13 @@ def _backward(gates, out, h0, w_hh, dout, dh_n, reset_after, reverse):
         d_gi,
         d_gi if d_ghn is None else d_ghn,
         dh0,
+        dh0 if smask is None else smask,
         T,
         B,
         H,
         RESET_AFTER=reset_after,
         REVERSE=reverse,
+        MASKED=smask is not None,
         **cfg,
     )
     return d_gi, d_ghn, dh0
@@ -508,23 +529,58 @@ def _sum_outer(d: torch.Tensor, out: torch.Tensor, h0: torch.Tensor, reverse: bo
     return res
 
 
+def _through_reference(ctx, dout, dh_n) -> tuple:
+    """The backward with a graph (create_graph=True): autograd through the reference recurrence.
+
+    The kernels' gradients carry no graph, so second derivatives (gradient penalties,
+    gradgradcheck) come from differentiating the plain-torch recurrence instead: the same
+    function, recomputed on the saved inputs.
+    """
+    x, h0, w_ih, w_hh, b_ih, b_hh, smask = ctx.saved_tensors[:7]
+    inputs = (x, h0, w_ih, w_hh, b_ih, b_hh)
+    wanted = [i for i, need in enumerate(ctx.needs_input_grad[:6]) if need]
+    step_mask = None if smask is None else smask.bool()
+    out, h_n = reference.gru(
+        x,
+        h0,
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+        reset_after=ctx.reset_after,
+        reverse=ctx.reverse,
+        step_mask=step_mask,
+    )
+    grads = torch.autograd.grad(
+        (out, h_n), [inputs[i] for i in wanted], (dout, dh_n), create_graph=True, allow_unused=True
+    )
+    result: list = [None] * 8
+    for i, g in zip(wanted, grads, strict=True):
+        result[i] = torch.zeros_like(inputs[i]) if g is None else g
+    return tuple(result)
+
+
 class _GRUFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse):
-        out, h_n, gates = _forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, True)
-        ctx.save_for_backward(x, h0, w_ih, w_hh, out, gates)
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, smask):
+        out, h_n, gates = _forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, True, smask)
+        ctx.save_for_backward(x, h0, w_ih, w_hh, b_ih, b_hh, smask, out, gates)
         ctx.reset_after = reset_after
         ctx.reverse = reverse
         return out, h_n
 
     @staticmethod
     def backward(ctx, dout, dh_n):
-        x, h0, w_ih, w_hh, out, gates = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: second derivatives wanted
+            return (*_through_reference(ctx, dout, dh_n), None)
+        x, h0, w_ih, w_hh, _, _, smask, out, gates = ctx.saved_tensors
         need_x, need_h0, need_wih, need_whh, need_bih, need_bhh = ctx.needs_input_grad[:6]
         T, B, I = x.shape
         H = w_hh.shape[1]
         dt = x.dtype
-        d_gi, d_ghn, dh0 = _backward(gates, out, h0, w_hh, dout, dh_n, ctx.reset_after, ctx.reverse)
+        d_gi, d_ghn, dh0 = _backward(
+            gates, out, h0, w_hh, dout, dh_n, ctx.reset_after, ctx.reverse, smask
+        )
         g_i = d_gi.view(T * B, 3 * H).to(dt)  # (T*B, 3H); a no-op for float32
         dx = dw_ih = db_ih = dw_hh = db_hh = None
         if need_x:
@@ -548,7 +604,8 @@ class _GRUFunction(torch.autograd.Function):
             dw_hh = dw_hh.to(dt)
         if need_bhh:
             db_hh = torch.cat([d_rz.sum((0, 1)), d_n.sum((0, 1))]).to(dt)
-        return dx, (dh0.to(h0.dtype) if need_h0 else None), dw_ih, dw_hh, db_ih, db_hh, None, None
+        dh0 = dh0.to(h0.dtype) if need_h0 else None
+        return dx, dh0, dw_ih, dw_hh, db_ih, db_hh, None, None, None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -556,7 +613,7 @@ class _GRUFunction(torch.autograd.Function):
 # ---------------------------------------------------------------------------------------------
 
 
-def _check(x, h0, w_ih, w_hh, b_ih, b_hh) -> None:
+def _check(x, h0, w_ih, w_hh, b_ih, b_hh, step_mask) -> None:
     tensors = {"x": x, "h0": h0, "w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih, "b_hh": b_hh}
     given = {k: v for k, v in tensors.items() if v is not None}
     if x.dtype not in _DTYPES:
@@ -579,6 +636,13 @@ def _check(x, h0, w_ih, w_hh, b_ih, b_hh) -> None:
             f"grunet triton gru: shapes disagree: x {tuple(x.shape)}, h0 {tuple(h0.shape)}, "
             f"w_ih {tuple(w_ih.shape)} (want {want_ih}), w_hh {tuple(w_hh.shape)} (want {want_hh})."
         )
+    if step_mask is not None and (
+        step_mask.dtype != torch.bool or tuple(step_mask.shape) != tuple(x.shape[:2])
+    ):
+        raise ValueError(
+            f"grunet triton gru: step_mask must be bool (T, B) = {tuple(x.shape[:2])}, got "
+            f"{step_mask.dtype} {tuple(step_mask.shape)}."
+        )
 
 
 def gru(
@@ -591,6 +655,7 @@ def gru(
     *,
     reset_after: bool = True,
     reverse: bool = False,
+    step_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One GRU layer in one direction with fused Triton kernels (same contract as reference.gru).
 
@@ -602,9 +667,12 @@ def gru(
         reset_after: True: n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
             False: n = tanh(W_in x + b_in + W_hn (r * h) + b_hn).
         reverse: run t = T-1 .. 0; outputs stay in input time order.
+        step_mask: (T, B) bool or None; where False the state is carried over the step (as in
+            `grunet.ops.reference.gru`).
 
     Returns:
-        out (T, B, H) and h_n (B, H) in x's dtype; differentiable w.r.t. every tensor argument.
+        out (T, B, H) and h_n (B, H) in x's dtype; differentiable w.r.t. every tensor argument,
+        twice too (with create_graph=True the backward runs through the reference).
         ``h = z * h_prev + (1 - z) * n`` (z keeps).
 
     Examples (need a CUDA GPU and triton):
@@ -617,13 +685,14 @@ def gru(
         >>> tuple(out.shape), torch.equal(out[-1], h_n)  # doctest: +SKIP
         ((5, 2, 4), True)
     """
-    _check(x, h0, w_ih, w_hh, b_ih, b_hh)
+    _check(x, h0, w_ih, w_hh, b_ih, b_hh, step_mask)
     reset_after, reverse = bool(reset_after), bool(reverse)
+    smask = None if step_mask is None else step_mask.to(torch.int8).contiguous()  # (T, B)
     tensors = (x, h0, w_ih, w_hh, b_ih, b_hh)
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
-        return _GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse)
+        return _GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, smask)
     with torch.no_grad():
-        out, h_n, _ = _forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, False)
+        out, h_n, _ = _forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, False, smask)
     return out, h_n
 
 

@@ -13,9 +13,16 @@ activation grunet lacks, ...) raises ``ModelFileError`` naming it. Initializers 
 (weights come from the file); compile settings and optimizer state are not read or written.
 
 Examples:
+    >>> import tempfile
+    >>> import numpy as np
     >>> import grunet as gn
-    >>> model = gn.load_model("model.keras")          # doctest: +SKIP
-    >>> model.save("copy.keras")                       # doctest: +SKIP
+    >>> model = gn.Sequential([gn.layers.GRU(4, input_shape=(None, 1)), gn.layers.Dense(1)])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = model.save(f"{folder}/model.keras")  # Keras 3 loads this file too
+    ...     same = gn.load_model(path)
+    >>> x = np.ones((2, 3, 1), dtype=np.float32)
+    >>> bool(np.array_equal(same.predict(x), model.predict(x)))
+    True
 """
 
 from grunet.saving.keras_layout import BuildModel

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from grunet import layers as gl
+from grunet.errors import MissingDependencyError
 
 # (layers, name, input_shape) -> a built model holding those layers.
 BuildModel = Callable[[list[gl.Layer], "str | None", tuple], Any]
@@ -66,6 +67,7 @@ ARGS = {
     ),
     "Dense": ("units", "activation", "use_bias"),
     "Dropout": ("rate",),
+    "Masking": ("mask_value",),
 }
 
 
@@ -81,7 +83,9 @@ def h5py_module():
     try:
         import h5py
     except ImportError:
-        raise ImportError(".keras files need the h5py package: pip install h5py") from None
+        raise MissingDependencyError(
+            ".keras files need the h5py package: pip install h5py"
+        ) from None
     return h5py
 
 

@@ -84,7 +84,7 @@ def _input_shape(model_config: dict[str, Any], specs: list[dict]) -> tuple | Non
 def _build_bidirectional(config: dict[str, Any], where: str) -> gl.Bidirectional:
     inner = config.get("layer")
     inner_class = inner.get("class_name") if isinstance(inner, dict) else None
-    if inner_class not in RECURRENT:
+    if not isinstance(inner, dict) or inner_class not in RECURRENT:
         raise ModelFileError(
             f"{where} wraps {inner_class!r}; grunet supports GRU, LSTM, SimpleRNN."
         )
@@ -111,7 +111,7 @@ def _build_bidirectional(config: dict[str, Any], where: str) -> gl.Bidirectional
                 "go_backwards) is not supported."
             )
     kwargs["name"] = kwargs.get("name", snake_case(inner_class)).removeprefix("forward_")
-    name = {"name": str(config["name"])} if "name" in config else {}
+    name: dict[str, Any] = {"name": str(config["name"])} if "name" in config else {}
     return gl.Bidirectional(RECURRENT[inner_class](**kwargs), merge_mode=merge_mode, **name)
 
 
@@ -129,9 +129,11 @@ def _build_layer(spec: dict[str, Any], index: int) -> gl.Layer:
         return gl.Dense(**_layer_kwargs(class_name, config, where))
     if class_name == "Dropout":
         return gl.Dropout(**_layer_kwargs(class_name, config, where))
+    if class_name == "Masking":
+        return gl.Masking(**_layer_kwargs(class_name, config, where))
     raise ModelFileError(
         f"{where}: layer type {class_name!r} is not supported; grunet reads GRU, LSTM, SimpleRNN, "
-        "Dense, Dropout and Bidirectional."
+        "Dense, Dropout, Masking and Bidirectional."
     )
 
 

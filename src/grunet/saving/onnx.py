@@ -36,7 +36,8 @@ import numpy as np
 from grunet import layers as gl
 from grunet._files import atomic_write, check_target
 from grunet._version import __version__
-from grunet.errors import DataError
+from grunet.errors import DataError, MissingDependencyError, OptionError
+from grunet.layers.recurrent import Recurrent
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Squeeze/Unsqueeze/Slice with axes as inputs
@@ -112,7 +113,7 @@ def _activation(g: _Graph, name: str | None, x: str, opset: int) -> str:
     raise DataError(f"ONNX export: activation {name!r} is not supported.")
 
 
-def _onnx_weights(layer: gl.Layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _onnx_weights(layer: Recurrent) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(W (G*H, I), R (G*H, H), B (2*G*H,)) of one direction in ONNX gate order, float32."""
     weights = [np.asarray(w, dtype=np.float32) for w in layer.get_weights()]
     kernel, recurrent = weights[0].T, weights[1].T  # (G*H, I), (G*H, H)
@@ -133,7 +134,7 @@ def _onnx_weights(layer: gl.Layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return kernel, recurrent, b
 
 
-def _rnn_attrs(layer: gl.Layer, directions: int) -> dict[str, Any]:
+def _rnn_attrs(layer: Recurrent, directions: int) -> dict[str, Any]:
     names = [layer.activation]
     if isinstance(layer, (gl.GRU, gl.LSTM)):
         names = [layer.recurrent_activation, layer.activation]
@@ -159,7 +160,7 @@ def _rnn_attrs(layer: gl.Layer, directions: int) -> dict[str, Any]:
     return attrs
 
 
-def _recurrent_op(g: _Graph, layers: list[gl.Layer], x: str, return_sequences: bool) -> str:
+def _recurrent_op(g: _Graph, layers: list[Recurrent], x: str, return_sequences: bool) -> str:
     """One ONNX GRU/LSTM/RNN node over time-major `x` (T, B, I), one layer per direction.
 
     Returns Y (T, D, B, H) if return_sequences else Y_h (D, B, H).
@@ -196,7 +197,7 @@ def _squeeze(g: _Graph, x: str, axis: int) -> str:
     return g.op("Squeeze", [x, g.const("axes", [axis], np.int64)])
 
 
-def _unidirectional(g: _Graph, layer: gl.Layer, x: str) -> str:
+def _unidirectional(g: _Graph, layer: Recurrent, x: str) -> str:
     """Time-major x (T, B, I) -> (T, B, H) if return_sequences else (B, H)."""
     if layer.go_backwards:
         x = _reverse_time(g, x)  # outputs then come in processing order, as in Keras
@@ -206,6 +207,11 @@ def _unidirectional(g: _Graph, layer: gl.Layer, x: str) -> str:
 
 def _bidirectional(g: _Graph, layer: gl.Bidirectional, x: str) -> str:
     fwd, bwd = layer.forward_layer, layer.backward_layer
+    if layer.merge_mode is None:  # two outputs: the graph here carries one
+        raise DataError(
+            f"ONNX export: layer {layer.name!r} has merge_mode=None (a list of two outputs); "
+            "use merge_mode 'concat', 'sum', 'mul' or 'ave'."
+        )
     seq = fwd.return_sequences
     if not fwd.go_backwards:  # the usual case: one bidirectional operator
         out = _recurrent_op(g, [fwd, bwd], x, seq)  # (T, 2, B, H) or (2, B, H)
@@ -229,11 +235,13 @@ def build_onnx(model, opset: int = DEFAULT_OPSET):
         import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
-        raise ImportError("ONNX export needs the onnx package: pip install onnx") from None
+        raise MissingDependencyError(
+            "ONNX export needs the onnx package: pip install onnx"
+        ) from None
 
     model.require_built("ONNX export")
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
-        raise ValueError(
+        raise OptionError(
             f"opset must be between {MIN_OPSET} and {onnx.defs.onnx_opset_version()} (the newest "
             f"this onnx package knows), got {opset}."
         )
@@ -246,8 +254,10 @@ def build_onnx(model, opset: int = DEFAULT_OPSET):
             inner = layer.forward_layer if isinstance(layer, gl.Bidirectional) else layer
             if inner.return_state:
                 raise DataError(f"ONNX export: layer {layer.name!r} has return_state=True.")
-            emit = _bidirectional if isinstance(layer, gl.Bidirectional) else _unidirectional
-            x = emit(g, layer, x)
+            if isinstance(layer, gl.Bidirectional):
+                x = _bidirectional(g, layer, x)
+            else:
+                x = _unidirectional(g, layer, x)
             time_major = inner.return_sequences
         elif isinstance(layer, gl.Dense):
             w = layer.get_weights()
@@ -302,10 +312,13 @@ def to_onnx(
         DataError: a layer or activation ONNX's operators cannot express.
 
     Examples:
+        >>> import tempfile
         >>> import grunet as gn
         >>> from grunet.saving.onnx import to_onnx
         >>> model = gn.Sequential([gn.layers.GRU(8, input_shape=(None, 1)), gn.layers.Dense(1)])
-        >>> to_onnx(model, "model.onnx")  # doctest: +SKIP
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     to_onnx(model, f"{folder}/model.onnx").name
+        'model.onnx'
     """
 
     path = check_target(path, overwrite, "model.onnx")

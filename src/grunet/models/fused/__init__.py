@@ -16,7 +16,7 @@ import os
 import numpy as np
 import torch
 
-from grunet.layers import GRU, Dense
+from grunet.layers import GRU, Dense, Layer
 from grunet.models.fused import kernel
 from grunet.models.losses import mean_squared_error
 from grunet.ops.cpu.runtime import launch
@@ -27,7 +27,7 @@ ENV_SWITCH = "GRUNET_FUSED"  # GRUNET_FUSED=0 turns the fused path off (as fit(f
 
 # What the fused epoch computes, declared as layer configurations: a model qualifies when it is
 # exactly [a GRU with these config values, a Dense with these] (values: the allowed set).
-FUSABLE: tuple[tuple[type, dict[str, tuple]], ...] = (
+FUSABLE: tuple[tuple[type[Layer], dict[str, tuple]], ...] = (
     (
         GRU,
         {

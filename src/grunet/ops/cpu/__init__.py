@@ -56,7 +56,7 @@ def _check(x, h0, w_ih, w_hh, b_ih, b_hh, step_mask) -> None:
         )
 
 
-@register("gru", "cpu", priority=30, why_not=why_not)
+@register("gru", "cpu", priority=30, why_not=why_not, supports={"step_mask"})
 def gru(
     x: torch.Tensor,
     h0: torch.Tensor,

@@ -192,3 +192,30 @@ def test_truncated_non_zip_and_incomplete_files(good_file, tmp_path):
     ]:
         with pytest.raises(ModelFileError, match=match):
             gn.load_model(tmp_path / f"{name}.keras")
+
+
+def test_masking_model_round_trips_with_padded_inputs(tmp_path):
+    km = keras.Sequential(
+        [
+            keras.Input((T, F)),
+            KL.Masking(0.0),
+            KL.GRU(5, return_sequences=True),
+            KL.Bidirectional(KL.GRU(3, reset_after=False)),
+            KL.Dense(1),
+        ]
+    )
+    rng = np.random.default_rng(4)
+    km.set_weights(
+        [rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in km.get_weights()]
+    )
+    x = _x(batch=4, seed=5)
+    x[0, 5:] = 0.0  # post-padding
+    x[1, :2] = 0.0  # pre-padding
+    x[2, 3] = 0.0  # a gap
+    km.save(tmp_path / "k.keras")
+    gm = gn.load_model(tmp_path / "k.keras")
+    assert type(gm.layers[0]).__name__ == "Masking"
+    np.testing.assert_allclose(gm.predict(x), km.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    gm.save(tmp_path / "g.keras")
+    back = keras.saving.load_model(tmp_path / "g.keras")
+    np.testing.assert_allclose(back.predict(x, verbose=0), gm.predict(x), rtol=1e-5, atol=1e-5)

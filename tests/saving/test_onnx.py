@@ -106,3 +106,11 @@ def test_recurrent_activation_onnx_cannot_express_is_refused(tmp_path):
     with pytest.raises(DataError, match="gelu"):
         to_onnx(model, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_bidirectional_without_merge_is_refused(tmp_path):
+    inner = L.GRU(3, return_sequences=True)
+    model = gn.Sequential([L.Bidirectional(inner, merge_mode=None, input_shape=(5, 2))])
+    with pytest.raises(DataError, match="merge_mode=None"):
+        to_onnx(model, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

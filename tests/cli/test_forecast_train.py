@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from safetensors.numpy import load_file
 
-from conftest import seasonal
 from grunet.forecast import load
+from helpers import seasonal
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
 MODEL = [
@@ -52,6 +52,7 @@ def grunet(*args, **kw) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_a_killed_fit_resumes_to_the_same_model(csv, tmp_path):
     fit = ["fit", csv, *MODEL, "--epochs", "100", "--checkpoint-every", "1"]
     whole = grunet(*fit, "--out", tmp_path / "whole")  # uninterrupted, alongside
@@ -83,6 +84,7 @@ def test_a_killed_fit_resumes_to_the_same_model(csv, tmp_path):
     ).is_dir()  # kept beside the model
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun with the gloo backend, on Linux")
 def test_distributed_fit_under_torchrun_writes_once(csv, tmp_path):
     out = tmp_path / "m"

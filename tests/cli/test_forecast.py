@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import seasonal
 from grunet.cli import app
+from helpers import seasonal
 
 runner = CliRunner()
 FAST = ["--lookback", "12", "--horizon", "6", "--units", "4", "--epochs", "2", "-q"]
