@@ -68,6 +68,8 @@ def why_not(model, X: torch.Tensor, batch_size: int) -> str | None:
     if reason is not None:
         return reason
     gru = layers[0]
+    if model.losses:
+        return "the layers have regularizers (their penalties are not part of the fused epoch)"
     if X.device.type != "cpu" or X.dtype not in (torch.float32, torch.float64):
         return "not float32/float64 on the CPU"
     if any(
