@@ -44,7 +44,7 @@ def test_penalty_counts_in_evaluate():
     plain, penalized = _model(None), _model("l2")
     assert penalized.evaluate(x, y) > plain.evaluate(x, y)
     assert penalized.evaluate(x, y) == pytest.approx(
-        plain.evaluate(x, y) + float(torch.stack(penalized.losses).sum()), rel=1e-5
+        plain.evaluate(x, y) + float(torch.stack(penalized.losses).sum().detach()), rel=1e-5
     )
 
 
