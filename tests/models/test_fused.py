@@ -103,3 +103,51 @@ def test_other_settings_take_the_generic_path(change):
     with mock.patch.object(fused, "train_epoch") as spy:
         model.fit(x, np.zeros((6, 1)), epochs=1, batch_size=1, verbose=0)
     spy.assert_not_called()
+
+
+def _article_model():
+    model = gn.Sequential([gn.layers.GRU(5, input_shape=(1, 1)), gn.layers.Dense(1)])
+    model.compile("mse", "adam")
+    return model
+
+
+@pytest.mark.parametrize("value", ["0", "off"])
+def test_environment_switch_turns_the_fused_path_off(value, monkeypatch):
+    model = _article_model()
+    monkeypatch.setenv("GRUNET_FUSED", value)
+    assert "GRUNET_FUSED=0" in fused.why_not(model, torch.zeros(6, 1, 1), 1)
+    with mock.patch.object(fused, "train_epoch") as spy:
+        model.fit(np.zeros((6, 1, 1)), np.zeros((6, 1)), epochs=1, batch_size=1, verbose=0)
+    spy.assert_not_called()
+    monkeypatch.setenv("GRUNET_FUSED", "1")
+    assert fused.why_not(model, torch.zeros(6, 1, 1), 1) is None
+
+
+def test_fit_fused_false_and_true_are_honoured():
+    model = _article_model()
+    with mock.patch.object(fused, "train_epoch", wraps=fused.train_epoch) as spy:
+        model.fit(
+            np.zeros((6, 1, 1)), np.zeros((6, 1)), epochs=1, batch_size=1, verbose=0, fused=False
+        )
+        spy.assert_not_called()
+        model.fit(
+            np.zeros((6, 1, 1)), np.zeros((6, 1)), epochs=1, batch_size=1, verbose=0, fused=True
+        )
+        assert spy.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("layers", "match"),
+    [
+        (lambda: [gn.layers.GRU(5, return_sequences=True), gn.layers.Dense(1)], "return_sequences"),
+        (lambda: [gn.layers.GRU(5, go_backwards=True), gn.layers.Dense(1)], "go_backwards"),
+        (lambda: [gn.layers.GRU(5), gn.layers.Dense(1, activation="relu")], "activation"),
+        (lambda: [gn.layers.LSTM(5), gn.layers.Dense(1)], "found LSTM"),
+        (lambda: [gn.layers.GRU(5)], "1 layers"),
+    ],
+)
+def test_why_not_names_the_setting_it_cannot_compute(layers, match):
+    model = gn.Sequential(layers())
+    model.build((None, 1, 1))
+    model.compile("mse", "adam")
+    assert match in fused.why_not(model, torch.zeros(6, 1, 1), 1)

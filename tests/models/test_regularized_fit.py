@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import grunet as gn
+from grunet.errors import OptionError
 
 
 def _model(reg: str | None) -> gn.Sequential:
@@ -43,5 +44,14 @@ def test_penalty_counts_in_evaluate():
     plain, penalized = _model(None), _model("l2")
     assert penalized.evaluate(x, y) > plain.evaluate(x, y)
     assert penalized.evaluate(x, y) == pytest.approx(
-        plain.evaluate(x, y) + float(torch.stack(penalized.losses).sum()), rel=1e-5
+        plain.evaluate(x, y) + float(torch.stack(penalized.losses).sum().detach()), rel=1e-5
     )
+
+
+def test_fused_epoch_refuses_regularized_models():
+    model = _model("l2")
+    model.compile(loss="mse", optimizer="adam")  # GRU -> Dense, MSE, Adam: fusable but for this
+    x, y = np.zeros((4, 4, 2)), np.zeros((4, 1))
+    with pytest.raises(OptionError, match="regularizers"):
+        model.fit(x, y, epochs=1, verbose=0, fused=True)
+    model.fit(x, y, epochs=1, verbose=0)  # auto: the generic loop, with the penalty

@@ -113,3 +113,42 @@ def test_stateful_layers_chunks_equal_one_call(return_sequences):
         np.testing.assert_allclose(chunks[-1], full, atol=1e-5, rtol=0)
     stateful.reset_states()
     np.testing.assert_allclose(stateful.predict(x[:, :4]), chunks[0], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_cpu_program_path_fires_and_equals_predict(reset_after, dtype):
+    from unittest import mock
+
+    from grunet.streaming import _CpuProgram
+
+    layers = [
+        L.GRU(50, return_sequences=True, reset_after=reset_after),
+        L.Dropout(0.2),
+        L.GRU(7, reset_after=not reset_after, use_bias=False),
+        L.Dense(3),
+    ]
+    model = _model(layers)
+    if dtype == "float64":
+        model = model.double()
+    x = _x(batch=3, length=9).astype(np.float64 if dtype == "float64" else np.float32)
+    stepper = Stepper(model)
+    with mock.patch.object(_CpuProgram, "step", autospec=True, side_effect=_CpuProgram.step) as spy:
+        for t in range(x.shape[1]):
+            np.testing.assert_allclose(
+                stepper.step(x[:, t]), model.predict(x[:, : t + 1]), atol=1e-5, rtol=0
+            )
+    assert spy.call_count == x.shape[1]
+    assert [s[0].shape for s in stepper.states if s] == [(3, 50), (3, 7)]
+
+
+def test_cpu_program_sees_new_weights():
+    model, x = _model([L.GRU(6), L.Dense(1)]), _x(batch=2, length=3)
+    stepper = Stepper(model)
+    stepper.step(x[:, 0])
+    model.set_weights(_model([L.GRU(6), L.Dense(1)], seed=5).get_weights())  # in place
+    model.layers[1].bias.data = torch.full((1,), 0.25)  # new storage: the program rebinds
+    stepper.reset()
+    for t in range(3):
+        y = stepper.step(x[:, t])
+    np.testing.assert_allclose(y, model.predict(x), atol=1e-5, rtol=0)

@@ -56,8 +56,8 @@ def test_equals_reference_outputs_and_grads(dtype, reset_after, reverse, shape, 
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_batch_first_transposed_input_and_threaded_rows(reset_after, monkeypatch):
     # x is a (T, B, I) view of a batch-first tensor; force the multi-thread row split too.
-    monkeypatch.setattr(cpu, "_PAR_MIN_ROWS", 1)
-    monkeypatch.setattr(cpu, "_PAR_MIN_WORK", 0)
+    monkeypatch.setattr(cpu.runtime, "PAR_MIN_ROWS", 1)
+    monkeypatch.setattr(cpu.runtime, "PAR_MIN_WORK", 0)
     T, B, I, H = 9, 11, 3, 16  # noqa: E741
     x, *rest = gru_inputs(T, B, I, H, seed=5, dtype=F64)
     x_bf = x.detach().transpose(0, 1).contiguous().requires_grad_()
@@ -92,7 +92,7 @@ def test_gradcheck_float64(reset_after, reverse, T, B):
 @pytest.mark.parametrize(("T", "B"), [(6, 5), (2, 2)])  # large and small backward paths
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_outputs_poisoned_with_nan_are_all_written(reset_after, T, B, monkeypatch):
-    monkeypatch.setattr(cpu, "_empty", nan_empty)
+    monkeypatch.setattr(cpu.runtime, "empty", nan_empty)
     inputs = gru_inputs(T, B, 3, 50, seed=21 + T, dtype=F32)
     _compare(inputs, reset_after, False, 21, F32)
     with torch.no_grad():
@@ -175,7 +175,7 @@ def test_auto_dispatches_to_the_cpu_kernel(reset_after, monkeypatch):
         "cpu",
         Backend(entry.name, "gru", spy, entry.priority, entry.why_not),
     )
-    with mock.patch.object(cpu.K, "_fwd_rows", wraps=cpu.K._fwd_rows) as kernel:
+    with mock.patch.object(cpu.kernels, "fwd_rows", wraps=cpu.kernels.fwd_rows) as kernel:
         m = grunet.nn.GRU(3, 8, reset_after=reset_after)  # backend="auto"
         m(torch.randn(4, 2, 3))
     assert spy.call_count == 1

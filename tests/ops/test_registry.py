@@ -91,7 +91,9 @@ def test_step_mask_reaches_the_backend(monkeypatch):
     )
     x, mask = torch.randn(4, 2, 3), torch.tensor([[1, 1], [1, 0], [1, 0], [0, 0]], dtype=torch.bool)
     w = [(torch.randn(12, 3), torch.randn(12, 4), None, None)] * 2
-    out, h_n = ops.gru(x, torch.zeros(2, 2, 4), w, bidirectional=True, step_mask=mask)
+    out, h_n = ops.gru(
+        x, torch.zeros(2, 2, 4), w, bidirectional=True, step_mask=mask, backend="reference"
+    )
     assert len(seen) == 2 and all(torch.equal(m, mask) for m in seen)
     torch.testing.assert_close(out[3, 0, :4], out[2, 0, :4])  # carried over the masked step
     torch.testing.assert_close(out[:, 1, 4:][1:], torch.zeros(3, 4))  # reverse: h0 until t=0

@@ -1,10 +1,13 @@
-"""Benchmark grunet's GRU backends against torch.nn.GRU, called the way users call them.
+"""Benchmark grunet's CPU GRU against ONNX Runtime and torch.nn.GRU, called as users call them.
 
-Every timing is a module call: ``grunet.nn.GRU(..., backend=...)`` and ``torch.nn.GRU`` with the
-same weights, batch-first input (B, T, I). Inference runs under ``torch.no_grad()``; training is
-``out, _ = gru(x); out.sum().backward()``. Each case is warmed up, then timed as the median of
-several repeats of a calibrated number of calls. Times are reported in microseconds per time step
-(call time / T); ratios are torch time / grunet time (above 1: grunet is faster).
+Same weights everywhere, batch-first input (B, T, I), float32. grunet runs as
+``grunet.nn.GRU(..., backend="cpu")`` (reset_after True, and False: the article's variant),
+torch as ``torch.nn.GRU``, ONNX Runtime as an ``InferenceSession`` of one ONNX GRU node
+(`grunet.bench.onnx_runtime`). Inference runs under ``torch.no_grad()``; training (grunet and
+torch only) is ``out, _ = gru(x); out.sum().backward()``. Each case is warmed up, then timed as
+the median of several repeats of a calibrated number of calls, in one process, interleaved per
+point, once with one thread for everyone and once with all cores. Times are microseconds per
+time step (call time / T); ratios are other / grunet (above 1: grunet is faster).
 
 Legend:  B: batch  T: time steps  I: input features  H: hidden units
 """
@@ -12,45 +15,29 @@ Legend:  B: batch  T: time steps  I: input features  H: hidden units
 from __future__ import annotations
 
 import json
+import os
 import platform
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 
+import numba
 import torch
 
+from grunet.bench import onnx_runtime
 from grunet.bench.timing import Point, cases, geomean, timer
 
-IMPLS = ("cpu_ra_true", "cpu_ra_false", "reference", "torch")
-_GRID_H = (32, 64, 128, 256)
-_GRID_B = (1, 16, 128)
-_GRID_T = (24, 96)
-_GRID_I = 8
+INFER = ("grunet", "grunet_ra_false", "ort", "torch")
+TRAIN = ("grunet", "grunet_ra_false", "torch")
+GRID_B, GRID_T, GRID_H, GRID_I = (1, 16, 128), (1, 24, 96, 512), (32, 64, 128, 256), 8
 
 
 def points(quick: bool = False) -> list[Point]:
-    """The benchmark shapes: the H x B x T grid (I=8), the article's shape and a long sequence."""
+    """The issue's grid (B x T x H, I=8) and the article's model (B=T=I=1, H=50)."""
     if quick:
-        grid = [Point(B, T, _GRID_I, H) for H in (32, 128) for B in (1, 16) for T in (24,)]
+        grid = [Point(B, T, GRID_I, H) for H in (32, 128) for B in (1, 16) for T in (1, 96)]
     else:
-        grid = [Point(B, T, _GRID_I, H) for H in _GRID_H for B in _GRID_B for T in _GRID_T]
-    return grid + [Point(1, 1, 1, 50, "article"), Point(1, 512, _GRID_I, 64, "long")]
-
-
-def _modules(p: Point, device: str) -> dict[str, torch.nn.Module]:
-    from grunet.nn import GRU
-
-    ref = torch.nn.GRU(p.I, p.H, batch_first=True).to(device)
-    mods: dict[str, torch.nn.Module] = {"torch": ref}
-    for name, backend, reset_after in (
-        ("cpu_ra_true", "cpu", True),
-        ("cpu_ra_false", "cpu", False),
-        ("reference", "reference", True),
-    ):
-        m = GRU(p.I, p.H, batch_first=True, reset_after=reset_after, backend=backend).to(device)
-        m.load_state_dict(ref.state_dict())
-        mods[name] = m
-    return mods
+        grid = [Point(B, T, GRID_I, H) for B in GRID_B for T in GRID_T for H in GRID_H]
+    return [Point(1, 1, 1, 50, "article")] + grid
 
 
 def cpu_info() -> str:
@@ -66,19 +53,64 @@ def cpu_info() -> str:
 
 
 def environment() -> dict:
-    """Threads, versions and CPU that the numbers were measured with."""
-    import numba
-
-    return {
+    """Versions and CPU the numbers were measured with."""
+    env = {
         "cpu": cpu_info(),
-        "logical_cpus": __import__("os").cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "numba_threads": numba.get_num_threads(),
-        "numba_threading_layer": numba.config.THREADING_LAYER,
+        "logical_cpus": os.cpu_count(),
         "torch": torch.__version__,
         "numba": numba.__version__,
         "python": platform.python_version(),
     }
+    if onnx_runtime.available():
+        import onnxruntime
+
+        env["onnxruntime"] = onnxruntime.__version__
+    return env
+
+
+def _set_threads(n: int) -> None:
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def _point(p: Point, all_cores: bool, train: bool, repeats, budget_s, stat: str) -> dict:
+    from grunet.nn import GRU
+
+    torch.manual_seed(p.B * 1000 + p.T + p.H)
+    ref = torch.nn.GRU(p.I, p.H, batch_first=True)
+    mods = {"torch": ref}
+    for name, reset_after in (("grunet", True), ("grunet_ra_false", False)):
+        m = GRU(p.I, p.H, batch_first=True, reset_after=reset_after, backend="cpu")
+        m.load_state_dict(ref.state_dict())
+        mods[name] = m
+    x = torch.randn(p.B, p.T, p.I)
+    row: dict = {**asdict(p), "threads": "all" if all_cores else 1}
+    fns: dict[str, Callable[[], None]] = {}
+    for name, mod in mods.items():
+        c = cases(mod, x)
+        fns[f"{name}_infer"] = c["infer"]
+        if train:
+            fns[f"{name}_train"] = c["train"]
+    if onnx_runtime.available():
+        x_np = x.transpose(0, 1).contiguous().numpy()  # (T, B, I): ORT's CPU GRU layout
+        for name, reset_after in (("ort", True), ("ort_ra_false", False)):
+            run = onnx_runtime.session(ref, 0 if all_cores else 1, reset_after)
+            with torch.no_grad():
+                want = mods["grunet" if reset_after else "grunet_ra_false"](x)[0]
+            got = torch.from_numpy(run(x_np)[0][:, 0]).transpose(0, 1)  # (B, T, H)
+            row[f"{name}_max_abs_diff"] = float((got - want).abs().max())
+            fns[f"{name}_infer"] = lambda run=run, x_np=x_np: run(x_np)
+    for key, fn in fns.items():
+        sec, _ = timer(fn, repeats, budget_s, lambda: None, stat)
+        row[f"{key}_us"] = sec / p.T * 1e6
+    for other in ("ort", "torch"):
+        if f"{other}_infer_us" in row:
+            row[f"{other}_over_grunet_infer"] = row[f"{other}_infer_us"] / row["grunet_infer_us"]
+    row["ra_false_over_true_infer"] = row["grunet_ra_false_infer_us"] / row["grunet_infer_us"]
+    if train:
+        row["torch_over_grunet_train"] = row["torch_train_us"] / row["grunet_train_us"]
+        row["ra_false_over_true_train"] = row["grunet_ra_false_train_us"] / row["grunet_train_us"]
+    return row
 
 
 def run_bench(
@@ -89,116 +121,108 @@ def run_bench(
     *,
     repeats: int | None = None,
     budget_s: float | None = None,
-    reference_limit_s: float = 0.05,
+    threads: tuple[str, ...] = ("1", "all"),
+    train: bool = True,
+    stat: str = "median",
 ) -> list[dict]:
-    """Time grunet (cpu backend, both variants; reference backend) against torch.nn.GRU.
+    """Time grunet's cpu backend (both variants) against ONNX Runtime and torch.nn.GRU.
 
     Args:
         device: "cpu" (the cpu backend runs on CPU only).
         quick: a small subset of the grid, fewer repeats.
-        json_path: where to write the rows and the environment as JSON, or None.
+        json_path: where to write the rows, summaries and environment as JSON, or None.
         print_fn: receives the table and summary lines (text).
         repeats: timed blocks per case (median taken); default 5 (3 when quick).
-        budget_s: seconds of timed calls per case; default 0.25 (0.08 when quick).
-        reference_limit_s: the reference backend is skipped for a case whose single call takes
-            longer than this (it is a plain torch loop, there for scale only).
+        budget_s: seconds of timed calls per case; default 0.2 (0.05 when quick).
+        threads: "1" (everyone on one thread) and/or "all" (every core).
+        train: also time training (grunet and torch).
+        stat: "median" of the timed blocks, or "min" (steadier on a shared, busy machine).
 
     Returns:
-        One dict per shape: B, T, I, H, group, and ``{impl}_{infer|train}_us`` (microseconds per
-        time step, None where skipped) for impl in `IMPLS`, plus the torch/grunet ratios.
+        One dict per (threads, shape): B, T, I, H, group, threads, ``{impl}_{infer|train}_us``
+        (microseconds per time step) and the ratios other / grunet.
     """
     if device != "cpu":
         raise ValueError(f"run_bench: the cpu backend benchmarks on CPU only, got {device!r}.")
+    bad = [t for t in threads if t not in ("1", "all")]
+    if bad:
+        raise ValueError(f"run_bench: threads must be '1' or 'all', got {bad}.")
     repeats = repeats or (3 if quick else 5)
-    budget_s = budget_s or (0.08 if quick else 0.25)
-    sync = (lambda: None) if device == "cpu" else torch.cuda.synchronize
+    budget_s = budget_s or (0.05 if quick else 0.2)
     env = environment()
+    if not onnx_runtime.available():
+        print_fn("onnxruntime is not installed (pip install grunet[onnx]): no ORT columns.")
     print_fn(
-        f"grunet bench on {env['cpu']}: torch threads {env['torch_threads']}, "
-        f"numba threads {env['numba_threads']}, float32, batch-first modules, us per time step"
+        f"grunet bench on {env['cpu']} ({env['logical_cpus']} logical CPUs), float32, batch-first "
+        f"modules, us per time step ({stat} of {repeats} blocks); ratios: other / grunet"
     )
-    rows = []
-    torch.manual_seed(0)
-    for p in points(quick):
-        x = torch.randn(p.B, p.T, p.I, device=device)
-        row: dict = asdict(p)
-        for name, mod in _modules(p, device).items():
-            for mode, fn in cases(mod, x).items():
-                key = f"{name}_{mode}_us"
-                if name == "reference":
-                    t0 = time.perf_counter()
-                    fn()
-                    if time.perf_counter() - t0 > reference_limit_s:
-                        row[key] = None
-                        continue
-                sec, _ = timer(fn, repeats, budget_s, sync)
-                row[key] = sec / p.T * 1e6
-        for mode in ("infer", "train"):
-            row[f"ratio_{mode}"] = row[f"torch_{mode}_us"] / row[f"cpu_ra_true_{mode}_us"]
-            row[f"ra_false_over_true_{mode}"] = (
-                row[f"cpu_ra_false_{mode}_us"] / row[f"cpu_ra_true_{mode}_us"]
-            )
-        rows.append(row)
-    for line in format_table(rows):
-        print_fn(line)
-    summary = summarize(rows)
-    for line in format_summary(summary):
-        print_fn(line)
+    rows, summaries = [], {}
+    saved = (torch.get_num_threads(), numba.get_num_threads())
+    try:
+        for t in threads:
+            all_cores = t == "all"
+            _set_threads((os.cpu_count() or 1) if all_cores else 1)
+            print_fn(f"-- threads: {t}")
+            part = []
+            for line in format_table([], train)[:1]:
+                print_fn(line)
+            for p in points(quick):
+                part.append(_point(p, all_cores, train, repeats, budget_s, stat))
+                print_fn(format_table(part[-1:], train)[-1])
+            summaries[t] = summarize(part)
+            for line in format_summary(summaries[t]):
+                print_fn(line)
+            rows += part
+    finally:
+        torch.set_num_threads(saved[0])
+        numba.set_num_threads(saved[1])
     if json_path is not None:
         with open(json_path, "w") as f:
-            json.dump({"environment": env, "summary": summary, "rows": rows}, f, indent=1)
+            json.dump({"environment": env, "summary": summaries, "rows": rows}, f, indent=1)
     return rows
 
 
 def summarize(rows: list[dict]) -> dict:
     """Geometric means over the grid, the worst ratios anywhere, reset_after False/True."""
     grid = [r for r in rows if r["group"] == "grid"]
-    out = {}
-    for mode in ("infer", "train"):
-        out[f"geomean_ratio_{mode}_grid"] = geomean([r[f"ratio_{mode}"] for r in grid])
-        out[f"min_ratio_{mode}"] = min(r[f"ratio_{mode}"] for r in rows)
-        out[f"geomean_ra_false_over_true_{mode}_grid"] = geomean(
-            [r[f"ra_false_over_true_{mode}"] for r in grid]
-        )
-        out[f"max_ra_false_over_true_{mode}"] = max(r[f"ra_false_over_true_{mode}"] for r in rows)
+    out: dict = {}
+    keys = [k for k in rows[0] if k.endswith(("_over_grunet_infer", "_over_grunet_train"))]
+    for k in keys:
+        out[f"geomean_{k}_grid"] = geomean([r[k] for r in grid])
+        out[f"min_{k}"] = min(r[k] for r in rows)
+    for k in ("ra_false_over_true_infer", "ra_false_over_true_train"):
+        if k in rows[0]:
+            out[f"max_{k}"] = max(r[k] for r in rows)
     return out
 
 
 def _fmt(v: float | None) -> str:
     if v is None:
-        return "skipped"
+        return "-"
     return f"{v:.3g}" if v < 100 else f"{v:.0f}"
 
 
-def format_table(rows: list[dict]) -> list[str]:
-    """The rows as aligned text lines (us per step; ratios torch / grunet cpu reset_after=True)."""
-    head = ["group", "B", "T", "I", "H"]
-    cols = [f"{n}_{m}" for m in ("infer", "train") for n in IMPLS]
-    names = head + [c.replace("_ra_", "_") for c in cols] + ["x_infer", "x_train", "F/T_tr"]
-    table = [names]
+def format_table(rows: list[dict], train: bool = True) -> list[str]:
+    """Header and one aligned line per row (us per step, then ratios)."""
+    cols = [f"{n}_infer" for n in INFER] + ([f"{n}_train" for n in TRAIN] if train else [])
+    ratios = ["ort_over_grunet_infer", "torch_over_grunet_infer", "ra_false_over_true_infer"]
+    ratios += ["torch_over_grunet_train", "ra_false_over_true_train"] if train else []
+    names = ["B", "T", "H"] + cols + ratios
+    short = ["B", "T", "H"] + [
+        c.replace("grunet_ra_false", "gn_F").replace("grunet", "gn") for c in cols
+    ]
+    short += ["ort/gn", "torch/gn", "F/T", "torch/gn_tr", "F/T_tr"][: len(ratios)]
+    table = [short]
     for r in rows:
         table.append(
-            [str(r[k]) for k in head]
-            + [_fmt(r[f"{c}_us"]) for c in cols]
-            + [
-                f"{r['ratio_infer']:.2f}",
-                f"{r['ratio_train']:.2f}",
-                f"{r['ra_false_over_true_train']:.2f}",
-            ]
+            [str(r[k]) for k in ("B", "T", "H")]
+            + [_fmt(r.get(f"{c}_us")) for c in cols]
+            + [f"{r[k]:.2f}" if k in r else "-" for k in ratios]
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(names))]
-    return ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=False)) for row in table]
+    widths = [max(len(x[i]) for x in table) for i in range(len(names))]
+    widths = [max(w, 7) for w in widths]
+    return ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in table]
 
 
 def format_summary(s: dict) -> list[str]:
-    return [
-        f"geomean torch/grunet over the grid: inference {s['geomean_ratio_infer_grid']:.2f}x, "
-        f"training {s['geomean_ratio_train_grid']:.2f}x",
-        f"worst case anywhere: inference {s['min_ratio_infer']:.2f}x, "
-        f"training {s['min_ratio_train']:.2f}x",
-        f"reset_after False/True time: geomean inference "
-        f"{s['geomean_ra_false_over_true_infer_grid']:.2f}, training "
-        f"{s['geomean_ra_false_over_true_train_grid']:.2f}; worst "
-        f"{s['max_ra_false_over_true_infer']:.2f} / {s['max_ra_false_over_true_train']:.2f}",
-        "(reference: 'skipped' where one call exceeds the time limit; it is a plain torch loop)",
-    ]
+    return [f"{k}: {v:.2f}" for k, v in s.items()]

@@ -74,6 +74,10 @@ class _OpsForward:
 
     def forward(self, input, hx=None):
         self._update_flat_weights()  # functional_call / parametrizations: use current parameters
+        if self._cell == "gru":  # CPU, nothing for autograd to record: the pre-bound fast path
+            fast = ops.cpu.module_forward(self, input, hx)
+            if fast is not None:
+                return fast
         packed = isinstance(input, PackedSequence)
         sorted_indices = unsorted_indices = None
         if packed:

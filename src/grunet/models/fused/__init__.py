@@ -11,33 +11,65 @@ the generic loop carries on exactly.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
-from grunet.layers import GRU, Dense
+from grunet.layers import GRU, Dense, Layer
+from grunet.models.fused import kernel
 from grunet.models.losses import mean_squared_error
+from grunet.ops.cpu.runtime import launch
 
 MAX_BATCH = 32  # beyond this the generic path's BLAS products and threads win
 MAX_UNITS = 256
+ENV_SWITCH = "GRUNET_FUSED"  # GRUNET_FUSED=0 turns the fused path off (as fit(fused=False) does)
+
+# What the fused epoch computes, declared as layer configurations: a model qualifies when it is
+# exactly [a GRU with these config values, a Dense with these] (values: the allowed set).
+FUSABLE: tuple[tuple[type[Layer], dict[str, tuple]], ...] = (
+    (
+        GRU,
+        {
+            "activation": ("tanh",),
+            "recurrent_activation": ("sigmoid",),
+            "dropout": (0, 0.0),
+            "recurrent_dropout": (0, 0.0),
+            "stateful": (False,),
+            "go_backwards": (False,),
+            "return_sequences": (False,),
+            "return_state": (False,),
+            "backend": ("auto", "cpu"),
+        },
+    ),
+    (Dense, {"activation": (None, "linear")}),
+)
+
+
+def _layers_why_not(layers: list) -> str | None:
+    if len(layers) != len(FUSABLE):
+        return f"the model has {len(layers)} layers, the fused path runs GRU -> Dense"
+    for layer, (kind, needs) in zip(layers, FUSABLE, strict=True):
+        if not isinstance(layer, kind):
+            return f"the model is not GRU -> Dense (found {type(layer).__name__})"
+        config = layer.get_config()
+        for key, allowed in needs.items():
+            if config.get(key) not in allowed:
+                return f"layer {layer.name!r} has {key}={config.get(key)!r}"
+    return None
 
 
 def why_not(model, X: torch.Tensor, batch_size: int) -> str | None:
     """None when the fused epoch computes exactly what the generic loop would; else why not."""
+    if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
+        return f"the environment sets {ENV_SWITCH}=0"
     layers = list(model.layers)
-    if len(layers) != 2 or type(layers[0]) is not GRU or type(layers[1]) is not Dense:
-        return "the model is not GRU -> Dense"
-    gru, dense = layers
-    if gru.backend not in ("auto", "cpu"):
-        return f"the GRU asks for backend={gru.backend!r}"
-    if (gru.activation, gru.recurrent_activation) != (
-        "tanh",
-        "sigmoid",
-    ) or dense.activation not in (None, "linear"):
-        return "non-default activations"
-    if gru.dropout or gru.recurrent_dropout or gru.stateful or gru.go_backwards:
-        return "dropout, stateful or go_backwards"
-    if gru.return_sequences or gru.return_state:
-        return "return_sequences or return_state"
+    reason = _layers_why_not(layers)
+    if reason is not None:
+        return reason
+    gru = layers[0]
+    if model.losses:
+        return "the layers have regularizers (their penalties are not part of the fused epoch)"
     if X.device.type != "cpu" or X.dtype not in (torch.float32, torch.float64):
         return "not float32/float64 on the CPU"
     if any(
@@ -79,9 +111,6 @@ def _np(t: torch.Tensor | None, like: torch.Tensor) -> np.ndarray:
 def train_epoch(model, X: torch.Tensor, Y: torch.Tensor, batch_size: int) -> float:
     """Run one epoch over (already shuffled) X (N, T, I), Y (N, O); return the summed batch loss
     (batch MSE times batch size), as the generic loop accumulates it."""
-    from grunet.ops import _cpu_train_kernels as K
-    from grunet.ops.cpu import _launch  # compiles once, and says so in one line
-
     gru, dense = model.layers
     opt = model.optimizer
     group = opt.param_groups[0]
@@ -102,8 +131,8 @@ def train_epoch(model, X: torch.Tensor, Y: torch.Tensor, batch_size: int) -> flo
     beta1, beta2 = group["betas"]
     total = np.zeros(1)
     with torch.no_grad():
-        _launch(
-            K.train_epoch,
+        launch(
+            kernel.train_epoch,
             X.dtype,
             X.contiguous().numpy(),
             Y.contiguous().numpy(),

@@ -8,7 +8,7 @@ gradients, dx) stays in torch; these kernels hold only the per-step work: the re
 recurrence, so the kernels take a block of rows [b0, b1) and release the GIL (`nogil`): the
 launcher runs one block per thread for all T steps, with no per-step synchronisation.
 
-Rows are processed in tiles of `_TILE`, so each weight element loaded from cache feeds `_TILE`
+Rows are processed in tiles of `TILE`, so each weight element loaded from cache feeds `TILE`
 multiply-adds; the contraction is unrolled by 4 so an accumulator load/store feeds 4 of them.
 Inner loops run over contiguous memory so LLVM vectorizes them.
 
@@ -32,9 +32,9 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-_FM = {"contract", "nsz", "arcp"}
-_OPTS = {"cache": True, "fastmath": _FM, "error_model": "numpy", "nogil": True}
-_TILE = 4
+FASTMATH = {"contract", "nsz", "arcp"}
+_OPTS = {"cache": True, "fastmath": FASTMATH, "error_model": "numpy", "nogil": True}
+TILE = 4
 
 
 @intrinsic
@@ -57,7 +57,7 @@ def _expm1(v):  # pragma: no cover - replaced by the overload below inside numba
     raise RuntimeError("_expm1 runs only inside numba-compiled code (see its overload).")
 
 
-@overload(_expm1, fastmath=_FM)
+@overload(_expm1, fastmath=FASTMATH)
 def _expm1_impl(v):
     """expm1(v) = exp(v) - 1 without cancellation; v clamped to the normal exponent range."""
     if v == types.float32:
@@ -106,7 +106,7 @@ def _tanh(v):  # pragma: no cover - numba-only
     raise RuntimeError("_tanh runs only inside numba-compiled code (see its overload).")
 
 
-@overload(_sigmoid, fastmath=_FM)
+@overload(_sigmoid, fastmath=FASTMATH)
 def _sigmoid_impl(v):
     if isinstance(v, types.Float):
         one, two = (np.float32(1), np.float32(2)) if v == types.float32 else (1.0, 2.0)
@@ -114,7 +114,7 @@ def _sigmoid_impl(v):
     return None
 
 
-@overload(_tanh, fastmath=_FM)
+@overload(_tanh, fastmath=FASTMATH)
 def _tanh_impl(v):
     if isinstance(v, types.Float):
         two = np.float32(2) if v == types.float32 else 2.0
@@ -179,7 +179,7 @@ def _mm_acc(a, nb, ka, w, k0, k1, c0, c1, g, gc):
                 gr[j] += a0 * w0[j]
 
 
-@njit(cache=True, fastmath=_FM | {"reassoc"}, error_model="numpy", nogil=True)
+@njit(cache=True, fastmath=FASTMATH | {"reassoc"}, error_model="numpy", nogil=True)
 def _mm_dot(a, nb, w, r0, r1, g, gc):
     """g[i, gc + j - r0] += sum_k a[i, k] * w[j, k]  for i < nb, j in [r0, r1): W in its own layout.
 
@@ -217,24 +217,29 @@ def _mm_dot(a, nb, w, r0, r1, g, gc):
 
 
 @njit(**_OPTS)
-def _fwd_rows(b0, b1, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training):
+def fwd_rows(
+    b0, b1, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training, mask
+):
     """Recurrence for batch rows [b0, b1).
 
     gi (T, B, 3H): input projections incl. b_ih.  h0 (B, H).  w: W_hh (3H, H), or its transpose
     (H, 3H) when `transposed` (faster per step, `_mm_acc`; the copy pays off over many steps).
     b_hh (3H,).  Writes out (T, B, H), h_n (B, H) and, when `training`, saved (T, B, 5H).
+    mask (T, B) bool, or (0, 0) for none: where mask[t, b] is False the row keeps its state
+    (h_t = h_{t-1}, out[t] = h_{t-1}); saved is still written (backward ignores it there).
     Loops index 1-D row views from 0 so that they vectorize (see `_mm_acc`).
     """
     T = gi.shape[0]
     H = h0.shape[1]
     H2 = 2 * H
     H3 = 3 * H
-    g = np.empty((_TILE, H3), gi.dtype)  # recurrent pre-activations, then gates (r, z, n)
-    hp = np.empty((_TILE, H), gi.dtype)  # state of the tile's rows
-    q = np.empty((_TILE, H), gi.dtype)  # r * h_prev (reset_after=False)
+    g = np.empty((TILE, H3), gi.dtype)  # recurrent pre-activations, then gates (r, z, n)
+    hp = np.empty((TILE, H), gi.dtype)  # state of the tile's rows
+    q = np.empty((TILE, H), gi.dtype)  # r * h_prev (reset_after=False)
     ncols = H3 if reset_after else H2
-    for s in range(b0, b1, _TILE):
-        nb = min(_TILE, b1 - s)
+    masked = mask.shape[0] > 0
+    for s in range(b0, b1, TILE):
+        nb = min(TILE, b1 - s)
         for i in range(nb):
             hp[i, :] = h0[s + i, :]
         for step in range(T):
@@ -268,6 +273,11 @@ def _fwd_rows(b0, b1, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after,
                     sv[:H2] = g[i, :H2]
                     sv[3 * H : 4 * H] = a_ if reset_after else q[i, :]
                     sv[4 * H :] = hr
+                if masked and not mask[t, b]:  # carry the state: h_t = h_{t-1}
+                    o[:] = hr
+                    if training:
+                        saved[t, b, H2:H3] = hr
+                    continue
                 for j in range(H):
                     r, z, a = r_[j], z_[j], a_[j]
                     n = _tanh(gin[j] + (r * a if reset_after else a))
@@ -282,25 +292,27 @@ def _fwd_rows(b0, b1, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after,
 
 
 @njit(**_OPTS)
-def _bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse):
+def bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask):
     """BPTT for batch rows [b0, b1).
 
     saved (T, B, 5H) from the forward.  w (3H, H): W_hh.  dout (T, B, H): gradient of out.
     dh (B, H): on entry the gradient of h_n, on exit the gradient of h0.
     Writes d_gi (T, B, 3H): gradient of the input projections (= of b_ih), and, for
     reset_after=True, d_gh (T, B, 3H): gradient of W_hh h_prev + b_hh (for reset_after=False
-    that equals d_gi, which then serves for both).
+    that equals d_gi, which then serves for both).  mask as in `fwd_rows`: where a row kept
+    its state, the gradient passes straight through to h_{t-1} and the step's d_gi, d_gh are 0.
     """
     T = saved.shape[0]
     H = dh.shape[1]
     H2 = 2 * H
     H3 = 3 * H
-    dg = np.empty((_TILE, H3), saved.dtype)  # gradient of the recurrent pre-activations
-    acc = np.empty((_TILE, H), saved.dtype)  # gradient of h_prev
-    drh = np.empty((_TILE, H), saved.dtype)  # gradient of r * h_prev (reset_after=False)
+    dg = np.empty((TILE, H3), saved.dtype)  # gradient of the recurrent pre-activations
+    acc = np.empty((TILE, H), saved.dtype)  # gradient of h_prev
+    drh = np.empty((TILE, H), saved.dtype)  # gradient of r * h_prev (reset_after=False)
     one = saved.dtype.type(1)
-    for s in range(b0, b1, _TILE):
-        nb = min(_TILE, b1 - s)
+    masked = mask.shape[0] > 0
+    for s in range(b0, b1, TILE):
+        nb = min(TILE, b1 - s)
         for i in range(nb):
             acc[i, :] = dh[s + i, :]
         for step in range(T):
@@ -310,6 +322,12 @@ def _bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse):
                 sv, do, ac = saved[t, b, :], dout[t, b, :], acc[i, :]
                 r_, z_, n_, a_, hp_ = sv[:H], sv[H:H2], sv[H2:H3], sv[H3 : 4 * H], sv[4 * H :]
                 dr_, dz_, dn_, dgin = dg[i, :H], dg[i, H:H2], dg[i, H2:H3], d_gi[t, b, H2:H3]
+                if masked and not mask[t, b]:  # the state was carried: d h_{t-1} = d h_t
+                    for j in range(H):
+                        ac[j] += do[j]
+                    dg[i, :] = 0
+                    dgin[:] = 0
+                    continue
                 for j in range(H):
                     d = ac[j] + do[j]
                     r, z, n = r_[j], z_[j], n_[j]
@@ -347,12 +365,12 @@ def _bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse):
 
 
 @njit(**_OPTS)
-def _fwd_small(
-    x, w_ih, b_ih, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training
+def fwd_small(
+    x, w_ih, b_ih, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training, mask
 ):
-    """Input projection and `_fwd_rows` in one call, for a handful of rows (T * B).
+    """Input projection and `fwd_rows` in one call, for a handful of rows (T * B).
 
-    x (T, B, I) contiguous, w_ih (3H, I), b_ih (3H,); the rest as in `_fwd_rows`. The projection
+    x (T, B, I) contiguous, w_ih (3H, I), b_ih (3H,); the rest as in `fwd_rows`. The projection
     is the same single product over all steps that torch does for larger calls (one GEMM); for
     a few rows a torch call costs more than the arithmetic.
     """
@@ -368,17 +386,53 @@ def _fwd_small(
                 for k in range(I):
                     acc += wr[k] * xr[k]
                 g[j] = acc
-    _fwd_rows(0, B, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training)
+    fwd_rows(
+        0, B, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training, mask
+    )
 
 
 @njit(**_OPTS)
-def _step(x, h, w_ih, b_ih, w, transposed, b_hh, h_new, reset_after):
+def infer_small(x, w_ih, b_ih, h0, w, b_hh, out, h_n, reset_after, reverse):
+    """`fwd_small` for inference with W_hh in its own layout and no mask: fewer arguments to
+    unbox per call, which is what a one-step call of a small layer pays for."""
+    fwd_small(
+        x, w_ih, b_ih, h0, w, False, b_hh, out, h_n, out, reset_after, reverse, False,
+        np.empty((0, 0), np.bool_),
+    )  # fmt: skip
+
+
+@njit(**_OPTS)
+def stream_step(x, h, w_ih, b_ih, w_hh, b_hh, reset_after, kd, bd, y):
+    """One streaming step of a GRU layer, then optionally a linear Dense on its new state.
+
+    x (B, I), h (B, H): the state, updated in place; weights as in `fwd_small` (W_hh (3H, H)).
+    kd (H, O), bd (O,) and y (B, O): y = h_new kd + bd; kd of shape (0, 0) means no Dense.
+    """
+    B, H = h.shape
+    infer_small(
+        x.reshape((1,) + x.shape), w_ih, b_ih, h, w_hh, b_hh, h.reshape((1, B, H)), h,
+        reset_after, False,
+    )  # fmt: skip
+    if kd.shape[0] == 0:
+        return
+    O = kd.shape[1]  # noqa: E741
+    for b in range(B):
+        yr, hr = y[b, :], h[b, :]
+        yr[:] = bd[:O]
+        for k in range(H):
+            hk, kr = hr[k], kd[k, :]
+            for o in range(O):
+                yr[o] += hk * kr[o]
+
+
+@njit(**_OPTS)
+def step(x, h, w_ih, b_ih, w, transposed, b_hh, h_new, reset_after):
     """One step, input projection included: x (B, I), h (B, H) -> h_new (B, H).
 
-    w_ih (3H, I), b_ih (3H,), w: W_hh (3H, H) or its transpose, as in `_fwd_rows`; b_hh (3H,).
+    w_ih (3H, I), b_ih (3H,), w: W_hh (3H, H) or its transpose, as in `fwd_rows`; b_hh (3H,).
     """
     x3 = x.reshape((1,) + x.shape)
-    _fwd_small(
+    fwd_small(
         x3,
         w_ih,
         b_ih,
@@ -392,14 +446,30 @@ def _step(x, h, w_ih, b_ih, w, transposed, b_hh, h_new, reset_after):
         reset_after,
         False,
         False,
+        np.empty((0, 0), np.bool_),
     )
 
 
 @njit(**_OPTS)
-def _bwd_small(
-    saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, x, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh
+def bwd_small(
+    saved,
+    w,
+    dout,
+    dh,
+    d_gi,
+    d_gh,
+    reset_after,
+    reverse,
+    mask,
+    x,
+    w_ih,
+    dx,
+    dw_ih,
+    dw_hh,
+    db_ih,
+    db_hh,
 ):
-    """`_bwd_rows` over all rows, then every parameter gradient, in one call for tiny T * B.
+    """`bwd_rows` over all rows, then every parameter gradient, in one call for tiny T * B.
 
     The same sums over all T * B rows that torch computes with one GEMM each for larger calls
     (dW_ih = d_gi^T x, dW_hh = d_gh^T h_prev, biases, dx = d_gi W_ih); for a handful of rows,
@@ -409,7 +479,7 @@ def _bwd_small(
     H = H5 // 5
     H2 = 2 * H
     I = x.shape[2]  # noqa: E741
-    _bwd_rows(0, B, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse)
+    bwd_rows(0, B, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask)
     dw_ih[:, :] = 0
     dw_hh[:, :] = 0
     db_ih[:] = 0

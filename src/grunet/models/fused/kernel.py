@@ -5,7 +5,7 @@ Legend:  N: samples  B: batch  T: time  I: input features  H: hidden units  O: o
 At the article's sizes (B=1, T=1, H=50) a training step costs a few microseconds of arithmetic but
 ~100 us of per-op dispatch when written as torch ops (forward, autograd, optimizer). This kernel
 runs every step of an epoch without leaving numba: the GRU recurrence and its BPTT are the CPU
-backend's own kernels (`_fwd_rows`, `_bwd_rows`), around them only the small products of a step:
+backend's own kernels (`grunet.ops.cpu.kernels.fwd_rows`, `bwd_rows`), around them only the small products of a step:
 the input projection, the Dense layer, the MSE gradient, the weight gradients and Adam's update,
 written exactly as torch's foreach Adam computes it (lerp for the first moment, addcmul for the
 second, bias corrections in float64).
@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from grunet.ops._cpu_kernels import _FM, _bwd_rows, _fwd_rows
+from grunet.ops.cpu.kernels import FASTMATH, bwd_rows, fwd_rows
 
 
-@njit(cache=True, fastmath=_FM, error_model="numpy")
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _adam(p, g, m, v, lr_t, beta1, beta2, eps, bc2_sqrt):
     """torch's foreach Adam for one parameter: m.lerp_(g, 1-b1); v = v*b2 + (1-b2) g^2;
     p -= lr_t * m / (sqrt(v) / sqrt(bc2) + eps), with lr_t = lr / bc1."""
@@ -36,7 +36,7 @@ def _adam(p, g, m, v, lr_t, beta1, beta2, eps, bc2_sqrt):
         pf[j] = pf[j] - lr_t * mf[j] / (np.sqrt(vf[j]) / bc2_sqrt + eps)
 
 
-@njit(cache=True, fastmath=_FM, error_model="numpy")
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def train_epoch(
     X,
     Y,
@@ -85,6 +85,7 @@ def train_epoch(
     g_ih, g_hh = np.empty_like(w_ih), np.empty_like(w_hh)
     g_bih, g_bhh = np.empty_like(b_ih), np.empty_like(b_hh)
     g_kd, g_bd = np.empty_like(kd), np.empty_like(bd)
+    nomask = np.empty((0, 0), np.bool_)
     total = 0.0
     for a in range(0, N, batch_size):
         B = min(batch_size, N - a)
@@ -106,7 +107,9 @@ def train_epoch(
         out = np.empty((T, B, H), dt)
         h_n = np.empty((B, H), dt)
         saved = np.empty((T, B, 5 * H), dt)
-        _fwd_rows(0, B, gi, h0, w_hh, False, b_hh_full, out, h_n, saved, reset_after, False, True)
+        fwd_rows(
+            0, B, gi, h0, w_hh, False, b_hh_full, out, h_n, saved, reset_after, False, True, nomask
+        )
 
         # Dense + MSE: y = h_n kd + bd, loss = mean((y - Y)^2) over B * O
         dh = np.zeros((B, H), dt)
@@ -133,7 +136,7 @@ def train_epoch(
         dout = np.zeros((T, B, H), dt)
         d_gi = np.empty((T, B, H3), dt)
         d_gh = np.empty((T, B, H3), dt) if reset_after else d_gi
-        _bwd_rows(0, B, saved, w_hh, dout, dh, d_gi, d_gh, reset_after, False)
+        bwd_rows(0, B, saved, w_hh, dout, dh, d_gi, d_gh, reset_after, False, nomask)
 
         # Weight gradients over all steps and rows of the batch.
         g_ih[:] = 0.0

@@ -1,0 +1,277 @@
+"""Launch functions of the CPU GRU kernels and their `torch.autograd.Function`.
+
+Legend:  T: time steps  B: batch  I: input features  H: hidden units
+
+What runs where, per call:
+  torch   gi = x @ W_ih^T + b_ih for all steps: one GEMM (T*B, I) x (I, 3H)
+  numba   the recurrence: per step (B, H) x (H, 3H) and the gates; saves r, z, n, a, h_prev
+  numba   BPTT: d_gi (T, B, 3H), d_gh (T, B, 3H) and dh0
+  torch   dW_ih = d_gi^T x, dW_hh = d_gh^T h_prev, dx = d_gi W_ih, biases: one GEMM/sum each
+For at most `SMALL_ROWS` rows (T * B; the article trains at T = B = 1) the same products run
+inside the numba call instead: there torch's per-call cost (~2-5 us an op) is the whole bill.
+
+Double backward (``create_graph=True``) re-runs the reference recurrence on the saved inputs
+under autograd and differentiates it, so second derivatives are exact, only slower.
+
+Tensors and numpy arrays share memory (`Tensor.numpy()`): nothing is copied between torch and
+the kernels. Outputs are allocated through `runtime.empty` (tests poison it with NaN).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from grunet.ops import reference
+from grunet.ops.cpu import kernels as K
+from grunet.ops.cpu import runtime as R
+
+# Up to this many rows (T * B), the input projection (forward) and the parameter gradients
+# (backward) are computed inside the numba call: for so few rows, torch's per-call cost dominates.
+SMALL_ROWS = 4
+NO_MASK = np.empty((0, 0), np.bool_)
+
+_zeros_cache: dict[tuple, np.ndarray] = {}
+
+
+def zeros(n: int, dtype: torch.dtype) -> np.ndarray:
+    """A shared, read-only-by-convention zero vector (n,): the bias of a layer without one."""
+    z = _zeros_cache.get((n, dtype))
+    if z is None:
+        z = _zeros_cache[(n, dtype)] = torch.zeros(n, dtype=dtype).numpy()
+    return z
+
+
+def np_(t: torch.Tensor) -> np.ndarray:
+    """A contiguous CPU tensor as numpy: a view, never a copy."""
+    return t.detach().numpy()
+
+
+def transpose_pays(T: int, B: int, H: int) -> bool:
+    """Whether to hand the forward kernel W_hh transposed (see `kernels.fwd_rows`).
+
+    The transposed copy costs ~0.4-0.7 ns per weight, every call (a cache keyed on the tensor's
+    version would miss in-place edits made through `.data`, which gradcheck makes); it saves
+    ~0.2 ns per weight per step per 4-row tile, and for single rows only at small H (measured).
+    """
+    if B >= 4:
+        return T * (B // 4) >= 8
+    return H <= 64 and T >= 16
+
+
+def forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training, mask):
+    """Input GEMM + forward kernel. Returns out (T, B, H), h_n (B, H), saved (T, B, 5H) | None.
+
+    mask: (T, B) bool numpy array, or `NO_MASK`.
+    """
+    T, B, _ = x.shape
+    H = h0.shape[1]
+    dtype = x.dtype
+    out = R.empty((T, B, H), dtype)
+    h_n = R.empty((B, H), dtype)
+    saved = R.empty((T, B, 5 * H), dtype) if training else None
+    b = zeros(3 * H, dtype) if b_hh is None else np_(b_hh.contiguous())
+    transposed = transpose_pays(T, B, H)
+    serial = R.TorchSerial(R.threads(T, B, H) > 1)
+    with serial:
+        w = np_((w_hh.t() if transposed else w_hh).contiguous())
+    out_np = out.numpy()
+    tail = (
+        np_(h0.contiguous()),
+        w,
+        transposed,
+        b,
+        out_np,
+        h_n.numpy(),
+        saved.numpy() if training else out_np,
+        reset_after,
+        reverse,
+        training,
+        mask,
+    )
+    if T * B <= SMALL_ROWS:  # projection inside the kernel call: one call instead of three
+        b_i = zeros(3 * H, dtype) if b_ih is None else np_(b_ih.contiguous())
+        R.launch(K.fwd_small, dtype, np_(x.contiguous()), np_(w_ih.contiguous()), b_i, *tail)
+        return out, h_n, saved
+    with serial:
+        gi = F.linear(x.detach(), w_ih.detach(), None if b_ih is None else b_ih.detach())
+        gi = gi.contiguous()  # (T, B, 3H)
+    R.rows(K.fwd_rows, dtype, T, B, H, (gi.numpy(), *tail))
+    return out, h_n, saved
+
+
+def _backward_recurrence(saved, w_hh, dout, dh_n, reset_after, reverse, mask):
+    """Backward kernel. Returns d_gi (T, B, 3H), d_gh (T, B, 3H) (= d_gi if not reset_after), dh0."""
+    T, B, H5 = saved.shape
+    H = H5 // 5
+    dtype = saved.dtype
+    d_gi = R.empty((T, B, 3 * H), dtype)
+    d_gh = R.empty((T, B, 3 * H), dtype) if reset_after else d_gi
+    with R.TorchSerial(R.threads(T, B, H) > 1):
+        dh = dh_n.clone(memory_format=torch.contiguous_format)  # carry: d h_n in, d h0 out
+        args = (
+            saved.numpy(),
+            np_(w_hh.contiguous()),
+            np_(dout.contiguous()),
+            dh.numpy(),
+            d_gi.numpy(),
+            d_gh.numpy(),
+            reset_after,
+            reverse,
+            mask,
+        )
+    R.rows(K.bwd_rows, dtype, T, B, H, args)
+    return d_gi, d_gh, dh
+
+
+def _backward_large(saved, x, w_ih, w_hh, dout, dh_n, reset_after, reverse, mask, needs):
+    """Backward kernel, then each parameter gradient as one GEMM / sum over all T * B rows.
+
+    When the kernels run threaded, the GEMMs run single-threaded on two threads of ours
+    (`TorchSerial`): torch's own OpenMP workers would otherwise spin on, after the last GEMM,
+    into the next forward's threaded kernel and halve its speed (measured).
+    """
+    need_x, need_wih, need_whh, need_bih, need_bhh = needs
+    T, B, I = x.shape  # noqa: E741
+    H = w_hh.shape[1]
+    d_gi, d_gh, dh0 = _backward_recurrence(saved, w_hh, dout, dh_n, reset_after, reverse, mask)
+    g_i = d_gi.view(T * B, 3 * H)
+    g_h = d_gh.view(T * B, 3 * H)
+    flat = saved.view(T * B, 5 * H)
+    h_prev = flat[:, 4 * H :]  # (T*B, H) strided view: BLAS reads it in place
+
+    def input_side():
+        dx = torch.mm(g_i, w_ih).view(T, B, I) if need_x else None
+        dw_ih = torch.mm(g_i.t(), x.reshape(T * B, I)) if need_wih else None
+        db_ih = g_i.sum(0) if (need_bih or (need_bhh and not reset_after)) else None
+        return dx, dw_ih, db_ih
+
+    def recurrent_side():
+        if not need_whh:
+            return None
+        if reset_after:
+            return torch.mm(g_h.t(), h_prev)
+        dw_hh = torch.empty((3 * H, H), dtype=x.dtype)
+        torch.mm(g_h[:, : 2 * H].t(), h_prev, out=dw_hh[: 2 * H])
+        torch.mm(g_h[:, 2 * H :].t(), flat[:, 3 * H : 4 * H], out=dw_hh[2 * H :])
+        return dw_hh
+
+    if R.threads(T, B, H) > 1:
+        with R.TorchSerial(True):
+            future = R.get_pool(1).submit(input_side)
+            dw_hh = recurrent_side()
+            dx, dw_ih, db_ih = future.result()
+    else:
+        dx, dw_ih, db_ih = input_side()
+        dw_hh = recurrent_side()
+    db_hh = None
+    if need_bhh:  # for reset_after=False the recurrent pre-activation gradient is d_gi
+        db_hh = g_h.sum(0) if reset_after else db_ih.clone()
+    return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
+
+
+def _backward_small(saved, x, w_ih, w_hh, dout, dh_n, reset_after, reverse, mask):
+    """Backward and every gradient in one numba call (a few rows: torch calls cost more)."""
+    T, B, I = x.shape  # noqa: E741
+    H = w_hh.shape[1]
+    dtype = x.dtype
+    dh0 = dh_n.clone(memory_format=torch.contiguous_format)
+    d_gi = R.empty((T, B, 3 * H), dtype)
+    d_gh = R.empty((T, B, 3 * H), dtype) if reset_after else d_gi
+    dx, dw_ih, dw_hh = (
+        R.empty((T, B, I), dtype),
+        R.empty((3 * H, I), dtype),
+        R.empty((3 * H, H), dtype),
+    )
+    db_ih, db_hh = R.empty((3 * H,), dtype), R.empty((3 * H,), dtype)
+    R.launch(
+        K.bwd_small,
+        dtype,
+        saved.numpy(),
+        np_(w_hh.contiguous()),
+        np_(dout.contiguous()),
+        dh0.numpy(),
+        d_gi.numpy(),
+        d_gh.numpy(),
+        reset_after,
+        reverse,
+        mask,
+        np_(x.contiguous()),
+        np_(w_ih.contiguous()),
+        dx.numpy(),
+        dw_ih.numpy(),
+        dw_hh.numpy(),
+        db_ih.numpy(),
+        db_hh.numpy(),
+    )
+    return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
+
+
+def reference_gru(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, step_mask):
+    """The reference recurrence, with the per-step mask applied as a plain loop when given."""
+    if step_mask is None:
+        return reference.gru(
+            x, h0, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after, reverse=reverse
+        )
+    T = x.shape[0]
+    outs: list = [None] * T
+    h = h0
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        _, h_new = reference.gru(x[t : t + 1], h, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after)
+        h = torch.where(step_mask[t].unsqueeze(1), h_new, h)  # (B, 1) broadcast over H
+        outs[t] = h
+    return torch.stack(outs), h
+
+
+class GRUFunction(torch.autograd.Function):
+    """out, h_n = GRU(x, h0, w_ih, w_hh, b_ih, b_hh) with the numba kernels both ways."""
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, step_mask):
+        mask = NO_MASK if step_mask is None else step_mask.contiguous().numpy()
+        out, h_n, saved = forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, True, mask)
+        ctx.save_for_backward(x, h0, w_ih, w_hh, b_ih, b_hh, saved, step_mask)
+        ctx.reset_after = reset_after
+        ctx.reverse = reverse
+        return out, h_n
+
+    @staticmethod
+    def backward(ctx, dout, dh_n):
+        x, h0, w_ih, w_hh, b_ih, b_hh, saved, step_mask = ctx.saved_tensors
+        needs = ctx.needs_input_grad[:6]
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the reference instead
+            grads = _reference_grads(ctx, (x, h0, w_ih, w_hh, b_ih, b_hh), step_mask, dout, dh_n)
+            return (*grads, None, None, None)
+        mask = NO_MASK if step_mask is None else step_mask.numpy()
+        T, B, _ = x.shape
+        if T * B <= SMALL_ROWS:
+            grads = _backward_small(
+                saved, x, w_ih, w_hh, dout, dh_n, ctx.reset_after, ctx.reverse, mask
+            )
+        else:
+            need_x, _, need_wih, need_whh, need_bih, need_bhh = needs
+            grads = _backward_large(
+                saved,
+                x,
+                w_ih,
+                w_hh,
+                dout,
+                dh_n,
+                ctx.reset_after,
+                ctx.reverse,
+                mask,
+                (need_x, need_wih, need_whh, need_bih, need_bhh),
+            )
+        return (*(g if n else None for g, n in zip(grads, needs, strict=True)), None, None, None)
+
+
+def _reference_grads(ctx, inputs, step_mask, dout, dh_n) -> list:
+    """Gradients of the reference recurrence at `inputs`, with a graph (for double backward)."""
+    needs = ctx.needs_input_grad[:6]
+    out, h_n = reference_gru(*inputs, ctx.reset_after, ctx.reverse, step_mask)
+    wrt = [t for t, n in zip(inputs, needs, strict=True) if n]
+    found = iter(
+        torch.autograd.grad((out, h_n), wrt, (dout, dh_n), create_graph=True, allow_unused=True)
+    )
+    return [next(found) if n else None for n in needs]

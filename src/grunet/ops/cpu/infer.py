@@ -1,0 +1,180 @@
+"""Inference with the least Python per call: a plan bound once to a module's weights.
+
+Legend:  T: time steps  B: batch  I: input features  H: hidden units  L: layers  D: directions
+
+``grunet.nn.GRU.forward`` asks `module_forward` first when autograd has nothing to record; it
+returns None for anything it does not take (and the general path then runs, validating and
+raising as usual). What a call otherwise pays for at every step -- validation, backend
+resolution, nine tensor-to-array conversions, zero initial states, output allocation through
+torch -- is done once per module in `Plan` (numpy views of the weights: in-place edits are seen,
+and a weight whose storage changed, e.g. ``.data = ...`` or ``.to(...)``, rebinds the plan) or
+cut to numpy calls. One kernel call per layer and direction; the input projection stays inside
+it for short calls (`SMALL_ROWS`), else it is one torch GEMM over all steps.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from grunet.ops.cpu import kernels as K
+from grunet.ops.cpu import runtime as R
+from grunet.ops.cpu.autograd import NO_MASK, transpose_pays, zeros
+
+# Per call, rows (T * B) up to which the input projection runs inside the kernel call: with W_hh
+# as it is (one pre-bound call, fewest arguments), then with W_hh transposed when that pays.
+SMALL_ROWS = 4
+MID_ROWS = 64
+_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+_plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class Plan:
+    """One module's weights as numpy views, bound once; `ptrs` tells when they moved."""
+
+    __slots__ = (
+        "src",
+        "ptrs",
+        "weights",
+        "dtype",
+        "I",
+        "H",
+        "L",
+        "D",
+        "reset_after",
+        "_zeros",
+        "_small",
+    )
+
+    def __init__(self, module) -> None:
+        self.src = module._flat_weights  # torch rebuilds this list when parameters are replaced
+        self.ptrs = [w.data_ptr() for w in self.src]
+        self.dtype = self.src[0].dtype
+        self.I, self.H, self.L = module.input_size, module.hidden_size, module.num_layers
+        self._zeros: dict[int, np.ndarray] = {}  # initial states per batch size (never written)
+        self._small = None  # the short-call kernel, once launched
+        self.D = 2 if module.bidirectional else 1
+        self.reset_after = bool(getattr(module, "reset_after", True))
+        k = 4 if module.bias else 2
+        H3 = 3 * self.H
+        self.weights = []
+        for i in range(0, len(self.src), k):
+            w_ih, w_hh = self.src[i].detach().numpy(), self.src[i + 1].detach().numpy()
+            if module.bias:
+                b_ih, b_hh = self.src[i + 2].detach().numpy(), self.src[i + 3].detach().numpy()
+            else:
+                b_ih = b_hh = zeros(H3, self.dtype)
+            self.weights.append((w_ih, w_hh, b_ih, b_hh))
+
+    def valid_for(self, module) -> bool:
+        src = module._flat_weights
+        return src is self.src and [w.data_ptr() for w in src] == self.ptrs
+
+    def requires_grad(self, module) -> bool:
+        return True in [w.requires_grad for w in module._flat_weights]
+
+    def __call__(self, x: np.ndarray, h0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """x (T, B, I) contiguous, h0 (L*D, B, H) or None -> out (T, B, D*H), h_n (L*D, B, H)."""
+        T, B, _ = x.shape
+        H, D = self.H, self.D
+        nd = _DTYPES[self.dtype]
+        h_n = R.empty_np((self.L * D, B, H), nd)
+        zero = None
+        if h0 is None:
+            zero = self._zeros.get(B)
+            if zero is None:
+                zero = self._zeros[B] = np.zeros((B, H), nd)
+        for layer in range(self.L):
+            outs = []
+            for d in range(D):
+                k = layer * D + d
+                w_ih, w_hh, b_ih, b_hh = self.weights[k]
+                out = R.empty_np((T, B, H), nd)
+                h = zero if h0 is None else h0[k]
+                reverse = d == 1
+                if T * B <= SMALL_ROWS:
+                    args = (x, w_ih, b_ih, h, w_hh, b_hh, out, h_n[k], self.reset_after, reverse)
+                    if self._small is None:  # first call: may compile (and says so)
+                        R.launch(K.infer_small, self.dtype, *args)
+                        self._small = K.infer_small
+                    else:
+                        self._small(*args)
+                elif T * B <= MID_ROWS:  # projection still in the kernel; W_hh as it pays
+                    transposed = transpose_pays(T, B, H)
+                    w = np.ascontiguousarray(w_hh.T) if transposed else w_hh
+                    R.launch(
+                        K.fwd_small, self.dtype, x, w_ih, b_ih, h, w, transposed, b_hh, out,
+                        h_n[k], out, self.reset_after, reverse, False, NO_MASK,
+                    )  # fmt: skip
+                else:
+                    _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n[k], self, reverse)
+                outs.append(out)
+            x = outs[0] if D == 1 else np.concatenate(outs, axis=2)  # (T, B, D*H)
+        return x, h_n
+
+
+def _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n, plan, reverse) -> None:
+    """One layer and direction over many rows: one torch GEMM for the projection, then the kernel."""
+    T, B, _ = x.shape
+    H = plan.H
+    with R.TorchSerial(R.threads(T, B, H) > 1):
+        gi = F.linear(torch.from_numpy(x), torch.from_numpy(w_ih), torch.from_numpy(b_ih))
+        transposed = transpose_pays(T, B, H)
+        w = np.ascontiguousarray(w_hh.T) if transposed else w_hh
+    R.rows(
+        K.fwd_rows, plan.dtype, T, B, H,
+        (gi.numpy(), h, w, transposed, b_hh, out, h_n, out, plan.reset_after, reverse, False,
+         NO_MASK),
+    )  # fmt: skip
+
+
+def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
+    """``module(input, hx)`` for a grunet.nn.GRU on CPU when autograd records nothing; else None.
+
+    None means "not taken here": the caller runs its general path (which also raises the
+    errors for bad input, so this function never has to). Every check here is a cheap
+    attribute read; what does not change between calls lives in the `Plan`.
+    """
+    if not isinstance(input, torch.Tensor) or not input.is_cpu or input.ndim != 3:
+        return None
+    grad = torch.is_grad_enabled()
+    if grad and (input.requires_grad or (hx is not None and hx.requires_grad)):
+        return None
+    plan = _plans.get(module)
+    if plan is None or not plan.valid_for(module):
+        if (
+            module.backend not in ("auto", "cpu")
+            or input.dtype not in _DTYPES
+            or any(
+                w.dtype is not input.dtype or not w.is_contiguous() for w in module._flat_weights
+            )
+        ):
+            return None
+        plan = _plans[module] = Plan(module)
+    if (grad and plan.requires_grad(module)) or (module.training and module.dropout):
+        return None
+    if input.dtype is not plan.dtype:
+        return None
+    x = input.detach().numpy() if input.requires_grad else input.numpy()
+    if x.shape[2] != plan.I or 0 in x.shape:
+        return None
+    if module.batch_first:
+        x = x.swapaxes(0, 1)  # (T, B, I); a view, contiguous when B = 1
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    h0 = None
+    if hx is not None:
+        if (
+            not hx.is_cpu
+            or hx.dtype is not plan.dtype
+            or hx.shape != (plan.L * plan.D, x.shape[1], plan.H)
+        ):
+            return None
+        h0 = np.ascontiguousarray(hx.detach().numpy())
+    out, h_n = plan(x, h0)
+    if module.batch_first:
+        out = out.swapaxes(0, 1)  # (B, T, D*H), a strided view (torch takes any strides)
+    return torch.from_numpy(out), torch.from_numpy(h_n)

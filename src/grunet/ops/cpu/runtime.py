@@ -1,0 +1,155 @@
+"""Running the CPU kernels: first-call compilation notice, threads, torch's thread pool.
+
+Legend:  T: time steps  B: batch  H: hidden units
+
+numba compiles a kernel for each dtype the first time it runs in a process, unless its on-disk
+cache (``cache=True``, next to the sources or under ``NUMBA_CACHE_DIR``) already holds it; then it
+loads in a fraction of a second. Only the kernels a program actually calls are compiled (the
+training epoch of `grunet.models.fused` does not compile the streaming kernels, and so on).
+`launch` says so in one line on stderr when a first call takes long enough to be a compile.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+import torch
+
+from grunet.ops.cpu import kernels as K
+
+# Below these a call stays on one thread: rows per thread, and T * B * H * H (~ multiply-adds / 3).
+PAR_MIN_ROWS = 8
+PAR_MIN_WORK = 1 << 20
+# A first call still running after this long is compiling, not loading from the disk cache
+# (a load, LLVM's start-up included, takes ~0.2-1.3 s on a busy 2-core VM).
+_NOTICE_AFTER_S = 2.0
+# Measured compile times on one core of a 2-core AMD EPYC VM, empty cache (float32; float64 alike).
+COMPILE_S = {"fwd_rows": 4, "fwd_small": 5, "bwd_rows": 5, "bwd_small": 7, "step": 5}
+
+_seen: set = set()
+
+
+def _first_call(kernel, dtype: torch.dtype, args: tuple) -> None:
+    """Run `kernel(*args)` for the first time with `dtype` in this process.
+
+    When the call is still running after `_NOTICE_AFTER_S` it is compiling: say in one line what
+    and for how long, and when it is done.
+    """
+    name = getattr(kernel, "__name__", "kernel")
+    said: list[float] = []
+
+    def notice() -> None:
+        said.append(time.perf_counter())
+        print(
+            f"grunet: compiling the CPU kernel {name} for {str(dtype).replace('torch.', '')} "
+            f"(first use on this machine, about {COMPILE_S.get(name, 5)} s; cached for later "
+            "runs)...",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    misses = _misses(kernel)
+    timer = threading.Timer(_NOTICE_AFTER_S, notice)
+    timer.daemon = True
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        kernel(*args)
+    finally:
+        timer.cancel()
+    if said:
+        compiled = misses is None or _misses(kernel) != misses
+        how = "compiled" if compiled else "loaded from the disk cache"
+        print(f"grunet: {name} {how} in {time.perf_counter() - t0:.1f} s.", file=sys.stderr)
+
+
+def _misses(kernel) -> int | None:
+    """How many compiles the disk cache could not spare this kernel (numba's public stats)."""
+    stats = getattr(kernel, "stats", None)
+    return None if stats is None else sum(stats.cache_misses.values())
+
+
+def launch(kernel, dtype: torch.dtype, *args) -> None:
+    """`kernel(*args)`; the first call per (kernel, dtype) in a process may compile (see above)."""
+    if (kernel, dtype) in _seen:
+        kernel(*args)
+        return
+    _first_call(kernel, dtype, args)
+    _seen.add((kernel, dtype))
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def get_pool(workers: int) -> ThreadPoolExecutor:
+    """A shared pool of at least `workers` threads (grown on demand)."""
+    global _pool, _pool_size
+    if _pool is None or _pool_size < workers:
+        _pool, _pool_size = ThreadPoolExecutor(workers, thread_name_prefix="grunet-cpu"), workers
+    return _pool
+
+
+def threads(T: int, B: int, H: int) -> int:
+    """How many threads `rows` will use for this call (1: the calling thread only)."""
+    n = min(numba.get_num_threads(), B // PAR_MIN_ROWS)
+    return n if n >= 2 and T * B * H * H >= PAR_MIN_WORK else 1
+
+
+class TorchSerial:
+    """Run torch single-threaded inside the block, when `on`.
+
+    torch's OpenMP workers busy-wait for several ms after each parallel op; if the torch calls
+    that prepare a threaded kernel call wake them, they then compete with our threads for the
+    cores (measured: the threaded kernel ran no faster than one thread). Preparing on one thread
+    leaves them asleep.
+    """
+
+    __slots__ = ("on", "n")
+
+    def __init__(self, on: bool):
+        self.on = on
+
+    def __enter__(self):
+        if self.on:
+            self.n = torch.get_num_threads()
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.on:
+            torch.set_num_threads(self.n)
+
+
+def rows(kernel, dtype: torch.dtype, T: int, B: int, H: int, args: tuple) -> None:
+    """Run `kernel(b0, b1, *args)` over all B rows: one block of rows per thread when it pays.
+
+    The kernels release the GIL, and rows are independent through the whole recurrence, so
+    threads need no synchronisation until the end (numba's prange would do the same, but its
+    parallel kernels cannot be cached on disk here, and its OpenMP pool spins against torch's).
+    """
+    n = threads(T, B, H)
+    if n < 2 or (kernel, dtype) not in _seen:
+        launch(kernel, dtype, 0, B, *args)
+        return
+    pool = get_pool(n - 1)
+    tiles = -(-B // K.TILE)
+    per = -(-tiles // n) * K.TILE  # rows per block, whole tiles
+    futures = [pool.submit(kernel, b0, min(B, b0 + per), *args) for b0 in range(per, B, per)]
+    kernel(0, per, *args)
+    for f in futures:
+        f.result()
+
+
+def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """Allocator for every buffer a kernel writes (tests poison it with NaN)."""
+    return torch.empty(shape, dtype=dtype)
+
+
+def empty_np(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """numpy allocator of the inference path (tests poison it with NaN too)."""
+    return np.empty(shape, dtype)

@@ -1,0 +1,143 @@
+"""Streaming inference for one GRU layer: one step at a time, input projection included.
+
+Legend:  B: batch  I: input features  H: hidden units
+
+`gru_step` takes tensors (no autograd); `GRUStepper` converts its weights once (W_hh transposed,
+the layout the step kernel's inner loop wants) and carries the state between calls. A whole
+model (stacked layers + Dense) steps through `grunet.streaming.Stepper`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from grunet.ops.cpu import kernels as K
+from grunet.ops.cpu import runtime as R
+from grunet.ops.cpu.autograd import np_, zeros
+
+_DTYPES = (torch.float32, torch.float64)
+
+
+@torch.no_grad()
+def gru_step(
+    x_t: torch.Tensor,
+    h: torch.Tensor,
+    w_ih: torch.Tensor,
+    w_hh: torch.Tensor,
+    b_ih: torch.Tensor | None = None,
+    b_hh: torch.Tensor | None = None,
+    reset_after: bool = True,
+) -> torch.Tensor:
+    """One GRU step for streaming inference, input projection included, in one numba call.
+
+    No autograd. Args: x_t (B, I), h (B, H), weights as in `gru`. Returns h_new (B, H).
+    """
+    dtype = x_t.dtype
+    H3 = w_ih.shape[0]
+    h_new = R.empty(tuple(h.shape), dtype)
+    R.launch(
+        K.step,
+        dtype,
+        np_(x_t.contiguous()),
+        np_(h.contiguous()),
+        np_(w_ih.contiguous()),
+        zeros(H3, dtype) if b_ih is None else np_(b_ih.contiguous()),
+        np_(w_hh.contiguous()),
+        False,
+        zeros(H3, dtype) if b_hh is None else np_(b_hh.contiguous()),
+        h_new.numpy(),
+        bool(reset_after),
+    )
+    return h_new
+
+
+class GRUStepper:
+    """Streaming GRU inference: weights converted to numpy once, state carried between steps.
+
+    Args:
+        w_ih: (3H, I), w_hh: (3H, H), b_ih, b_hh: (3H,) or None; rows (r, z, n).
+        reset_after: the GRU variant.
+        h0: (B, H) initial state (tensor or array); zeros of (batch, H) when None.
+        batch: B when `h0` is None.
+
+    Examples:
+        >>> import torch
+        >>> from grunet.ops.cpu import GRUStepper
+        >>> w_ih, w_hh = torch.randn(12, 3), torch.randn(12, 4)
+        >>> stepper = GRUStepper(w_ih, w_hh)
+        >>> h = stepper.step(torch.randn(1, 3))
+        >>> tuple(h.shape)
+        (1, 4)
+    """
+
+    def __init__(self, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True, h0=None, batch=1):
+        w_ih = torch.as_tensor(w_ih).detach()
+        dtype = w_ih.dtype
+        if dtype not in _DTYPES:
+            raise TypeError(f"GRUStepper: weights must be float32 or float64, got {dtype}.")
+        H3 = w_ih.shape[0]
+        w_hh = torch.as_tensor(w_hh).detach().to(dtype)
+        self.w_ih = w_ih.contiguous().numpy()
+        self.w_t = w_hh.t().contiguous().numpy()
+        zero = np.zeros(H3, dtype=self.w_ih.dtype)
+        self.b_ih = zero if b_ih is None else torch.as_tensor(b_ih).detach().to(dtype).numpy()
+        self.b_hh = zero if b_hh is None else torch.as_tensor(b_hh).detach().to(dtype).numpy()
+        self.b_ih, self.b_hh = np.ascontiguousarray(self.b_ih), np.ascontiguousarray(self.b_hh)
+        self.reset_after = bool(reset_after)
+        self.hidden_size = H3 // 3
+        self._dtype = dtype
+        self.reset(h0, batch)
+
+    @classmethod
+    def from_module(cls, module: torch.nn.GRU, *, h0=None, batch=1) -> GRUStepper:
+        """Stepper for a one-layer, one-direction `torch.nn.GRU` / `grunet.nn.GRU`."""
+        if module.num_layers != 1 or module.bidirectional:
+            raise ValueError("GRUStepper.from_module: needs num_layers=1 and bidirectional=False.")
+        bias = module.bias
+        return cls(
+            module.weight_ih_l0,
+            module.weight_hh_l0,
+            module.bias_ih_l0 if bias else None,
+            module.bias_hh_l0 if bias else None,
+            reset_after=getattr(module, "reset_after", True),
+            h0=h0,
+            batch=batch,
+        )
+
+    def reset(self, h0=None, batch: int = 1) -> None:
+        """Set the state to `h0` (B, H), or to zeros of (batch, H)."""
+        if h0 is None:
+            self.h = np.zeros((batch, self.hidden_size), dtype=self.w_ih.dtype)
+        else:
+            h0 = h0.detach().numpy() if isinstance(h0, torch.Tensor) else np.asarray(h0)
+            self.h = np.ascontiguousarray(h0, dtype=self.w_ih.dtype)
+
+    def step(self, x_t):
+        """Advance one step. x_t (B, I) or (I,), numpy or tensor -> the new state h (B, H).
+
+        Returns a tensor for tensor input, else an array; it is the carried state, so treat it
+        as read-only.
+        """
+        is_tensor = isinstance(x_t, torch.Tensor)
+        x = x_t.detach().numpy() if is_tensor else x_t
+        if x.ndim == 1:
+            x = x.reshape(1, -1)
+        if x.dtype != self.w_ih.dtype or not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x, dtype=self.w_ih.dtype)
+        h_new = np.empty_like(self.h)
+        R.launch(
+            K.step,
+            self._dtype,
+            x,
+            self.h,
+            self.w_ih,
+            self.b_ih,
+            self.w_t,
+            True,
+            self.b_hh,
+            h_new,
+            self.reset_after,
+        )
+        self.h = h_new
+        return torch.from_numpy(h_new) if is_tensor else h_new

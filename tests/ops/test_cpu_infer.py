@@ -1,0 +1,102 @@
+"""The pre-bound inference path of grunet.nn.GRU (ops.cpu.infer) against the reference backend.
+
+It runs only when autograd records nothing, so outputs and final states are what it computes;
+the gradients of every CPU path are checked in test_cpu.py and test_cpu_mask.py.
+"""
+
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+
+import grunet
+from grunet.ops.cpu import infer, runtime
+from helpers import assert_close
+
+F32, F64 = torch.float32, torch.float64
+
+
+def _nan_empty_np(shape, dtype):
+    return np.full(shape, np.nan, dtype)
+
+
+def _pair(dtype, seed, **kwargs):
+    torch.manual_seed(seed)
+    fast = grunet.nn.GRU(5, 50, dtype=dtype, backend="cpu", **kwargs)
+    ref = grunet.nn.GRU(5, 50, dtype=dtype, backend="reference", **kwargs)
+    ref.load_state_dict(fast.state_dict())
+    return fast, ref
+
+
+# T * B <= 4: one pre-bound call; <= 64: projection in the kernel, W_hh transposed or not; more: GEMM
+@pytest.mark.parametrize(("T", "B"), [(1, 1), (2, 2), (5, 7), (24, 1), (16, 4), (63, 3)])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"reset_after": False},
+        {"num_layers": 2, "batch_first": True},
+        {"bidirectional": True, "reset_after": False},
+        {"bias": False, "num_layers": 2, "bidirectional": True},
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("with_hx", [False, True])
+def test_fast_path_equals_reference(dtype, config, T, B, with_hx, monkeypatch):
+    monkeypatch.setattr(runtime, "empty_np", _nan_empty_np)
+    fast, ref = _pair(dtype, T * 7 + B, **config)
+    gen = torch.Generator().manual_seed(T + 100 * B)
+    shape = (B, T, 5) if config.get("batch_first") else (T, B, 5)
+    x = torch.randn(shape, generator=gen, dtype=dtype)
+    D = 2 if config.get("bidirectional") else 1
+    hx = torch.randn(config.get("num_layers", 1) * D, B, 50, generator=gen, dtype=dtype)
+    hx = hx if with_hx else None
+    with mock.patch.object(
+        infer.Plan, "__call__", autospec=True, side_effect=infer.Plan.__call__
+    ) as spy:
+        with torch.no_grad():
+            out, h_n = fast(x, hx)
+    assert spy.call_count == 1  # the fast path ran
+    with torch.no_grad():
+        out_ref, h_ref = ref(x, hx)
+    assert_close(out, out_ref)
+    assert_close(h_n, h_ref)
+
+
+def test_grad_mode_takes_the_autograd_path():
+    m = grunet.nn.GRU(3, 8, backend="cpu")
+    x = torch.randn(4, 2, 3)
+    with mock.patch.object(infer.Plan, "__call__") as spy:
+        out, _ = m(x)  # parameters require grad: autograd must record
+    assert spy.call_count == 0 and out.requires_grad
+
+
+def test_weight_edits_and_replacements_are_seen():
+    torch.manual_seed(3)
+    m = grunet.nn.GRU(3, 8, backend="cpu")
+    x = torch.randn(4, 2, 3)
+    with torch.no_grad():
+        m(x)
+        m.weight_hh_l0.mul_(0.5)  # in place: the plan's numpy views see it
+        m.bias_ih_l0.data = torch.randn(24)  # new storage: the plan rebinds
+        out, _ = m(x)
+        m.double()
+        out64, _ = m(x.double())
+    ref = grunet.nn.GRU(3, 8, backend="reference")
+    ref.load_state_dict(m.float().state_dict())
+    with torch.no_grad():
+        want, _ = ref(x)
+    assert_close(out, want)
+    assert_close(out64.float(), want)
+
+
+def test_unusual_inputs_fall_back_to_the_general_path():
+    m = grunet.nn.GRU(3, 8, backend="cpu")
+    with torch.no_grad():
+        assert infer.module_forward(m, torch.randn(4, 3), None) is None  # unbatched
+        assert infer.module_forward(m, torch.randn(4, 2, 3, dtype=F64), None) is None  # dtype
+        assert infer.module_forward(m, torch.randn(4, 2, 5), None) is None  # wrong features
+        with pytest.raises(RuntimeError, match="input_size"):
+            m(torch.randn(4, 2, 5))  # and the general path still raises its clear error
