@@ -10,6 +10,7 @@ Legend:  N: time steps of one series  C: covariate columns  K: calendar feature 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -166,7 +167,7 @@ def _check_time(index, name: str, date_col: str) -> tuple[str | None, int]:
 
 
 def load_panel(
-    data: pd.DataFrame | str | Path,
+    data: pd.DataFrame | Panel | str | os.PathLike,
     target: str | Sequence[str] = "value",
     date: str | None = None,
     id: str | None = None,
@@ -197,7 +198,7 @@ def load_panel(
     """
     if isinstance(data, Panel):
         return data
-    if not isinstance(data, (str, Path)):
+    if not isinstance(data, (str, os.PathLike)):
         return _load_panel(data, target, date, id, covariates, fill)
     try:
         return _load_panel(read_table(data), target, date, id, covariates, fill)
@@ -344,9 +345,12 @@ def season_length(freq: str | None) -> int:
     if base in SEASON_LENGTH and base not in SUB_DAILY:
         return SEASON_LENGTH[base] if mult == 1 else 1
     try:
-        step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+        offset = pd.tseries.frequencies.to_offset(freq)
     except (ValueError, TypeError):
+        return 1  # not a frequency pandas knows
+    if not isinstance(offset, pd.offsets.Tick):
         return 1  # yearly and other calendar offsets of no fixed length
+    step = pd.Timedelta(offset)
     day = pd.Timedelta(days=1)
     return int(day // step) if step < day and day % step == pd.Timedelta(0) else 1
 
@@ -391,7 +395,7 @@ def calendar_names(freq: str | None) -> tuple[str, ...]:
     return ()
 
 
-def calendar_features(index: pd.DatetimeIndex, freq: str | None) -> np.ndarray:
+def calendar_features(index: pd.DatetimeIndex | np.ndarray, freq: str | None) -> np.ndarray:
     """Sin/cos encodings of the calendar position of each date: (N, 2 * len(calendar_names))."""
     names = calendar_names(freq)
     if not names:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ DATE_NAMES = ("date", "ds", "time", "timestamp", "datetime", "t", "period", "ste
 FILLS = (None, "interpolate")
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a .csv/.tsv or .parquet file into a DataFrame, or raise a DataError saying why not."""
     path = Path(path)
     if not path.exists():
