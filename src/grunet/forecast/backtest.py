@@ -33,7 +33,7 @@ _SCHEMA_KEYS = ("target", "date", "id", "covariates")
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f", index: bool = True) -> str:
     """A GitHub markdown table of `df` (numbers formatted with `floatfmt`)."""
-    cols = ([df.index.name or ""] if index else []) + [str(c) for c in df.columns]
+    cols = ([str(df.index.name or "")] if index else []) + [str(c) for c in df.columns]
 
     def fmt(v) -> str:
         if isinstance(v, (float, np.floating)):
