@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ from grunet.forecast import metrics as M
 from grunet.forecast.backtest import markdown_table
 from grunet.forecast.baselines import LABELS, forecast_baseline
 from grunet.forecast.forecaster import Forecaster
-from grunet.forecast.frame import load_panel, season_length
+from grunet.forecast.frame import Series, load_panel, season_length
 
 CELL_GATES = {"gru": 3, "lstm": 4, "rnn": 1}
 CELL_NAMES = {"gru": "GRU", "lstm": "LSTM", "rnn": "SimpleRNN"}
@@ -75,6 +75,19 @@ def _forecast_of(pred: pd.DataFrame, s, history=None) -> np.ndarray:
     return (pred if s.id is None else pred[pred["id"] == s.id])["forecast"].to_numpy()
 
 
+class _FitOptions(TypedDict, total=False):
+    """The `Forecaster.fit` arguments `compare_cells` passes on when given."""
+
+    epochs: int
+    batch_size: int
+    val_size: float
+
+
+def _baseline_mean(name: str, horizon: int, m: int, s: Series, history: np.ndarray) -> np.ndarray:
+    """Baseline `name`'s point forecast (horizon,) from `history` (series `s` is not used)."""
+    return forecast_baseline(name, history, horizon, m).mean
+
+
 def compare_cells(
     data,
     cells: Sequence[str] = ("gru", "lstm", "rnn"),
@@ -113,13 +126,19 @@ def compare_cells(
     train = panel.map(lambda s: s.head(len(s) - horizon))
     shared = {"units": units, "lookback": lookback, **forecaster_kwargs}
     shared = {k: v for k, v in shared.items() if v is not None}
-    fit_kw = {"epochs": epochs, "batch_size": batch_size, "val_size": val_size}
-    fit_kw = {k: v for k, v in fit_kw.items() if v is not None}
+    fit_kw: _FitOptions = {}
+    if epochs is not None:
+        fit_kw["epochs"] = epochs
+    if batch_size is not None:
+        fit_kw["batch_size"] = batch_size
+    if val_size is not None:
+        fit_kw["val_size"] = val_size
+    warmup: _FitOptions = {**fit_kw, "epochs": 1}
     m = forecaster_kwargs.get("season_length") or season_length(panel.freq)
     rows = []
     for cell in cells:
         # An untimed one-epoch fit first, so no cell's timing includes one-off JIT compilation.
-        Forecaster(cell=cell, horizon=horizon, **shared).fit(train, **{**fit_kw, "epochs": 1})
+        Forecaster(cell=cell, horizon=horizon, **shared).fit(train, **warmup)
         for seed in seeds:
             f = Forecaster(cell=cell, horizon=horizon, seed=int(seed), **shared)
             f.fit(train, **fit_kw)
@@ -144,9 +163,7 @@ def compare_cells(
     table["test_mase_std"] = g["test_mase"].std(ddof=0)
     for name in references:
         t0 = time.perf_counter()
-        mase, smape = _score(
-            panel, horizon, m, lambda s, h, name=name: forecast_baseline(name, h, horizon, m).mean
-        )
+        mase, smape = _score(panel, horizon, m, partial(_baseline_mean, name, horizon, m))
         table.loc[LABELS[name]] = {
             "gates": np.nan,
             "params": np.nan,
