@@ -100,6 +100,25 @@ def test_parquet_round_trip(tmp_path, monthly):
     np.testing.assert_array_equal(panel.series[0].target, monthly["value"].to_numpy())
 
 
+class _PathLike:
+    """An os.PathLike that is not a pathlib.Path."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __fspath__(self):
+        return str(self.path)
+
+
+def test_load_panel_reads_any_path_like(tmp_path, monthly):
+    monthly.to_csv(tmp_path / "m.csv", index=False)
+    panel = load_panel(_PathLike(tmp_path / "m.csv"), date="date")
+    np.testing.assert_allclose(panel.series[0].target, monthly["value"].to_numpy(), rtol=1e-12)
+    assert panel.freq == "MS"
+    with pytest.raises(DataError, match="no data file"):
+        load_panel(_PathLike(tmp_path / "missing.csv"))
+
+
 def test_frequencies_seasons_and_calendar_features():
     assert [
         season_length(f) for f in ("MS", "ME", "D", "B", "h", "W-SUN", "QS-OCT", "YS-JAN", None)
