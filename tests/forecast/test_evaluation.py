@@ -100,3 +100,24 @@ def test_bad_inputs_say_what_to_do(tmp_path, corpus):
     bad.write_text("date,value\n2020-01-01,1\n2020-02-01,2\nnot a day,3\n")
     with pytest.raises(DataError, match=r"^bad\.csv: .*data row 3 \('not a day'\)"):
         evaluate(bad, progress=False)
+
+
+def test_a_run_stopped_early_keeps_the_series_it_scored(corpus, tmp_path, monkeypatch):
+    from grunet.forecast import evaluation
+
+    real = evaluation._grunet
+    seen: list[str] = []
+
+    def stop_on_second(task, *args, **kwargs):
+        seen.append(task.name)
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # as a user's Ctrl-C, or a time limit, would stop it
+        return real(task, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "_grunet", stop_on_second)
+    out = tmp_path / "partial"
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(corpus, out=out, fit_options=FAST, progress=False)
+    written = pd.read_csv(out / "leaderboard.csv")
+    assert set(written["series"]) == {"monthly"}
+    assert (out / "leaderboard.png").read_bytes()[:4] == b"\x89PNG"

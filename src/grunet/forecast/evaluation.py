@@ -177,7 +177,8 @@ def evaluate(
         paths: files (.csv/.parquet) and folders of them; a wide file gives one series per column.
         horizon: H, a positive integer, or None / "auto" for the default by frequency.
         out: folder for leaderboard.csv, summary.csv, forecasts.csv, leaderboard.md and
-            leaderboard.png (created; files in it are replaced), or None to write nothing.
+            leaderboard.png (created; files in it are replaced), or None to write nothing. They
+            are rewritten after every series, so a run stopped early keeps the series it scored.
         variants: grunet rows, label -> extra Forecaster arguments (default ``{"grunet": {}}``:
             the defaults), e.g. ``{"grunet": {}, "GRU alone": {"combine": False}}``.
         baselines: names from `grunet.forecast.baselines.MODELS`; AutoETS is always included
@@ -238,16 +239,19 @@ def evaluate(
                         }
                     )
                 )
+            if out is not None:  # after every series, so a run cut short keeps what it scored
+                write_outputs(_board(rows, forecasts, variants), Path(out))
             advance(task.name)
-    board = Leaderboard(
+    return _board(rows, forecasts, variants)
+
+
+def _board(rows: list[dict], forecasts: list[pd.DataFrame], variants: Mapping) -> Leaderboard:
+    return Leaderboard(
         pd.DataFrame(rows),
         pd.concat(forecasts, ignore_index=True),
         grunet=list(variants),
         reference=REFERENCE,
     )
-    if out is not None:
-        write_outputs(board, Path(out))
-    return board
 
 
 class _bar:
