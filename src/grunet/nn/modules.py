@@ -72,6 +72,21 @@ class _OpsForward:
             )
         return hx if batched else hx.unsqueeze(1)
 
+    def _weights_have_changed(self) -> bool:
+        """torch's check (has a parameter been swapped since the flat weights were taken?), with
+        the common case read straight from ``_parameters``: torch's version goes through
+        ``hasattr``/``getattr`` per weight, most of a small call's cost. ``functional_call``
+        swaps tensors inside ``_parameters``, so it is seen here; a parametrized module (e.g.
+        ``weight_norm``) computes its weights on access and takes torch's own path."""
+        if "parametrizations" in self._modules:
+            return super()._weights_have_changed()
+        params = self._parameters
+        for ref, name in zip(self._flat_weight_refs, self._flat_weights_names, strict=True):
+            weight = params[name] if name in params else getattr(self, name, None)
+            if weight is not None and ref is not None and ref() is not weight:
+                return True
+        return False
+
     def forward(self, input, hx=None):
         self._update_flat_weights()  # functional_call / parametrizations: use current parameters
         if self._cell == "gru":  # CPU, nothing for autograd to record: the pre-bound fast path
