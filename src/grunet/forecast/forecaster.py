@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grunet.errors import NotFittedError, OptionError
+from grunet.errors import OptionError
 from grunet.forecast import pipeline, saving
 from grunet.forecast.backtest import backtest as run_backtest
 from grunet.forecast.config import CELLS, STRATEGIES, ForecasterConfig, quantile_column
@@ -30,7 +30,6 @@ from grunet.forecast.ensemble import Ensemble
 from grunet.forecast.frame import Panel, Schema, calendar_names, load_panel
 from grunet.forecast.network import PinballLoss
 from grunet.forecast.plain_predict import PlainPredict
-from grunet.forecast.seasonality import season_length_for
 from grunet.forecast.state import AutoSeriesState, FittedState, SeriesState
 from grunet.models import Sequential
 
@@ -152,9 +151,6 @@ class Forecaster(PlainPredict):
         self.fit_kwargs: dict[str, Any] = {}
 
     # -- config -----------------------------------------------------------------------------
-    def get_config(self) -> dict[str, Any]:
-        return asdict(self.config)
-
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Forecaster:
         return cls(**config)
@@ -170,15 +166,6 @@ class Forecaster(PlainPredict):
     def model(self) -> Sequential | None:
         """The (first) network; `models` holds all of an ensemble."""
         return self.models[0] if self.models else None
-
-    @property
-    def fitted(self) -> bool:
-        return bool(self.models or self.ensembles)
-
-    @property
-    def season_length(self) -> int:
-        """Seasonal period m used by MASE and the seasonal baselines (`season_length_for`)."""
-        return self.config.season_length or season_length_for(self.freq)
 
     def describe(self) -> str:
         """What was chosen (pipeline, season length, log, deseasonalising, lookbacks, ensemble,
@@ -280,10 +267,6 @@ class Forecaster(PlainPredict):
         )
 
     # -- predict ----------------------------------------------------------------------------
-    def _require_fitted(self, what: str) -> None:
-        if not self.fitted:
-            raise NotFittedError(f"{what}: the forecaster is not fitted; call fit(data) first.")
-
     def predict(self, horizon: int | None = None, data=None) -> pd.DataFrame:
         """Forecast the next `horizon` steps of every series.
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from grunet.forecast.frame import (
 )
 from grunet.forecast.network import build_network
 from grunet.forecast.scalers import get_scaler
+from grunet.forecast.seasonality import season_length_for
 from grunet.forecast.state import SeriesState
 from grunet.forecast.windows import make_windows, split_point, window_origins
 from grunet.models import EarlyStopping, Sequential
@@ -56,10 +58,11 @@ from grunet.seeding import set_seed
 
 class PlainEngine:
     """The plain pipeline's methods; mixed into `Forecaster`, which sets the attributes declared
-    here and defines the methods below that raise NotImplementedError."""
+    here."""
 
     config: ForecasterConfig
     models: list[Sequential]
+    ensembles: list[Any]  # the automatic pipeline's networks (forecast.ensemble.Ensemble)
     states: list[SeriesState]
     offsets: np.ndarray | None
     schema: Schema | None
@@ -72,17 +75,21 @@ class PlainEngine:
 
     @property
     def season_length(self) -> int:
-        raise NotImplementedError
+        """Seasonal period m used by MASE and the seasonal baselines (`season_length_for`)."""
+        return self.config.season_length or season_length_for(self.freq)
 
     def get_config(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The constructor arguments, JSON-able (`Forecaster.from_config` rebuilds it)."""
+        return asdict(self.config)
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Any:
-        raise NotImplementedError
+    @property
+    def fitted(self) -> bool:
+        """Whether fit has run (either pipeline)."""
+        return bool(self.models or self.ensembles)
 
     def _require_fitted(self, what: str) -> None:
-        raise NotImplementedError
+        if not self.fitted:
+            raise NotFittedError(f"{what}: the forecaster is not fitted; call fit(data) first.")
 
     def _fitted_schema(self, what: str) -> Schema:
         """The training data's column roles; raises when the forecaster is not fitted."""
@@ -336,7 +343,8 @@ class PlainEngine:
         c = self.config
         C, L, H = c.calibration_steps, c.plain_lookback, c.horizon
         early = panel.map(lambda s: s.head(len(s) - C))
-        probe = type(self).from_config({**self.get_config(), "calibrate": False})
+        forecaster: Any = type(self)  # the mixin always runs as a Forecaster
+        probe = forecaster(**{**self.get_config(), "calibrate": False})
         kw = {**fit_kw, "checkpoint_dir": None if folder is None else folder / "calibration"}
         try:
             # The same number of optimizer steps as the final fit (not of epochs over fewer
