@@ -28,6 +28,10 @@ class _CellForward:
     _cell: str
     _states: int = 1  # LSTM: 2 (h, c)
 
+    def __init__(self, *args, backend: str = "auto", **kwargs):
+        super().__init__(*args, **kwargs)  # torch's module (the next class in the MRO)
+        self.backend = backend  # grunet.ops backend name: "auto" or one of ops.backends(cell)
+
     def _op_kwargs(self) -> dict:
         return {}
 
@@ -108,9 +112,8 @@ class GRUCell(_CellForward, nn.GRUCell):
     _cell = "gru"
 
     def __init__(self, *args, reset_after: bool = True, backend: str = "auto", **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, backend=backend, **kwargs)
         self.reset_after = bool(reset_after)
-        self.backend = backend
 
     def _op_kwargs(self) -> dict:
         return {"reset_after": self.reset_after}
@@ -126,19 +129,11 @@ class LSTMCell(_CellForward, nn.LSTMCell):
     _cell = "lstm"
     _states = 2
 
-    def __init__(self, *args, backend: str = "auto", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.backend = backend
-
 
 class RNNCell(_CellForward, nn.RNNCell):
     """Drop-in for :class:`torch.nn.RNNCell` (``nonlinearity`` "tanh" or "relu")."""
 
     _cell = "rnn"
-
-    def __init__(self, *args, backend: str = "auto", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.backend = backend
 
     def _op_kwargs(self) -> dict:
         # Only a non-default activation is passed: backends that run tanh only take no such kwarg.

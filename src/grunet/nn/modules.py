@@ -32,6 +32,10 @@ class _OpsForward:
 
     _cell: str
 
+    def __init__(self, *args, backend: str = "auto", **kwargs):
+        super().__init__(*args, **kwargs)  # torch's module (the next class in the MRO)
+        self.backend = backend  # grunet.ops backend name: "auto" or one of ops.backends(cell)
+
     def _op_kwargs(self) -> dict:
         return {}
 
@@ -188,9 +192,8 @@ class GRU(_OpsForward, nn.GRU):
     _cell = "gru"
 
     def __init__(self, *args, reset_after: bool = True, backend: str = "auto", **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, backend=backend, **kwargs)
         self.reset_after = bool(reset_after)
-        self.backend = backend
 
     def _op_kwargs(self) -> dict:
         return {"reset_after": self.reset_after}
@@ -225,19 +228,11 @@ class LSTM(_OpsForward, nn.LSTM):
 
     _cell = "lstm"
 
-    def __init__(self, *args, backend: str = "auto", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.backend = backend
-
 
 class RNN(_OpsForward, nn.RNN):
     """Drop-in for :class:`torch.nn.RNN` running through grunet.ops (tanh or relu)."""
 
     _cell = "rnn"
-
-    def __init__(self, *args, backend: str = "auto", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.backend = backend
 
     def _op_kwargs(self) -> dict:
         return {"activation": self.nonlinearity}
