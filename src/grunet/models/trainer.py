@@ -196,6 +196,7 @@ def train_epoch(
     loss_fn, opt, metrics = model.loss_fn, model.optimizer, model.metric_fns
     total = torch.zeros((), dtype=torch.float64, device=X.device)
     metric_totals = [torch.zeros_like(total) for _ in metrics]
+    regularized = bool(model.losses)  # asked once: most models have no regularizer
     for step, (a, b) in enumerate(batches(len(X), batch_size)):
         n_global = b - a
         if world > 1:  # this rank's share of the global batch [a, b)
@@ -203,9 +204,8 @@ def train_epoch(
         xb, yb = X[a:b], Y[a:b]
         pred = net(xb)
         loss = loss_fn(yb, pred)
-        penalties = model.losses  # regularizers: added to the loss, as Keras does
-        if penalties:
-            loss = loss + torch.stack(penalties).sum()
+        if regularized:  # the penalties of the current weights, added to the loss as Keras does
+            loss = loss + torch.stack(model.losses).sum()
         opt.zero_grad(set_to_none=True)
         # DDP averages gradients over ranks; weighting by this rank's share makes the result
         # the global batch's mean gradient even when the shares differ in size.
