@@ -215,8 +215,8 @@ class Forecaster(PlainPredict):
 
         Args:
             target: column to forecast (a list of columns = wide layout, one series per column).
-            date: time column (datetimes, or integer steps); the automatic pipeline uses a
-                column named "date" or "ds" when not given. id: series-id column (long layout).
+            date: time column (datetimes, or integer steps); when not given, a column named
+                "date" or "ds" (`load_panel`). id: series-id column (long layout).
             covariates: numeric columns fed to the network as past covariates (direct only).
             val_size: last steps of each series held out for validation (an int, or a fraction);
                 the scalers never see them. Needed for early stopping.
@@ -236,9 +236,6 @@ class Forecaster(PlainPredict):
         Returns:
             self, fitted.
         """
-        if date is None and self.config.pipeline == "auto" and isinstance(data, pd.DataFrame):
-            # the automatic pipeline takes a "date" or "ds" column as the time column
-            date = next((c for c in ("date", "ds") if c in data.columns), None)
         panel = load_panel(data, target=target, date=date, id=id, covariates=covariates)
         if self.config.pipeline == "auto":
             start = time.perf_counter()
