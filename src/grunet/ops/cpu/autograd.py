@@ -48,16 +48,21 @@ def np_(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
-def transpose_pays(T: int, B: int, H: int) -> bool:
+def transpose_pays(T: int, B: int, H: int, cached: bool = False) -> bool:
     """Whether to hand the forward kernel W_hh transposed (see `kernels.fwd_rows`).
 
-    The transposed copy costs ~0.4-0.7 ns per weight, every call (a cache keyed on the tensor's
-    version would miss in-place edits made through `.data`, which gradcheck makes); it saves
-    ~0.2 ns per weight per step per 4-row tile, and for single rows only at small H (measured).
+    The transposed layout feeds the register-blocked micro-kernel (`microkernel`), 1.5-3x faster
+    per step than the dot products on W_hh's own layout from two rows on; for a single row only
+    while W_hh stays in the L2 cache (H <= 64; beyond, one row is memory-bound either way). The
+    copy costs ~1-2 ns a weight when made per call (`cached=False`: training, where a cache keyed
+    on the tensor's version would miss in-place edits through `.data`, which gradcheck makes), so
+    there it must be spread over enough rows; inference keeps it (`runtime.TransposedCache`).
     """
-    if B >= 4:
-        return T * (B // 4) >= 8
-    return H <= 64 and T >= 16
+    if B == 1:
+        return H <= 64 and (cached or T >= 16)
+    if cached:
+        return True
+    return T * B >= 16 and (H <= 128 or T * B >= 48)
 
 
 def forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training, mask):

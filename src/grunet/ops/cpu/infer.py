@@ -47,6 +47,7 @@ class Plan:
         "reset_after",
         "_zeros",
         "_small",
+        "w_t",
     )
 
     def __init__(self, module) -> None:
@@ -56,6 +57,7 @@ class Plan:
         self.I, self.H, self.L = module.input_size, module.hidden_size, module.num_layers
         self._zeros: dict[int, np.ndarray] = {}  # initial states per batch size (never written)
         self._small = None  # the short-call kernel, once launched
+        self.w_t: list[R.TransposedCache] = []  # W_hh^T per layer and direction, when used
         self.D = 2 if module.bidirectional else 1
         self.reset_after = bool(getattr(module, "reset_after", True))
         k = 4 if module.bias else 2
@@ -68,6 +70,7 @@ class Plan:
             else:
                 b_ih = b_hh = zeros(H3, self.dtype)
             self.weights.append((w_ih, w_hh, b_ih, b_hh))
+            self.w_t.append(R.TransposedCache())
 
     def valid_for(self, module) -> bool:
         src = module._flat_weights
@@ -103,27 +106,27 @@ class Plan:
                     else:
                         self._small(*args)
                 elif T * B <= MID_ROWS:  # projection still in the kernel; W_hh as it pays
-                    transposed = transpose_pays(T, B, H)
-                    w = np.ascontiguousarray(w_hh.T) if transposed else w_hh
+                    transposed = transpose_pays(T, B, H, cached=True)
+                    w = self.w_t[k].get(w_hh, self.dtype) if transposed else w_hh
                     R.launch(
                         K.fwd_small, self.dtype, x, w_ih, b_ih, h, w, transposed, b_hh, out,
                         h_n[k], out, self.reset_after, reverse, False, NO_MASK,
                     )  # fmt: skip
                 else:
-                    _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n[k], self, reverse)
+                    _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n[k], self, k, reverse)
                 outs.append(out)
             x = outs[0] if D == 1 else np.concatenate(outs, axis=2)  # (T, B, D*H)
         return x, h_n
 
 
-def _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n, plan, reverse) -> None:
+def _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n, plan, k, reverse) -> None:
     """One layer and direction over many rows: one torch GEMM for the projection, then the kernel."""
     T, B, _ = x.shape
     H = plan.H
     with R.TorchSerial(R.threads(T, B, H) > 1):
         gi = F.linear(torch.from_numpy(x), torch.from_numpy(w_ih), torch.from_numpy(b_ih))
-        transposed = transpose_pays(T, B, H)
-        w = np.ascontiguousarray(w_hh.T) if transposed else w_hh
+        transposed = transpose_pays(T, B, H, cached=True)
+        w = plan.w_t[k].get(w_hh, plan.dtype) if transposed else w_hh
     R.rows(
         K.fwd_rows, plan.dtype, T, B, H,
         (gi.numpy(), h, w, transposed, b_hh, out, h_n, out, plan.reset_after, reverse, False,

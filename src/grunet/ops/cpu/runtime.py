@@ -37,6 +37,8 @@ COMPILE_S = {
     "bwd_rows": 5,
     "bwd_small": 7,
     "step": 5,
+    "transpose": 2,
+    "same": 2,
 }
 
 _seen: set = set()
@@ -156,6 +158,46 @@ def rows(kernel, dtype: torch.dtype, T: int, B: int, H: int, args: tuple) -> Non
 def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """Allocator for every buffer a kernel writes (tests poison it with NaN)."""
     return torch.empty(shape, dtype=dtype)
+
+
+def transposed(w: np.ndarray) -> np.ndarray:
+    """W (J, K) -> a new C-contiguous W^T (K, J), blocked (numpy's strided copy is slower)."""
+    out = np.empty((w.shape[1], w.shape[0]), w.dtype)
+    launch(K.transpose, torch.float32 if w.dtype == np.float32 else torch.float64, w, out)
+    return out
+
+
+class TransposedCache:
+    """W^T of one weight, kept between calls and rebuilt only when W's values changed.
+
+    A transposed copy costs ~1-2 ns a weight here (much more than the step it speeds up when a
+    call has few steps); comparing W with the copy it was made from costs ~0.05 ns a weight and
+    catches every change, in-place edits through `.data` or numpy views included (which torch's
+    version counter misses).
+    """
+
+    __slots__ = ("src", "w_t")
+
+    def __init__(self) -> None:
+        self.src: np.ndarray | None = None
+        self.w_t: np.ndarray | None = None
+
+    def get(self, w: np.ndarray, dtype: torch.dtype) -> np.ndarray:
+        src = self.src
+        if src is None or src.shape != w.shape or not _same(w, src, dtype):
+            self.src = w.copy()
+            self.w_t = transposed(w)
+        assert self.w_t is not None
+        return self.w_t
+
+
+def _same(a: np.ndarray, b: np.ndarray, dtype: torch.dtype) -> bool:
+    bits = np.uint32 if a.itemsize == 4 else np.uint64
+    a, b = a.reshape(-1).view(bits), b.reshape(-1).view(bits)
+    if (K.same, dtype) not in _seen:
+        _first_call(K.same, dtype, (a, b))
+        _seen.add((K.same, dtype))
+    return K.same(a, b)
 
 
 def empty_np(shape: tuple[int, ...], dtype) -> np.ndarray:

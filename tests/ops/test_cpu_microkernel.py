@@ -1,0 +1,122 @@
+"""The register-blocked path of the CPU forward kernel (W_hh^T by panels) against the plain one.
+
+`fwd_rows(transposed=False)` (W_hh in its own layout, dot products) is itself checked against the
+reference in test_cpu.py; here the micro-kernel path must give the same outputs, final state and
+saved activations (what backward reads) for every tile remainder (1-4 rows) and panel remainder
+(3H and 2H not multiples of the 16/32/64/128-column panels), both variants, forward and reverse,
+with a padding mask, float32 and float64, on fresh random inputs.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from grunet.ops import cpu, reference
+from grunet.ops.cpu import kernels as K
+from helpers import assert_close
+
+NO_MASK = np.empty((0, 0), np.bool_)
+
+
+def _inputs(rng, T, B, I, H, dtype):  # noqa: E741
+    def r(*shape, scale=1.0):
+        return (rng.standard_normal(shape) * scale).astype(dtype)
+
+    return {
+        "x": r(T, B, I),
+        "w_ih": r(3 * H, I, scale=0.5),
+        "b_ih": r(3 * H, scale=0.1),
+        "h0": r(B, H, scale=0.5),
+        "w_hh": r(3 * H, H, scale=1 / np.sqrt(H)),
+        "b_hh": r(3 * H, scale=0.1),
+    }
+
+
+def _run(d, w, transposed, reset_after, reverse, mask, projection_inside):
+    T, B, _ = d["x"].shape
+    H = d["h0"].shape[1]
+    out = np.full((T, B, H), np.nan, d["x"].dtype)
+    h_n = np.full((B, H), np.nan, d["x"].dtype)
+    saved = np.full((T, B, 5 * H), np.nan, d["x"].dtype)
+    tail = (d["h0"], w, transposed, d["b_hh"], out, h_n, saved, reset_after, reverse, True, mask)
+    if projection_inside:
+        K.fwd_small(d["x"], d["w_ih"], d["b_ih"], *tail)
+    else:
+        gi = d["x"] @ d["w_ih"].T + d["b_ih"]
+        K.fwd_rows(0, B, np.ascontiguousarray(gi), *tail)
+    return out, h_n, saved
+
+
+SHAPES = [(5, 1, 3, 50), (4, 2, 1, 33), (3, 3, 2, 70), (6, 7, 5, 16), (2, 9, 4, 130), (3, 5, 1, 1)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "T{}B{}I{}H{}".format(*s))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("projection_inside", [False, True], ids=["rows", "small"])
+def test_panels_equal_plain_kernel(shape, dtype, reset_after, reverse, projection_inside):
+    rng = np.random.default_rng()  # fresh inputs every run
+    T, B, I, H = shape  # noqa: E741
+    d = _inputs(rng, T, B, I, H, dtype)
+    mask = rng.random((T, B)) < 0.8
+    mask[0] = True
+    w_t = np.ascontiguousarray(d["w_hh"].T)
+    for m in (NO_MASK, mask):
+        args = (reset_after, reverse, m, projection_inside)
+        plain = _run(d, d["w_hh"], False, *args)
+        tiles = _run(d, w_t, True, *args)
+        torch_dtype = torch.float32 if dtype == np.float32 else torch.float64
+        for name, a, b in zip(("out", "h_n", "saved"), tiles, plain, strict=True):
+            assert not np.isnan(a).any(), name
+            assert_close(torch.from_numpy(a), torch.from_numpy(b), torch_dtype, name)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_panels_equal_reference(reset_after):
+    # Through the public op, with sizes where transposing pays (so the panel path runs).
+    T, B, I, H = 24, 6, 5, 50  # noqa: E741
+    gen = torch.Generator().manual_seed(int(np.random.default_rng().integers(1 << 30)))
+    x = torch.randn(T, B, I, generator=gen, dtype=torch.float64)
+    h0 = torch.randn(B, H, generator=gen, dtype=torch.float64) * 0.5
+    w_ih = torch.randn(3 * H, I, generator=gen, dtype=torch.float64) * 0.3
+    w_hh = torch.randn(3 * H, H, generator=gen, dtype=torch.float64) * 0.15
+    b_ih, b_hh = (torch.randn(3 * H, generator=gen, dtype=torch.float64) * 0.1 for _ in range(2))
+    assert cpu.autograd.transpose_pays(T, B, H)
+    got = cpu.gru(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after)
+    want = reference.gru(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after=reset_after)
+    for a, b, name in zip(got, want, ("out", "h_n"), strict=True):
+        assert_close(a, b, torch.float64, name)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (33, 65), (150, 50), (64, 64)])
+def test_transpose(shape):
+    w = np.random.default_rng().standard_normal(shape).astype(np.float32)
+    out = np.full(shape[::-1], np.nan, np.float32)
+    K.transpose(w, out)
+    np.testing.assert_array_equal(out, w.T)
+
+
+@pytest.mark.parametrize("edit", ["data", "numpy", "copy_", "replace"])
+def test_cached_transpose_sees_every_weight_change(edit):
+    # Inference keeps W_hh^T between calls; any change of W_hh's values must be seen at once.
+    import grunet.nn as gnn
+
+    torch.manual_seed(int(np.random.default_rng().integers(1 << 30)))
+    m = gnn.GRU(3, 40, batch_first=True, backend="cpu").eval()
+    ref = torch.nn.GRU(3, 40, batch_first=True).eval()
+    x = torch.randn(6, 5, 3)
+    with torch.no_grad():
+        m(x)  # builds the cache
+        new = torch.randn_like(m.weight_hh_l0) * 0.2
+        if edit == "data":
+            m.weight_hh_l0.data.copy_(new)
+        elif edit == "numpy":
+            m.weight_hh_l0.detach().numpy()[:] = new.numpy()
+        elif edit == "copy_":
+            m.weight_hh_l0.copy_(new)
+        else:
+            m.weight_hh_l0 = torch.nn.Parameter(new)
+        ref.load_state_dict(m.state_dict())
+        assert cpu.autograd.transpose_pays(5, 6, 40, cached=True)
+        assert_close(m(x)[0], ref(x)[0], torch.float32, "out after the edit")
