@@ -227,43 +227,46 @@ def _mm_dot(a, nb, w, r0, r1, g, gc):
 
 
 @njit(**_OPTS)
-def _gemm(nb, a, a1, ra, w, w1, c0, c1, g, g1, rg):
-    """g[rg + i, j] += sum_k a[ra + i, k] * w[k, j] for i < nb <= 4, j in [c0, c1).
+def _gemm(nb, a, a1, ra, k0, k1, w, w1, c0, c1, g, g1, rg):
+    """g[rg + i, j] += sum_{k in [k0, k1)} a[ra + i, k] * w[k, j] for i < nb <= 4, j in [c0, c1).
 
-    a (rows, K) and g (rows, N) C-contiguous with their flat views a1, g1; w (K, N) (e.g. W_hh^T)
-    and its flat view w1. Whole panels go through the register-blocked micro-kernels (wide ones
-    first for one or two rows, see `microkernel`), the columns left over through `_mm_acc`.
+    a (rows, Ka) and g (rows, N) C-contiguous with their flat views a1, g1; w (Kw, N) (W_hh^T
+    in the forward, W_hh in the backward) and its flat view w1. Whole panels go through the
+    register-blocked micro-kernels (wide ones first for one or two rows, see `microkernel`), the
+    columns left over through `_mm_acc`.
     """
-    K = a.shape[1]
+    lda = a.shape[1]
     ldw = w.shape[1]
     ldg = g.shape[1]
-    ao = ra * K
+    K = k1 - k0
+    ao = ra * lda + k0
     go = rg * ldg
+    wo = k0 * ldw
     lanes = 64 // a.itemsize  # one 64-byte vector
     c = c0
     if nb == 1:
         while c + 8 * lanes <= c1:
-            panel_fma1(a1, ao, K, w1, c, ldw, K, g1, go + c, ldg)
+            panel_fma1(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
             c += 8 * lanes
         if c + 4 * lanes <= c1:
-            panel_fma1m(a1, ao, K, w1, c, ldw, K, g1, go + c, ldg)
+            panel_fma1m(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
             c += 4 * lanes
     elif nb == 2:
         while c + 4 * lanes <= c1:
-            panel_fma2(a1, ao, K, w1, c, ldw, K, g1, go + c, ldg)
+            panel_fma2(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
             c += 4 * lanes
     while c + 2 * lanes <= c1:
         if nb == 4:
-            panel_fma4(a1, ao, K, w1, c, ldw, K, g1, go + c, ldg)
+            panel_fma4(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
         elif nb == 3:
-            panel_fma3(a1, ao, K, w1, c, ldw, K, g1, go + c, ldg)
+            panel_fma3(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
         elif nb == 2:
-            panel_fma2n(a1, ao, K, w1, c, ldw, K, g1, go + c, ldg)
+            panel_fma2n(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
         else:
-            panel_fma1n(a1, ao, K, w1, c, ldw, K, g1, go + c, ldg)
+            panel_fma1n(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
         c += 2 * lanes
     if c < c1:
-        _mm_acc(a[ra : ra + nb], nb, 0, w, 0, K, c, c1, g[rg : rg + nb], c)
+        _mm_acc(a[ra : ra + nb], nb, k0, w, k0, k1, c, c1, g[rg : rg + nb], c)
 
 
 @njit(**_OPTS)
@@ -333,7 +336,7 @@ def fwd_rows(
                 for j in range(H3):
                     ar[j] = b_hh[j]
             if transposed:
-                _gemm(nb, hp, hp1, 0, w, w1, 0, ncols, acc, acc1, 0)
+                _gemm(nb, hp, hp1, 0, 0, H, w, w1, 0, ncols, acc, acc1, 0)
             else:
                 _mm_dot(hp, nb, w, 0, ncols, acc, 0)
             for i in range(nb):
@@ -346,7 +349,7 @@ def fwd_rows(
                     for j in range(H):
                         qr[j] = rr[j] * hr[j]
                 if transposed:
-                    _gemm(nb, q, q1, 0, w, w1, H2, H3, acc, acc1, 0)
+                    _gemm(nb, q, q1, 0, 0, H, w, w1, H2, H3, acc, acc1, 0)
                 else:
                     _mm_dot(q, nb, w, H2, H3, acc, H2)
             for i in range(nb):
@@ -398,6 +401,7 @@ def bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask)
     dg = np.empty((TILE, H3), saved.dtype)  # gradient of the recurrent pre-activations
     acc = np.empty((TILE, H), saved.dtype)  # gradient of h_prev
     drh = np.empty((TILE, H), saved.dtype)  # gradient of r * h_prev (reset_after=False)
+    dg1, acc1, drh1, w1 = dg.reshape(-1), acc.reshape(-1), drh.reshape(-1), w.reshape(-1)
     one = saved.dtype.type(1)
     masked = mask.shape[0] > 0
     for s in range(b0, b1, TILE):
@@ -434,11 +438,11 @@ def bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask)
                     b = s + i
                     d_gi[t, b, :H2] = dg[i, :H2]
                     d_gh[t, b, :] = dg[i, :]
-                _mm_acc(dg, nb, 0, w, 0, H3, 0, H, acc, 0)
+                _gemm(nb, dg, dg1, 0, 0, H3, w, w1, 0, H, acc, acc1, 0)
             else:
                 for i in range(nb):
                     drh[i, :] = 0
-                _mm_acc(dg, nb, H2, w, H2, H3, 0, H, drh, 0)
+                _gemm(nb, dg, dg1, 0, H2, H3, w, w1, 0, H, drh, drh1, 0)
                 for i in range(nb):
                     b = s + i
                     r_, hp_ = saved[t, b, :H], saved[t, b, 4 * H :]
@@ -448,7 +452,7 @@ def bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask)
                         dr_[j] = dq[j] * hp_[j] * r * (one - r)
                         ac[j] += dq[j] * r
                     d_gi[t, b, :] = dg[i, :]
-                _mm_acc(dg, nb, 0, w, 0, H2, 0, H, acc, 0)
+                _gemm(nb, dg, dg1, 0, 0, H2, w, w1, 0, H, acc, acc1, 0)
         for i in range(nb):
             dh[s + i, :] = acc[i, :]
 
@@ -475,7 +479,7 @@ def fwd_small(
         for r in range(n):
             g2[r, :] = b_ih
         for r0 in range(0, n, TILE):
-            _gemm(min(TILE, n - r0), x2, x1, r0, w_t, wt1, 0, H3, g2, g1, r0)
+            _gemm(min(TILE, n - r0), x2, x1, r0, 0, I, w_t, wt1, 0, H3, g2, g1, r0)
         fwd_rows(0, B, gi, h0, w, True, b_hh, out, h_n, saved, reset_after, reverse, training, mask)
         return
     for t in range(T):
