@@ -1,4 +1,5 @@
-"""The register-blocked path of the CPU forward kernel (W_hh^T by panels) against the plain one.
+"""The register-blocked path of the CPU forward kernel (W_hh^T packed in panels) against the plain
+one, and the packing.
 
 `fwd_rows(transposed=False)` (W_hh in its own layout, dot products) is itself checked against the
 reference in test_cpu.py; here the micro-kernel path must give the same outputs, final state and
@@ -61,7 +62,7 @@ def test_panels_equal_plain_kernel(shape, dtype, reset_after, reverse, projectio
     d = _inputs(rng, T, B, I, H, dtype)
     mask = rng.random((T, B)) < 0.8
     mask[0] = True
-    w_t = np.ascontiguousarray(d["w_hh"].T)
+    w_t = cpu.runtime.packed(d["w_hh"])
     for m in (NO_MASK, mask):
         args = (reset_after, reverse, m, projection_inside)
         plain = _run(d, d["w_hh"], False, *args)
@@ -120,3 +121,19 @@ def test_cached_transpose_sees_every_weight_change(edit):
         ref.load_state_dict(m.state_dict())
         assert cpu.autograd.transpose_pays(5, 6, 40, cached=True)
         assert_close(m(x)[0], ref(x)[0], torch.float32, "out after the edit")
+
+
+@pytest.mark.parametrize("H", [1, 15, 16, 17, 50, 64, 100])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_pack_holds_w_transposed_by_panels(H, dtype):
+    w = np.random.default_rng().standard_normal((3 * H, H)).astype(dtype)
+    p = cpu.runtime.packed(w)
+    rows, pw = K.packed_shape(H, w.itemsize)
+    assert p.shape == (rows, pw) and pw == 128 // w.itemsize
+    panels = p.reshape(-1, H, pw)  # (P, H, PW)
+    flat = np.concatenate(list(panels), axis=1)  # (H, P * PW): W^T with padded blocks
+    prz = -(-2 * H // pw)
+    np.testing.assert_array_equal(flat[:, : 2 * H], w[: 2 * H].T)
+    np.testing.assert_array_equal(flat[:, prz * pw : prz * pw + H], w[2 * H :].T)
+    np.testing.assert_array_equal(flat[:, 2 * H : prz * pw], 0)
+    np.testing.assert_array_equal(flat[:, prz * pw + H :], 0)

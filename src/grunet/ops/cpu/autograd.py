@@ -51,7 +51,7 @@ def np_(t: torch.Tensor) -> np.ndarray:
 def transpose_pays(T: int, B: int, H: int, cached: bool = False) -> bool:
     """Whether to hand the forward kernel W_hh transposed (see `kernels.fwd_rows`).
 
-    The transposed layout feeds the register-blocked micro-kernel (`microkernel`), 1.5-3x faster
+    The transposed layout feeds the register-blocked micro-kernel (`kernels.panel_fma4`), 1.5-3x faster
     per step than the dot products on W_hh's own layout from two rows on; for a single row only
     while W_hh stays in the L2 cache (H <= 64; beyond, one row is memory-bound either way). The
     copy costs ~1-2 ns a weight when made per call (`cached=False`: training, where a cache keyed
@@ -79,8 +79,7 @@ def forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training, mask)
     b = zeros(3 * H, dtype) if b_hh is None else np_(b_hh.contiguous())
     transposed = transpose_pays(T, B, H)
     serial = R.TorchSerial(R.threads(T, B, H) > 1)
-    with serial:
-        w = np_((w_hh.t() if transposed else w_hh).contiguous())
+    w = R.packed(np_(w_hh.contiguous())) if transposed else np_(w_hh.contiguous())
     out_np = out.numpy()
     tail = (
         np_(h0.contiguous()),

@@ -57,7 +57,7 @@ class Plan:
         self.I, self.H, self.L = module.input_size, module.hidden_size, module.num_layers
         self._zeros: dict[int, np.ndarray] = {}  # initial states per batch size (never written)
         self._small = None  # the short-call kernel, once launched
-        self.w_t: list[R.TransposedCache] = []  # W_hh^T per layer and direction, when used
+        self.w_t: list[R.PackedCache] = []  # W_hh packed per layer and direction, when used
         self.D = 2 if module.bidirectional else 1
         self.reset_after = bool(getattr(module, "reset_after", True))
         k = 4 if module.bias else 2
@@ -70,7 +70,7 @@ class Plan:
             else:
                 b_ih = b_hh = zeros(H3, self.dtype)
             self.weights.append((w_ih, w_hh, b_ih, b_hh))
-            self.w_t.append(R.TransposedCache())
+            self.w_t.append(R.PackedCache())
 
     def valid_for(self, module) -> bool:
         src = module._flat_weights

@@ -30,21 +30,162 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
-
-from grunet.ops.cpu.microkernel import (
-    panel_fma1,
-    panel_fma1m,
-    panel_fma1n,
-    panel_fma2,
-    panel_fma2n,
-    panel_fma3,
-    panel_fma4,
-)
 
 FASTMATH = {"contract", "nsz", "arcp"}
 _OPTS = {"cache": True, "fastmath": FASTMATH, "error_model": "numpy", "nogil": True}
 TILE = 4
+
+
+# The register-blocked matrix-product micro-kernel of the recurrence, written in LLVM vectors.
+#
+# Legend:  R: rows of the tile (1-4)  K: contraction length (H)  PW: panel width (columns)
+#
+# Each recurrent step multiplies a few state rows (R, K) by W_hh^T (K, 3H). numba's loops keep their
+# accumulators in memory (a load and a store per multiply-add), and LLVM cannot keep them in
+# registers across the K loop because it cannot prove the arrays do not alias. This kernel is the
+# BLAS-style inner block instead: R x V vector accumulators (vectors of 64 bytes: 16 float32 or
+# 8 float64; two vectors make one panel of columns) stay in registers for the whole K loop; per k
+# it loads V vectors of one weight row, broadcasts R state values and issues R * V fused
+# multiply-adds. Measured alone on the development machine (AVX-512, one core, float32, products
+# of 16-128 rows by W^T of H = 32-256): ~110 GFLOP/s, 1.4-3x numba's accumulate-in-memory loops.
+# W is walked either row-major or packed in contiguous panels (`pack`).
+#
+# It is a numba `intrinsic`: it inlines into the numba kernels that call it, and the code LLVM
+# gets is vector IR that it maps onto whatever the machine has (AVX-512, AVX2, NEON). Loads and
+# stores are unaligned; the caller pads the weight rows and the accumulator rows to whole panels.
+# (It lives in this file because numba's disk cache of a kernel is invalidated only by
+# changes to the kernel's own source file.)
+VECTOR_BYTES = 64
+V = 2  # vectors per row of a 3- or 4-row tile: one panel
+
+
+def lanes(itemsize: int) -> int:
+    """Elements of one 64-byte vector."""
+    return VECTOR_BYTES // itemsize
+
+
+def panel(itemsize: int) -> int:
+    """Columns of one panel of a packed W (two vectors: 32 float32, 16 float64). The kernels for
+    tiles of (1, 2, 3, 4) rows cover (4, 2, 1, 1) panels a call."""
+    return 2 * lanes(itemsize)
+
+
+def _make(R: int, V: int = V):
+    """The micro-kernel for tiles of R rows and V vectors per row (R * V accumulators)."""
+
+    @intrinsic
+    def panel_fma(typingctx, a, a_off, lda, w, w_off, ldw, ps, K, g, g_off, ldg):
+        """g[g_off + i*ldg + c] += sum_{k<K} a[a_off + i*lda + k] * w[w_off + k*ldw + col(c)].
+
+        For i < R and c < V * lanes, where col(c) = (c // 2L) * ps + c % 2L (L lanes: 2L columns
+        make one panel): ps = 2L for a plain row-major W, K * 2L for W packed in panels of 2L
+        columns (`pack`). a, w and g are 1-D contiguous arrays of one float dtype.
+        """
+        if not all(isinstance(x, types.Array) and x.ndim == 1 for x in (a, w, g)):
+            return None
+        dt = a.dtype
+        if dt not in (types.float32, types.float64) or w.dtype != dt or g.dtype != dt:
+            return None
+        sig = types.void(a, a_off, lda, w, w_off, ldw, ps, K, g, g_off, ldg)
+
+        def codegen(context, builder, signature, args):
+            i64 = ir.IntType(64)
+            nl = lanes(8 if dt == types.float64 else 4)
+            fty = context.get_value_type(dt)
+            vty = ir.VectorType(fty, nl)
+            ptr = [
+                context.make_array(signature.args[j])(context, builder, args[j]).data
+                for j in (0, 3, 8)
+            ]
+            ap, wp, gp = ptr
+            a_off, lda, w_off, ldw, ps, k_n, g_off, ldg = (
+                context.cast(builder, args[j], signature.args[j], types.int64)
+                for j in (1, 2, 4, 5, 6, 7, 9, 10)
+            )
+
+            def const(v):
+                return ir.Constant(i64, v)
+
+            def vec(base, idx):
+                return builder.bitcast(builder.gep(base, [idx]), vty.as_pointer())
+
+            sfx = f"v{nl}f{64 if dt == types.float64 else 32}"
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vty, [vty, vty, vty]), "llvm.fma." + sfx
+            )
+            rows = [builder.add(g_off, builder.mul(ldg, const(i))) for i in range(R)]
+            acc0 = [
+                builder.load(vec(gp, builder.add(rows[i], const(v * nl))), align=1)
+                for i in range(R)
+                for v in range(V)
+            ]
+            entry = builder.block
+            loop = builder.append_basic_block("panel.loop")
+            done = builder.append_basic_block("panel.done")
+            builder.cbranch(builder.icmp_signed(">", k_n, const(0)), loop, done)
+
+            builder.position_at_end(loop)
+            k = builder.phi(i64)
+            k.add_incoming(const(0), entry)
+            acc = []
+            for x in acc0:
+                phi = builder.phi(vty)
+                phi.add_incoming(x, entry)
+                acc.append(phi)
+            wrow = builder.add(w_off, builder.mul(k, ldw))
+            wcol = [  # vector v of the row: panel v // 2, half v % 2
+                builder.add(builder.add(wrow, builder.mul(ps, const(v // 2))), const(v % 2 * nl))
+                for v in range(V)
+            ]
+            ws = [builder.load(vec(wp, c), align=1) for c in wcol]
+            zeros = ir.Constant(ir.VectorType(ir.IntType(32), nl), [0] * nl)
+            new = []
+            for i in range(R):
+                ai = builder.load(
+                    builder.gep(
+                        ap, [builder.add(builder.add(a_off, builder.mul(lda, const(i))), k)]
+                    )
+                )
+                splat = builder.insert_element(
+                    ir.Constant(vty, ir.Undefined), ai, ir.Constant(ir.IntType(32), 0)
+                )
+                splat = builder.shuffle_vector(splat, ir.Constant(vty, ir.Undefined), zeros)
+                new.extend(builder.call(fma, [splat, ws[v], acc[i * V + v]]) for v in range(V))
+            k1 = builder.add(k, const(1))
+            last = builder.block
+            k.add_incoming(k1, last)
+            for phi, x in zip(acc, new, strict=True):
+                phi.add_incoming(x, last)
+            builder.cbranch(builder.icmp_signed("<", k1, k_n), loop, done)
+
+            builder.position_at_end(done)
+            final = []
+            for idx in range(R * V):  # all phis first: LLVM wants them at the top of the block
+                phi = builder.phi(vty)
+                phi.add_incoming(acc0[idx], entry)
+                phi.add_incoming(new[idx], last)
+                final.append(phi)
+            for idx, x in enumerate(final):
+                i, v = divmod(idx, V)
+                builder.store(x, vec(gp, builder.add(rows[i], const(v * nl))), align=1)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return panel_fma
+
+
+# One or two rows need more vectors per row to keep enough multiply-adds in flight (an FMA's
+# latency is ~4 cycles): 8 and 4 accumulators.
+panel_fma1 = _make(1, 8)
+panel_fma2 = _make(2, 4)
+panel_fma1m = _make(1, 4)  # the narrower panels left over after the wide ones
+panel_fma1n = _make(1)
+panel_fma2n = _make(2)
+panel_fma3 = _make(3)
+panel_fma4 = _make(4)
 
 
 @intrinsic
@@ -227,46 +368,80 @@ def _mm_dot(a, nb, w, r0, r1, g, gc):
 
 
 @njit(**_OPTS)
-def _gemm(nb, a, a1, ra, k0, k1, w, w1, c0, c1, g, g1, rg):
-    """g[rg + i, j] += sum_{k in [k0, k1)} a[ra + i, k] * w[k, j] for i < nb <= 4, j in [c0, c1).
+def _gemm(nb, a, a1, ra, k0, k1, w, w1, packed, c0, c1, g, g1, rg):
+    """g[rg + i, j] += sum_{k in [k0, k1)} a[ra + i, k] * W[k, j] for i < nb <= 4, j in [c0, c1).
 
-    a (rows, Ka) and g (rows, N) C-contiguous with their flat views a1, g1; w (Kw, N) (W_hh^T
-    in the forward, W_hh in the backward) and its flat view w1. Whole panels go through the
-    register-blocked micro-kernels (wide ones first for one or two rows, see `microkernel`), the
-    columns left over through `_mm_acc`.
+    a (rows, Ka) and g (rows, N) C-contiguous with their flat views a1, g1. W is either w itself,
+    row-major (Kw, N) (W_hh in the backward), or, when `packed`, W_hh^T packed in panels (`pack`:
+    then k0 = 0, k1 = H, and c0, c1 are panel boundaries of the padded columns). The register-
+    blocked micro-kernels (wide ones first for one or two rows, see `panel_fma1`) take whole
+    panels; columns left over in a row-major W go through `_mm_acc`.
     """
     lda = a.shape[1]
-    ldw = w.shape[1]
     ldg = g.shape[1]
     K = k1 - k0
     ao = ra * lda + k0
     go = rg * ldg
-    wo = k0 * ldw
-    lanes = 64 // a.itemsize  # one 64-byte vector
+    lanes = 64 // a.itemsize  # one 64-byte vector; a panel is two
+    pw = 2 * lanes
+    if packed:  # column c sits in panel c // pw: (c // pw) * ps + k * pw + c % pw
+        ldw, ps = pw, K * pw
+    else:
+        ldw, ps = w.shape[1], pw
     c = c0
     if nb == 1:
-        while c + 8 * lanes <= c1:
-            panel_fma1(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
-            c += 8 * lanes
-        if c + 4 * lanes <= c1:
-            panel_fma1m(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
-            c += 4 * lanes
+        while c + 4 * pw <= c1:
+            o = c // pw * ps if packed else k0 * ldw + c
+            panel_fma1(a1, ao, lda, w1, o, ldw, ps, K, g1, go + c, ldg)
+            c += 4 * pw
+        if c + 2 * pw <= c1:
+            o = c // pw * ps if packed else k0 * ldw + c
+            panel_fma1m(a1, ao, lda, w1, o, ldw, ps, K, g1, go + c, ldg)
+            c += 2 * pw
     elif nb == 2:
-        while c + 4 * lanes <= c1:
-            panel_fma2(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
-            c += 4 * lanes
-    while c + 2 * lanes <= c1:
+        while c + 2 * pw <= c1:
+            o = c // pw * ps if packed else k0 * ldw + c
+            panel_fma2(a1, ao, lda, w1, o, ldw, ps, K, g1, go + c, ldg)
+            c += 2 * pw
+    while c + pw <= c1:
+        o = c // pw * ps if packed else k0 * ldw + c
         if nb == 4:
-            panel_fma4(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
+            panel_fma4(a1, ao, lda, w1, o, ldw, ps, K, g1, go + c, ldg)
         elif nb == 3:
-            panel_fma3(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
+            panel_fma3(a1, ao, lda, w1, o, ldw, ps, K, g1, go + c, ldg)
         elif nb == 2:
-            panel_fma2n(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
+            panel_fma2n(a1, ao, lda, w1, o, ldw, ps, K, g1, go + c, ldg)
         else:
-            panel_fma1n(a1, ao, lda, w1, wo + c, ldw, K, g1, go + c, ldg)
-        c += 2 * lanes
+            panel_fma1n(a1, ao, lda, w1, o, ldw, ps, K, g1, go + c, ldg)
+        c += pw
     if c < c1:
         _mm_acc(a[ra : ra + nb], nb, k0, w, k0, k1, c, c1, g[rg : rg + nb], c)
+
+
+def packed_shape(H: int, itemsize: int) -> tuple[int, int]:
+    """Shape of W_hh (3H, H) packed by `pack`: (panels * H, panel width)."""
+    pw = 128 // itemsize
+    return ((-(-2 * H // pw) + -(-H // pw)) * H, pw)
+
+
+@njit(**_OPTS)
+def pack(w, out):
+    """W_hh (3H, H) -> W_hh^T in panels, out of `packed_shape`: out[p * H + k, c] = W_hh^T[k,
+    p * PW + c] for the r, z columns (panels 0 .. Prz-1) and W_hh^T[k, 2H + (p - Prz) * PW + c]
+    for the n columns; zero where a panel runs past its block. Each panel is contiguous (H x PW),
+    so the micro-kernel walks memory in order (with W_hh^T row-major, H = 256 spreads one step's
+    reads over 192 pages and loses ~25% to TLB misses)."""
+    G, H = w.shape
+    pw = out.shape[1]
+    H2 = 2 * H
+    prz = -(-H2 // pw)
+    out[:, :] = 0
+    for c in range(G):
+        p, cc = (c // pw, c % pw) if c < H2 else (prz + (c - H2) // pw, (c - H2) % pw)
+        wr = w[c, :]
+        base = p * H
+        for k in range(H):
+            out[base + k, cc] = wr[k]
 
 
 @njit(**_OPTS)
@@ -300,11 +475,11 @@ def fwd_rows(
 ):
     """Recurrence for batch rows [b0, b1).
 
-    gi (T, B, 3H): input projections incl. b_ih.  h0 (B, H).  w: W_hh (3H, H), or its transpose
-    (H, 3H) when `transposed`: then the recurrent product goes through `_gemm`'s register-blocked
-    micro-kernel (1.5-3x faster per step; the copy pays off over several rows or steps), else as
-    dot products along W_hh's rows (`_mm_dot`).  b_hh (3H,).  Writes out (T, B, H), h_n (B, H)
-    and, when `training`, saved (T, B, 5H).
+    gi (T, B, 3H): input projections incl. b_ih.  h0 (B, H).  w: W_hh (3H, H), or, when
+    `transposed`, W_hh^T packed in panels (`pack`): then the recurrent product goes through
+    `_gemm`'s register-blocked micro-kernel (1.5-3x faster per step; the packed copy pays off over
+    several rows or steps), else as dot products along W_hh's rows (`_mm_dot`).  b_hh (3H,).
+    Writes out (T, B, H), h_n (B, H) and, when `training`, saved (T, B, 5H).
     mask (T, B) bool, or (0, 0) for none: where mask[t, b] is False the row keeps its state
     (h_t = h_{t-1}, out[t] = h_{t-1}); saved is still written (backward ignores it there).
     Every loop writes a buffer of its own (gates, candidate, state): a loop that writes one part
@@ -315,13 +490,16 @@ def fwd_rows(
     H2 = 2 * H
     H3 = 3 * H
     dt = gi.dtype
-    acc = np.empty((TILE, H3), dt)  # recurrent pre-activations (b_hh included)
+    pw = 128 // gi.itemsize  # columns of a panel (see `pack`)
+    # Columns of acc: r, z in [0, 2H), n in [cn, cn + H); packed, each block is padded to panels.
+    cn, width = (-(-H2 // pw) * pw, w.size // H) if transposed else (H2, H3)
+    acc = np.zeros((TILE, width), dt)  # recurrent pre-activations (b_hh included)
     hp = np.empty((TILE, H), dt)  # state of the tile's rows
     rz = np.empty((TILE, H2), dt)  # gates r, z
     nn = np.empty((TILE, H), dt)  # candidate n
     q = np.empty((TILE, H), dt)  # r * h_prev (reset_after=False)
     acc1, hp1, q1, w1 = acc.reshape(-1), hp.reshape(-1), q.reshape(-1), w.reshape(-1)
-    ncols = H3 if reset_after else H2
+    ncols = width if reset_after else cn
     masked = mask.shape[0] > 0
     for s in range(b0, b1, TILE):
         nb = min(TILE, b1 - s)
@@ -332,11 +510,13 @@ def fwd_rows(
         for step in range(T):
             t = T - 1 - step if reverse else step
             for i in range(nb):
-                ar = acc[i, :]
-                for j in range(H3):
+                ar, an = acc[i, :H2], acc[i, cn : cn + H]
+                for j in range(H2):
                     ar[j] = b_hh[j]
+                for j in range(H):
+                    an[j] = b_hh[H2 + j]
             if transposed:
-                _gemm(nb, hp, hp1, 0, 0, H, w, w1, 0, ncols, acc, acc1, 0)
+                _gemm(nb, hp, hp1, 0, 0, H, w, w1, True, 0, ncols, acc, acc1, 0)
             else:
                 _mm_dot(hp, nb, w, 0, ncols, acc, 0)
             for i in range(nb):
@@ -349,12 +529,12 @@ def fwd_rows(
                     for j in range(H):
                         qr[j] = rr[j] * hr[j]
                 if transposed:
-                    _gemm(nb, q, q1, 0, 0, H, w, w1, H2, H3, acc, acc1, 0)
+                    _gemm(nb, q, q1, 0, 0, H, w, w1, True, cn, width, acc, acc1, 0)
                 else:
                     _mm_dot(q, nb, w, H2, H3, acc, H2)
             for i in range(nb):
                 b = s + i
-                r_, z_, a_, hr, nr = rz[i, :H], rz[i, H:], acc[i, H2:], hp[i, :], nn[i, :]
+                r_, z_, a_, hr, nr = rz[i, :H], rz[i, H:], acc[i, cn : cn + H], hp[i, :], nn[i, :]
                 gin, o = gi[t, b, H2:H3], out[t, b, :]
                 if training:
                     sv = saved[t, b, :]
@@ -438,11 +618,11 @@ def bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask)
                     b = s + i
                     d_gi[t, b, :H2] = dg[i, :H2]
                     d_gh[t, b, :] = dg[i, :]
-                _gemm(nb, dg, dg1, 0, 0, H3, w, w1, 0, H, acc, acc1, 0)
+                _gemm(nb, dg, dg1, 0, 0, H3, w, w1, False, 0, H, acc, acc1, 0)
             else:
                 for i in range(nb):
                     drh[i, :] = 0
-                _gemm(nb, dg, dg1, 0, H2, H3, w, w1, 0, H, drh, drh1, 0)
+                _gemm(nb, dg, dg1, 0, H2, H3, w, w1, False, 0, H, drh, drh1, 0)
                 for i in range(nb):
                     b = s + i
                     r_, hp_ = saved[t, b, :H], saved[t, b, 4 * H :]
@@ -452,7 +632,7 @@ def bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask)
                         dr_[j] = dq[j] * hp_[j] * r * (one - r)
                         ac[j] += dq[j] * r
                     d_gi[t, b, :] = dg[i, :]
-                _gemm(nb, dg, dg1, 0, 0, H2, w, w1, 0, H, acc, acc1, 0)
+                _gemm(nb, dg, dg1, 0, 0, H2, w, w1, False, 0, H, acc, acc1, 0)
         for i in range(nb):
             dh[s + i, :] = acc[i, :]
 
@@ -479,7 +659,7 @@ def fwd_small(
         for r in range(n):
             g2[r, :] = b_ih
         for r0 in range(0, n, TILE):
-            _gemm(min(TILE, n - r0), x2, x1, r0, 0, I, w_t, wt1, 0, H3, g2, g1, r0)
+            _gemm(min(TILE, n - r0), x2, x1, r0, 0, I, w_t, wt1, False, 0, H3, g2, g1, r0)
         fwd_rows(0, B, gi, h0, w, True, b_hh, out, h_n, saved, reset_after, reverse, training, mask)
         return
     for t in range(T):

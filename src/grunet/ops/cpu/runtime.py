@@ -38,6 +38,7 @@ COMPILE_S = {
     "bwd_small": 7,
     "step": 5,
     "transpose": 2,
+    "pack": 2,
     "same": 2,
 }
 
@@ -160,35 +161,47 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     return torch.empty(shape, dtype=dtype)
 
 
+def _np_dtype(w: np.ndarray) -> torch.dtype:
+    return torch.float32 if w.dtype == np.float32 else torch.float64
+
+
 def transposed(w: np.ndarray) -> np.ndarray:
     """W (J, K) -> a new C-contiguous W^T (K, J), blocked (numpy's strided copy is slower)."""
     out = np.empty((w.shape[1], w.shape[0]), w.dtype)
-    launch(K.transpose, torch.float32 if w.dtype == np.float32 else torch.float64, w, out)
+    launch(K.transpose, _np_dtype(w), w, out)
     return out
 
 
-class TransposedCache:
-    """W^T of one weight, kept between calls and rebuilt only when W's values changed.
+def packed(w_hh: np.ndarray) -> np.ndarray:
+    """W_hh (3H, H) -> W_hh^T in panels, the layout `kernels.fwd_rows(transposed=True)` takes."""
+    out = np.empty(K.packed_shape(w_hh.shape[1], w_hh.itemsize), w_hh.dtype)
+    launch(K.pack, _np_dtype(w_hh), np.ascontiguousarray(w_hh), out)
+    return out
 
-    A transposed copy costs ~1-2 ns a weight here (much more than the step it speeds up when a
-    call has few steps); comparing W with the copy it was made from costs ~0.05 ns a weight and
-    catches every change, in-place edits through `.data` or numpy views included (which torch's
-    version counter misses).
+
+class PackedCache:
+    """W_hh packed (`packed`) for one weight, kept between calls and rebuilt only when W_hh's
+    values changed.
+
+    Packing costs ~0.5-2 ns a weight here (more than the step it speeds up when a call has few
+    steps); comparing W_hh with the copy it was made from costs ~0.15 ns a weight and catches
+    every change, in-place edits through `.data` or numpy views included (which torch's version
+    counter misses).
     """
 
-    __slots__ = ("src", "w_t")
+    __slots__ = ("src", "w_p")
 
     def __init__(self) -> None:
         self.src: np.ndarray | None = None
-        self.w_t: np.ndarray | None = None
+        self.w_p: np.ndarray | None = None
 
     def get(self, w: np.ndarray, dtype: torch.dtype) -> np.ndarray:
         src = self.src
         if src is None or src.shape != w.shape or not _same(w, src, dtype):
             self.src = w.copy()
-            self.w_t = transposed(w)
-        assert self.w_t is not None
-        return self.w_t
+            self.w_p = packed(w)
+        assert self.w_p is not None
+        return self.w_p
 
 
 def _same(a: np.ndarray, b: np.ndarray, dtype: torch.dtype) -> bool:

@@ -79,7 +79,7 @@ class GRUStepper:
         H3 = w_ih.shape[0]
         w_hh = torch.as_tensor(w_hh).detach().to(dtype)
         self.w_ih = w_ih.contiguous().numpy()
-        self.w_t = w_hh.t().contiguous().numpy()
+        self.w_t = R.packed(w_hh.contiguous().numpy())  # the layout of fwd_rows(transposed)
         zero = np.zeros(H3, dtype=self.w_ih.dtype)
         self.b_ih = zero if b_ih is None else torch.as_tensor(b_ih).detach().to(dtype).numpy()
         self.b_hh = zero if b_hh is None else torch.as_tensor(b_hh).detach().to(dtype).numpy()
