@@ -208,14 +208,26 @@ def test_conformal_width_covers_the_folds():
     from grunet.forecast.validation import Validation, conformal_width
 
     H = 10
-    actual = np.arange(H, dtype=float)  # distances 0..9 from a forecast of 0
     zero, half = np.zeros(H), np.ones(H)
-    val = Validation([0], [actual], [{"gru": (zero, zero - half, zero + half)}])
+
+    def fold(actual):
+        return {"gru": (zero, zero - half, zero + half)}, actual
+
+    one = [fold(np.arange(H, dtype=float))]  # distances 0..9 from a forecast of 0
+    val = Validation([0], [a for _, a in one], [m for m, _ in one])
     # ratios |actual - mean| / half are 0..9: the ceil(11 * 0.8) = 9th smallest is 8
     assert conformal_width({"gru": 1.0}, val) == 8.0
     assert conformal_width({"gru": 1.0}, val, level=0.5) == 5.0
     # a member without weight does not count; none with weight: no change
     assert conformal_width({"gru": 0.0, "ets": 1.0}, val) == 1.0
+    # three folds are three observations: at 80%, ceil(4 * 0.8) = 4 > 3, so the widest fold's
+    three = [fold(np.arange(H) * s) for s in (0.5, 1.0, 0.25)]
+    val = Validation([0, 1, 2], [a for _, a in three], [m for m, _ in three])
+    assert conformal_width({"gru": 1.0}, val) == 8.0
+    # and with nine folds, the ceil(10 * 0.8) = 8th smallest fold score
+    nine = [fold(np.arange(H) * s) for s in np.linspace(0.1, 0.9, 9)]
+    val = Validation(list(range(9)), [a for _, a in nine], [m for m, _ in nine])
+    assert conformal_width({"gru": 1.0}, val) == pytest.approx(8 * 0.8)
 
 
 def test_season_choices_from_the_data():

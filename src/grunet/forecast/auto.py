@@ -17,7 +17,8 @@ Per series, from its training part only (nothing after the forecast origin is re
    folds with origins N - 3 H, N - 2 H, N - H; at each, every member (GRU ensemble, AutoETS,
    AutoTheta, seasonal naive) is fit on the steps before the origin and scored (MASE) on the
    next H. The GRU's error spread there sets its interval width; the combination's intervals are
-   scaled so that 80% of the folds' values fall inside (split conformal). The combination is an
+   scaled by split conformal over the folds as units (each fold's factor that puts 80% of its
+   values inside; the largest of 3). The combination is an
    equal-weight mean of the members (M4's lesson; weights from the folds remain available as
    ``combine="validation"``). The GRU ensemble is trained at the first origin (and forecasts
    every fold from there), then fine-tuned on the whole training part; its forecast change from
@@ -100,9 +101,14 @@ def member_specs(n: int, horizon: int, lookback: int, k: int, seed: int) -> list
     return [(lookback if i % 2 == 0 else longer, seed + i) for i in range(k)]
 
 
-def default_steps(n_windows: int) -> int:
-    """Training steps of each member before validation: 120 to 200, more with more windows."""
-    return int(np.clip(100 + n_windows // 2, 120, 200))
+STEP_LOOKBACK = 36  # a lookback beyond this gets proportionally fewer training steps
+
+
+def default_steps(n_windows: int, lookback: int = STEP_LOOKBACK) -> int:
+    """Training steps of each member before validation: 120 to 200, more with more windows;
+    times STEP_LOOKBACK / lookback for a longer lookback (a step's cost grows with it)."""
+    steps = int(np.clip(100 + n_windows // 2, 120, 200))
+    return int(steps * min(1.0, STEP_LOOKBACK / lookback))
 
 
 def fit_series(y: np.ndarray, opts: AutoOptions, series_id=None, last_index=None):
@@ -145,7 +151,7 @@ def fit_series(y: np.ndarray, opts: AutoOptions, series_id=None, last_index=None
         f"{sorted({s[0] for s in specs})}, seeds {[s[1] for s in specs]}"
     )
     ens = Ensemble(specs, H, opts.cell, opts.units, opts.learning_rate)
-    steps = opts.train_steps or default_steps(first - L - H + 1)
+    steps = opts.train_steps or default_steps(first - L - H + 1, L)
     finetune = max(steps // 3, 1 if opts.train_steps else 40)  # on the whole training part
     with_stats = opts.combine is not False
 
@@ -175,7 +181,7 @@ def fit_series(y: np.ndarray, opts: AutoOptions, series_id=None, last_index=None
     reasons.append(
         f"intervals: the members' intervals averaged with the same weights, x {factor:.2f} "
         + (
-            "(conformal: 80% of the folds' values inside)"
+            "(split conformal over the folds)"
             if val is not None
             else "(no folds; at least a random walk's width)"
         )
