@@ -170,6 +170,12 @@ def test_save_load_gives_identical_forecasts(tmp_path):
     assert g.config == f.config and g.auto_states == f.auto_states
     pd.testing.assert_frame_equal(g.predict(), f.predict())
     pd.testing.assert_frame_equal(Forecaster.load(tmp_path / "m").predict(3), f.predict(3))
+    # the damping of the GRUs' change is saved too (here forced, so that it matters)
+    before = f.predict()
+    f.auto_states[0].damping = 0.25
+    assert not f.predict()["forecast"].equals(before["forecast"])
+    f.save(tmp_path / "damped")
+    pd.testing.assert_frame_equal(load(tmp_path / "damped").predict(), f.predict())
 
 
 def test_auto_pipeline_rejects_what_it_cannot_do():
