@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from grunet.errors import GrunetError
-from grunet.forecast.evaluation import evaluate
+from grunet.forecast.evaluation import TIME_LIMIT, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared/data/forecast-dev beside the repository (or beside the folder of its worktrees)
@@ -39,13 +39,21 @@ def main(argv: list[str] | None = None) -> int:
         help="also score the GRU pipeline without its statistical members (combine=False)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--time-limit", type=float, default=TIME_LIMIT, help="seconds per baseline (0: none)"
+    )
     args = parser.parse_args(argv)
     variants = {"grunet": {}}
     if args.gru_alone:
         variants["grunet (GRU alone)"] = {"combine": False}
     try:
         board = evaluate(
-            args.paths, horizon=args.horizon, out=args.out, variants=variants, seed=args.seed
+            args.paths,
+            horizon=args.horizon,
+            out=args.out,
+            variants=variants,
+            seed=args.seed,
+            time_limit=args.time_limit or None,
         )
     except GrunetError as e:
         print(f"error: {e}", file=sys.stderr)

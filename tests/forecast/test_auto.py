@@ -111,7 +111,7 @@ def test_short_series_get_a_forecast():
     )
     g = Forecaster(horizon=6, **FAST).fit(years)
     assert g.season_length == 1 and len(g.predict()) == 6
-    assert "validation: fit on the first 14" in g.describe()
+    assert "validation: 1 rolling-origin fold(s)" in g.describe()  # origin 14: one fold of 6
 
 
 def test_too_short_series_says_how_many_points_are_needed():
@@ -170,6 +170,12 @@ def test_save_load_gives_identical_forecasts(tmp_path):
     assert g.config == f.config and g.auto_states == f.auto_states
     pd.testing.assert_frame_equal(g.predict(), f.predict())
     pd.testing.assert_frame_equal(Forecaster.load(tmp_path / "m").predict(3), f.predict(3))
+    # the damping of the GRUs' change is saved too (here forced, so that it matters)
+    before = f.predict()
+    f.auto_states[0].damping = 0.25
+    assert not f.predict()["forecast"].equals(before["forecast"])
+    f.save(tmp_path / "damped")
+    pd.testing.assert_frame_equal(load(tmp_path / "damped").predict(), f.predict())
 
 
 def test_auto_pipeline_rejects_what_it_cannot_do():
@@ -194,3 +200,83 @@ def test_combination_modes():
     assert combination_weights({"a": 1.0, "b": 1.5, "c": 3.0}) == {"a": 0.5, "b": 0.5, "c": 0.0}
     with pytest.raises(ValueError, match="combine must be"):
         Forecaster(combine="best")
+
+
+def test_folds_lie_inside_the_training_part():
+    from grunet.forecast.validation import fold_origins
+
+    assert fold_origins(100, 8, need=20) == [76, 84, 92]  # n - 3H, n - 2H, n - H
+    assert fold_origins(40, 8, need=20) == [24, 32]  # as many as leave `need` steps before
+    assert fold_origins(20, 8, need=20) == []
+
+
+def test_conformal_width_covers_the_folds():
+    from grunet.forecast.validation import Validation, conformal_width
+
+    H = 10
+    zero, half = np.zeros(H), np.ones(H)
+
+    def fold(actual):
+        return {"gru": (zero, zero - half, zero + half)}, actual
+
+    one = [fold(np.arange(H, dtype=float))]  # distances 0..9 from a forecast of 0
+    val = Validation([0], [a for _, a in one], [m for m, _ in one])
+    # ratios |actual - mean| / half are 0..9: the ceil(11 * 0.8) = 9th smallest is 8
+    assert conformal_width({"gru": 1.0}, val) == 8.0
+    assert conformal_width({"gru": 1.0}, val, level=0.5) == 5.0
+    # a member without weight does not count; none with weight: no change
+    assert conformal_width({"gru": 0.0, "ets": 1.0}, val) == 1.0
+    # three folds are three observations: at 80%, ceil(4 * 0.8) = 4 > 3, so the widest fold's
+    three = [fold(np.arange(H) * s) for s in (0.5, 1.0, 0.25)]
+    val = Validation([0, 1, 2], [a for _, a in three], [m for m, _ in three])
+    assert conformal_width({"gru": 1.0}, val) == 8.0
+    # and with nine folds, the ceil(10 * 0.8) = 8th smallest fold score
+    nine = [fold(np.arange(H) * s) for s in np.linspace(0.1, 0.9, 9)]
+    val = Validation(list(range(9)), [a for _, a in nine], [m for m, _ in nine])
+    assert conformal_width({"gru": 1.0}, val) == pytest.approx(8 * 0.8)
+
+
+def test_season_choices_from_the_data():
+    from grunet.forecast.auto import seasons
+    from grunet.forecast.seasonality import long_season_for
+
+    assert [long_season_for(f) for f in ("30min", "h", "D", "MS", None)] == [336, 168, 0, 0, 0]
+    rng = np.random.default_rng(0)
+    # daily values without a weekly cycle: no deseasonalising, members without a season
+    walk = np.cumsum(rng.normal(size=300))
+    assert seasons(walk, 7) == (7, False, 1)
+    # too short for the test (under 3 m): members keep the calendar season
+    assert seasons(walk[:20], 7) == (7, False, 7)
+    # half-hourly with a weekly pattern (weekends lower): indices of the week, members at m
+    t = np.arange(48 * 7 * 4)
+    week = np.sin(2 * np.pi * t / 48) + 2.0 * ((t // 48) % 7 >= 5) + rng.normal(0, 0.1, len(t))
+    assert seasons(week, 48, 336) == (336, True, 48)
+    # only a daily pattern: the week is not needed
+    day = np.sin(2 * np.pi * t / 48) + rng.normal(0, 0.1, len(t))
+    assert seasons(day, 48, 336) == (48, True, 48)
+
+
+def test_damping_shrinks_a_drift_the_folds_do_not_confirm():
+    from grunet.forecast.prepared import Prepared
+    from grunet.forecast.validation import choose_damping
+
+    rng = np.random.default_rng(0)
+    y = 100 + np.cumsum(rng.normal(size=60))  # a random walk
+    H, origins = 5, [45, 50, 55]
+
+    def folds(slope: float):
+        out = []
+        for o in origins:
+            prep = Prepared(y[:o], 1, False, False)
+            zf = prep.z[-1] + slope * np.arange(1, H + 1)  # the networks' forecast: a drift
+            out.append((prep, None, zf, y[o : o + H]))
+        return out
+
+    flat = [np.full(H, y[o - 1]) for o in origins]  # what followed: no change at all
+    gru = folds(3.0)
+    assert choose_damping(gru, flat, y, origins, 1) == 0.25
+    # the folds' GRU forecasts are damped in place: a quarter of the drift
+    np.testing.assert_allclose(gru[0][2] - y[44], 0.75 * np.arange(1, H + 1))
+    # a drift that did continue keeps its full size
+    drift = [y[o - 1] + 3.0 * np.arange(1, H + 1) for o in origins]
+    assert choose_damping(folds(3.0), drift, y, origins, 1) == 1.0

@@ -63,3 +63,34 @@ def test_registry_and_errors():
         forecast_baseline("ets", [1.0, 2.0, 3.0], 2)
     with pytest.raises(DataError, match="finite"):
         forecast_baseline("naive", [1.0, np.nan, 3.0], 2)
+
+
+class _Endless:
+    """A model whose fit never ends (statsforecast's AutoARIMA at season length 48 on a long
+    series behaves like this for minutes); it swallows ordinary exceptions as AutoARIMA's order
+    search does."""
+
+    def forecast(self, **kwargs):
+        while True:
+            try:
+                sum(range(1000))
+            except Exception:  # noqa: BLE001, S112 - the point: the budget must get through this
+                continue
+
+
+def test_a_baseline_past_its_time_limit_is_reported_as_timed_out(monkeypatch):
+    import grunet.forecast.baselines as baselines
+
+    monkeypatch.setattr(baselines, "make_model", lambda name, m=1: _Endless())
+    with pytest.raises(DataError, match=r"AutoARIMA timed out: no forecast within 0.2 s"):
+        forecast_baseline("arima", _series(80, 12, seed=0), 6, 12, time_limit=0.2)
+
+
+def test_time_budget_leaves_quick_code_alone():
+    from grunet.forecast.baselines import time_budget
+
+    with time_budget(30.0):
+        got = forecast_baseline("naive", _series(40, 12, seed=1), 3)
+    np.testing.assert_array_equal(got.mean, np.full(3, _series(40, 12, seed=1)[-1]))
+    with time_budget(None):  # no budget at all
+        assert forecast_baseline("drift", _series(40, 12, seed=1), 3).mean.shape == (3,)

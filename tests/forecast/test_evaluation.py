@@ -121,3 +121,31 @@ def test_a_run_stopped_early_keeps_the_series_it_scored(corpus, tmp_path, monkey
     written = pd.read_csv(out / "leaderboard.csv")
     assert set(written["series"]) == {"monthly"}
     assert (out / "leaderboard.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_baseline_that_runs_past_the_time_limit_is_scored_as_timed_out(corpus, monkeypatch):
+    import grunet.forecast.baselines as baselines
+
+    real = baselines.make_model
+
+    class Endless:
+        def forecast(self, **kwargs):
+            while True:
+                pass
+
+    monkeypatch.setattr(
+        baselines, "make_model", lambda name, m=1: Endless() if name == "arima" else real(name, m)
+    )
+    board = evaluate(
+        corpus / "undated.csv",
+        variants={"tiny": {"train_steps": 2, "n_models": 1, "units": 4}},
+        baselines=("arima",),
+        progress=False,
+        time_limit=0.2,
+    )
+    rows = board.scores.set_index("method")
+    assert rows.loc["AutoARIMA", "error"].startswith("AutoARIMA timed out: no forecast within 0.2")
+    # scored with the seasonal naive forecast, and not counted as a fit
+    assert rows.loc["AutoARIMA", "mase"] == rows.loc["SeasonalNaive", "mase"]
+    assert board.summary().loc["AutoARIMA", "fits"] == "0/1"
+    assert rows.loc["AutoETS", "error"] == ""

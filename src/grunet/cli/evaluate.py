@@ -8,7 +8,7 @@ import typer
 
 from grunet.cli.app import user_errors
 from grunet.cli.options import FORCE, QUIET, check_outputs, split_list
-from grunet.forecast.evaluation import BASELINES
+from grunet.forecast.evaluation import BASELINES, TIME_LIMIT
 from grunet.forecast.evaluation import evaluate as run_evaluate
 
 OUTPUTS = ("leaderboard.csv", "summary.csv", "forecasts.csv", "leaderboard.md", "leaderboard.png")
@@ -39,6 +39,13 @@ def evaluate(
         None, "--epochs", min=1, help="Override grunet's training epochs (quick runs)."
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="grunet's seed (repeatable runs)."),
+    time_limit: float = typer.Option(
+        TIME_LIMIT,
+        "--time-limit",
+        min=0,
+        help="Seconds each baseline may take per series (0: no limit); past it the baseline "
+        "counts as timed out and is scored with seasonal naive.",
+    ),
     force: bool = FORCE,
     quiet: bool = QUIET,
 ) -> None:
@@ -57,6 +64,7 @@ def evaluate(
             fit_options={} if epochs is None else {"epochs": epochs},
             seed=seed,
             progress=not quiet,
+            time_limit=time_limit or None,
         )
         typer.echo(board.to_markdown())
         typer.echo(f"wrote {', '.join(str(out / name) for name in OUTPUTS)}")

@@ -6,17 +6,25 @@ Per series, from its training part only (nothing after the forecast origin is re
 1. season length m from the frequency (`season_length_for`), or ``season_length=``;
 2. log when the series is positive and its variation grows with its level (`wants_log`);
 3. deseasonalise (classical additive indices of the log or raw series) when the M4 seasonality
-   test at lag m passes; the indices come from the training part, by position modulo m;
+   test at lag m passes; the indices come from the training part, by position modulo m. For
+   sub-daily data the week (7 x steps per day) is tested first and, when it passes, its indices
+   are used (they hold the daily profile too). When the test fails at m on a series long enough
+   for it (daily data without a weekly cycle), the statistical members drop the season too;
 4. lookback sized from the length (2 m, at least H and 8, cut down so that enough windows fit);
 5. an ensemble of small GRUs over per-window normalised inputs (`grunet.forecast.ensemble`),
    seeds and lookbacks (L and 2 L when there is room);
-6. rolling-origin validation inside the training part: every member (GRU ensemble, AutoETS,
-   AutoTheta, seasonal naive) is fit on all but the last H training steps and scored (MASE) on
-   those H; the GRU's error spread there sets its interval width, and the combination's errors
-   there widen its intervals. The combination is an equal-weight mean of the members (M4's
-   lesson; on the development corpus it beat weights from this one validation fold, which remain
-   available as ``combine="validation"``). The GRU ensemble then continues training on the whole
-   training part (fine-tuning), and AutoETS / AutoTheta are refit on it.
+6. rolling-origin validation inside the training part (`grunet.forecast.validation`): up to 3
+   folds with origins N - 3 H, N - 2 H, N - H; at each, every member (GRU ensemble, AutoETS,
+   AutoTheta, seasonal naive) is fit on the steps before the origin and scored (MASE) on the
+   next H. The GRU's error spread there sets its interval width; the combination's intervals are
+   scaled by split conformal over the folds as units (each fold's factor that puts 80% of its
+   values inside; the largest of 3). The combination is an
+   equal-weight mean of the members (M4's lesson; weights from the folds remain available as
+   ``combine="validation"``). The GRU ensemble is trained at the first origin (and forecasts
+   every fold from there), then fine-tuned on the whole training part; its forecast change from
+   the last value is damped by the factor (0.25 ... 1) that scored best on the folds (a learnt
+   drift of a random walk does not continue). AutoETS / AutoTheta are refit on the last
+   max(500, 10 m) training steps.
 
 Legend:  N: time steps  H: horizon  m: seasonal period  L: lookback  Q: quantiles
 """
@@ -30,19 +38,21 @@ import numpy as np
 
 from grunet.errors import DataError
 from grunet.forecast.ensemble import Ensemble
-from grunet.forecast.seasonality import is_seasonal, seasonal_indices, wants_log
+from grunet.forecast.prepared import Prepared, gru_forecast, prepared_of
+from grunet.forecast.seasonality import is_seasonal, wants_log
 from grunet.forecast.state import AutoSeriesState
-from grunet.forecast.statistical import (
-    STAT_MEMBERS,
-    combination_weights,
-    scaled_error,
-    stat_forecast,
+from grunet.forecast.validation import (
+    Z80,
+    choose_weights,
+    conformal_width,
+    fold_origins,
+    run_folds,
+    stat_members,
 )
 
 MIN_LOOKBACK = 3
 MIN_WINDOWS = 4
 MAX_LOOKBACK = 72  # the automatic lookback's cap (fit time grows with it)
-Z80 = NormalDist().inv_cdf(0.9)  # 1.2816: the 80% interval is mean +- Z80 sd
 
 
 @dataclass
@@ -60,6 +70,7 @@ class AutoOptions:
     learning_rate: float = 3e-3
     train_steps: int | None = None
     seed: int = 0
+    long_season: int = 0  # a longer season to test for (sub-daily data: a week), 0: none
 
 
 def min_length(horizon: int) -> int:
@@ -90,45 +101,14 @@ def member_specs(n: int, horizon: int, lookback: int, k: int, seed: int) -> list
     return [(lookback if i % 2 == 0 else longer, seed + i) for i in range(k)]
 
 
-def default_steps(n_windows: int) -> int:
-    """Training steps of each member before validation: 120 to 200, more with more windows."""
-    return int(np.clip(100 + n_windows // 2, 120, 200))
+STEP_LOOKBACK = 36  # a lookback beyond this gets proportionally fewer training steps
 
 
-class Prepared:
-    """A series in model units: z = log(y) (or y) minus the seasonal index of each position."""
-
-    def __init__(self, y: np.ndarray, m: int, log: bool, deseasonalise: bool) -> None:
-        self.log, self.m = log, m
-        z0 = np.log(y) if log else np.asarray(y, dtype=np.float64)
-        self.seasonal = seasonal_indices(z0, m) if deseasonalise else np.zeros(max(m, 1))
-        self.z = z0 - self.season(np.arange(len(y)))
-        d = np.abs(np.diff(self.z))
-        self.scale = float(d.mean()) if len(d) and d.mean() > 0 else 1.0
-
-    def season(self, positions: np.ndarray) -> np.ndarray:
-        return self.seasonal[np.asarray(positions) % len(self.seasonal)]
-
-    def restore(self, z: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        v = np.asarray(z) + self.season(positions)
-        return np.exp(v) if self.log else v
-
-
-def gru_forecast(prep: Prepared, ens: Ensemble, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ensemble's forecast from the end of `prep`: (values (H,), model units (H,))."""
-    n = len(prep.z)
-    zf = ens.predict(prep.z, prep.scale)
-    return prep.restore(zf, np.arange(n, n + horizon)), zf
-
-
-def _stat_members(y: np.ndarray, horizon: int, m: int) -> dict[str, tuple]:
-    out = {}
-    for name in STAT_MEMBERS:
-        try:
-            out[name] = stat_forecast(name, y, horizon, m)
-        except Exception:  # noqa: BLE001 - a member that cannot fit is left out of the combination
-            continue
-    return out
+def default_steps(n_windows: int, lookback: int = STEP_LOOKBACK) -> int:
+    """Training steps of each member before validation: 120 to 200, more with more windows;
+    times STEP_LOOKBACK / lookback for a longer lookback (a step's cost grows with it)."""
+    steps = int(np.clip(100 + n_windows // 2, 120, 200))
+    return int(steps * min(1.0, STEP_LOOKBACK / lookback))
 
 
 def fit_series(y: np.ndarray, opts: AutoOptions, series_id=None, last_index=None):
@@ -159,64 +139,52 @@ def fit_series(y: np.ndarray, opts: AutoOptions, series_id=None, last_index=None
         if use_log and not np.all(y > 0):
             raise DataError(f"log=True needs positive values, but {name} has {y.min():g}.")
     z0 = np.log(y) if use_log else y
-    deseason = is_seasonal(z0, m)
-    reasons.append(
-        f"deseasonalise: {'yes' if deseason else 'no'} (season length {m}; "
-        + (
-            "no season"
-            if m <= 1
-            else "seasonality test at lag m " + ("passed" if deseason else "failed")
-        )
-        + ", indices from the training part)"
-    )
-    n_val = n - H  # validation: fit on y[:n_val], score on y[n_val:]
-    validate = n_val >= min_length(H)
-    L = choose_lookback(n_val if validate else n, H, m, opts.lookback)
+    period, deseason, member_m = seasons(z0, m, opts.long_season)
+    reasons.append(season_reason(m, period, deseason, member_m))
+    origins = fold_origins(n, H, min_length(H))
+    first = origins[0] if origins else n  # the shortest part the ensemble trains on
+    L = choose_lookback(first, H, m, opts.lookback)
     k = opts.n_models or 3
-    specs = member_specs(n_val if validate else n, H, L, k, opts.seed)
+    specs = member_specs(first, H, L, k, opts.seed)
     reasons.append(
         f"ensemble: {k} {opts.cell.upper()} network(s) of {opts.units} units, lookbacks "
         f"{sorted({s[0] for s in specs})}, seeds {[s[1] for s in specs]}"
     )
     ens = Ensemble(specs, H, opts.cell, opts.units, opts.learning_rate)
-    errors, sigma = {}, 1.25  # sigma: a random walk's step sd is ~1.25 mean absolute steps
-    val_members: dict[str, tuple] = {}  # member -> (mean, lo80, hi80) of the validation fold
-    if validate:
-        past, future = y[:n_val], y[n_val:]
-        vprep = Prepared(past, m, use_log, deseason and is_seasonal(z0[:n_val], m))
-        steps = opts.train_steps or default_steps(n_val - L - H + 1)
-        ens.fit(vprep.z, vprep.scale, steps)
-        f_gru, zf = gru_forecast(vprep, ens, H)
-        errors["gru"] = scaled_error(future, f_gru, past, m)
-        z_true = (np.log(future) if use_log else future) - vprep.season(np.arange(n_val, n))
-        r = (z_true - zf) / vprep.scale
-        sigma = float(np.sqrt(np.mean(r**2 / np.arange(1, H + 1))))
-        sd = Z80 * sigma * vprep.scale * np.sqrt(np.arange(1, H + 1))
-        pos = np.arange(n_val, n)
-        val_members["gru"] = (f_gru, vprep.restore(zf - sd, pos), vprep.restore(zf + sd, pos))
-        if opts.combine is not False:
-            val_members.update(_stat_members(past, H, m))
-            for key, (mean, _, _) in val_members.items():
-                errors[key] = scaled_error(future, mean, past, m)
+    steps = opts.train_steps or default_steps(first - L - H + 1, L)
+    finetune = max(steps // 3, 1 if opts.train_steps else 40)  # on the whole training part
+    with_stats = opts.combine is not False
+
+    def prepare(part: np.ndarray) -> Prepared:  # choices from the part alone
+        zp = np.log(part) if use_log else part
+        return Prepared(part, period, use_log, deseason and is_seasonal(zp, period))
+
+    val = None
+    errors: dict[str, float] = {}
+    if origins:
+        val = run_folds(y, origins, prepare, ens, steps, m, member_m if with_stats else None)
+        errors = val.mean_errors()
         reasons.append(
-            f"validation: fit on the first {n_val} training steps, scored on the last {H}: MASE "
+            f"validation: {len(origins)} rolling-origin fold(s) inside the training part "
+            f"(origins {origins}, {H} steps each): mean MASE "
             + ", ".join(f"{key} {v:.3f}" for key, v in errors.items())
+            + f"; the GRU's forecast change x {val.damping:g} (the best on the folds)"
         )
-        finetune = max((opts.train_steps or steps) // 3, 40)
     else:
-        reasons.append(
-            f"validation: none ({n} training steps; validation needs {H + min_length(H)})"
-        )
-        finetune = opts.train_steps or default_steps(n - L - H + 1)
-    prep = Prepared(y, m, use_log, deseason)
-    ens.fit(prep.z, prep.scale, finetune)
-    stats = {} if opts.combine is False else _stat_members(y, H, m)
-    weights = _weights(opts.combine, errors, list(stats))
+        reasons.append(f"validation: none ({n} training steps; a fold needs {H + min_length(H)})")
+    prep = Prepared(y, period, use_log, deseason)
+    ens.fit(prep.z, prep.scale, finetune if origins else steps)
+    stats = stat_members(y, H, member_m) if with_stats else {}
+    weights = choose_weights(opts.combine, errors, list(stats))
     reasons.append("combination: " + ", ".join(f"{key} {w:.2f}" for key, w in weights.items()))
-    factor = width_factor(weights, val_members, y[n_val:]) if validate else 1.0
+    factor = conformal_width(weights, val) if val is not None else 1.0
     reasons.append(
         f"intervals: the members' intervals averaged with the same weights, x {factor:.2f} "
-        "(from the validation errors)"
+        + (
+            "(split conformal over the folds)"
+            if val is not None
+            else "(no folds; at least a random walk's width)"
+        )
     )
     state = AutoSeriesState(
         id=series_id,
@@ -230,53 +198,49 @@ def fit_series(y: np.ndarray, opts: AutoOptions, series_id=None, last_index=None
         seeds=[s[1] for s in specs],
         weights=weights,
         val_errors=errors,
-        sigma=sigma,
+        sigma=val.sigma if val is not None else 1.25,
         width_factor=factor,
         reasons=reasons,
         history=y.tolist(),
         last_index=last_index,
-        stat_forecasts={key: [v.tolist() for v in val] for key, val in stats.items()},
+        stat_forecasts={key: [v.tolist() for v in fc] for key, fc in stats.items()},
+        damping=val.damping if val is not None else 1.0,
     )
     return state, ens
 
 
-def width_factor(weights: dict[str, float], members: dict[str, tuple], actual: np.ndarray) -> float:
-    """How much wider the combination's intervals should be: its validation errors over its
-    predicted sd (the members' 80% half-widths / Z80, combined with `weights`), as a root mean
-    square, shrunk half-way to 1 (one fold of H errors is little evidence), within [0.8, 3]."""
-    mean = sum(w * members[k][0] for k, w in weights.items() if w and k in members)
-    half = sum(
-        w * (members[k][2] - members[k][1]) / 2 for k, w in weights.items() if w and k in members
+def seasons(z0: np.ndarray, m: int, long_season: int = 0) -> tuple[int, bool, int]:
+    """(period of the seasonal indices, deseasonalise?, season length of the statistical
+    members) from the training values `z0`: the period is `long_season` (a multiple of m, e.g.
+    the week of sub-daily data) when the series holds three of them and the seasonality test
+    passes there, else m; the members drop the season (m = 1) when the test fails at m on a
+    series long enough for it (3 m), as on daily data without a weekly cycle."""
+    if long_season > m > 1 and len(z0) >= 3 * long_season and is_seasonal(z0, long_season):
+        return long_season, True, m
+    deseason = is_seasonal(z0, m)
+    return m, deseason, m if deseason or len(z0) < 3 * m else 1
+
+
+def season_reason(m: int, period: int, deseason: bool, member_m: int) -> str:
+    """The describe() line of `seasons`' choice."""
+    if m <= 1:
+        return "deseasonalise: no (season length 1: no season)"
+    if period != m:
+        return (
+            f"deseasonalise: yes, with period {period} (the seasonality test passed at lag "
+            f"{period}, a multiple of the season length {m}; indices from the training part); "
+            f"statistical members at season length {m}"
+        )
+    test = "passed" if deseason else "failed"
+    members = (
+        f"statistical members at season length {member_m}"
+        if member_m == m
+        else "statistical members without a season (m = 1)"
     )
-    if np.isscalar(half) or not np.all(half > 0):
-        return 1.0
-    r2 = float(np.mean(((actual - mean) * Z80 / half) ** 2))
-    return float(np.clip(np.sqrt((r2 + 1.0) / 2.0), 0.8, 3.0))
-
-
-def _weights(combine, errors: dict[str, float], stats: list[str]) -> dict[str, float]:
-    """GRU alone (combine False), validation-trimmed equal weights ("validation"), or equal
-    weights over the GRU and every statistical member that could be fit (None, True: the
-    default; on the development corpus it beat every validation-based weighting tried)."""
-    if combine is False or not stats:
-        return {"gru": 1.0}
-    scored = {k: v for k, v in errors.items() if k == "gru" or k in stats}
-    if combine != "validation" or len(scored) < 2:
-        return {key: 1.0 / (1 + len(stats)) for key in ["gru", *stats]}
-    return combination_weights(scored)
-
-
-def prepared_of(state: AutoSeriesState) -> Prepared:
-    """The state's series in model units, rebuilt from its stored choices (no refitting)."""
-    y = np.asarray(state.history, dtype=np.float64)
-    prep = Prepared(y, state.season_length, state.log, False)
-    if state.deseasonalise:
-        prep.seasonal = np.asarray(state.seasonal, dtype=np.float64)
-        z0 = np.log(y) if state.log else y
-        prep.z = z0 - prep.season(np.arange(len(y)))
-        d = np.abs(np.diff(prep.z))
-        prep.scale = float(d.mean()) if len(d) and d.mean() > 0 else 1.0
-    return prep
+    return (
+        f"deseasonalise: {'yes' if deseason else 'no'} (season length {m}; seasonality test at "
+        f"lag m {test}, indices from the training part); {members}"
+    )
 
 
 def forecast_series(
@@ -291,7 +255,7 @@ def forecast_series(
     H = ens.horizon
     n = len(prep.z)
     pos = np.arange(n, n + H)
-    f_gru, zf = gru_forecast(prep, ens, H)
+    f_gru, zf = gru_forecast(prep, ens, H, state.damping)
     levels = quantiles or []
     out = np.zeros((1 + len(levels), H))
     sd_z = state.sigma * prep.scale * np.sqrt(np.arange(1, H + 1))  # (H,) model units
@@ -308,7 +272,9 @@ def forecast_series(
             member = [mean] + [mean + NormalDist().inv_cdf(q) * sd for q in levels]
         out += w * np.stack(member)
     out[1:] = out[0] + state.width_factor * (out[1:] - out[0])
-    # never narrower than a random walk's interval: rms one-step change x sqrt(h)
+    if state.val_errors:  # calibrated on the folds
+        return np.r_[out[:1], np.sort(out[1:], axis=0)][:, :horizon]
+    # no folds: never narrower than a random walk's interval (rms one-step change x sqrt(h))
     hist = np.asarray(state.history, dtype=np.float64)
     rw = np.sqrt(np.mean(np.diff(hist) ** 2)) * np.sqrt(np.arange(1, H + 1))  # (H,) one sd
     for j, q in enumerate(levels):

@@ -21,8 +21,11 @@ Legend:  N: history length  H: horizon
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,7 +78,40 @@ def make_model(name: str, m: int = 1):
     return cls(season_length=max(int(m), 1)) if seasonal else cls()
 
 
-def forecast_baseline(name: str, history, horizon: int, m: int = 1, level: int = 80):
+class _OutOfTime(BaseException):
+    """Raised by `time_budget`'s alarm; a BaseException so that no ``except Exception`` inside a
+    model's own search (statsforecast's AutoARIMA tries many orders) can swallow it."""
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float | None) -> Iterator[None]:
+    """Raise `_OutOfTime` in the block after `seconds` of wall time (a SIGALRM timer; the
+    signal is handled between Python bytecodes, so a long compiled call ends first). No budget
+    when `seconds` is None or off the main thread (signals reach only the main thread)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise _OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def forecast_baseline(
+    name: str,
+    history,
+    horizon: int,
+    m: int = 1,
+    level: int = 80,
+    time_limit: float | None = None,
+):
     """Fit baseline `name` to `history` and forecast `horizon` steps with a `level`% interval.
 
     Args:
@@ -83,12 +119,14 @@ def forecast_baseline(name: str, history, horizon: int, m: int = 1, level: int =
         history: the training values (N,), oldest first, all finite.
         horizon: H >= 1 steps to forecast. m: season length (1: none).
         level: nominal coverage of the interval in percent (80: the 10% and 90% quantiles).
+        time_limit: seconds of wall time the fit may take (None: no limit; see `time_budget`).
 
     Returns:
         BaselineForecast with arrays of shape (H,).
 
     Raises:
-        DataError: the history is not finite, or the model cannot be fit to it (too short).
+        DataError: the history is not finite, the model cannot be fit to it (too short), or it
+            ran past `time_limit` ("timed out").
     """
     key = resolve(name)
     y = np.asarray(history, dtype=np.float64).ravel()  # (N,)
@@ -97,9 +135,14 @@ def forecast_baseline(name: str, history, horizon: int, m: int = 1, level: int =
     season = int(m) if int(m) > 1 and len(y) >= int(m) else 1
     model = make_model(key, season)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), time_budget(time_limit):
             warnings.simplefilter("ignore")  # statsforecast's numerical chatter on short series
             out = model.forecast(y=y, h=int(horizon), level=[int(level)])
+    except _OutOfTime:
+        raise DataError(
+            f"{LABELS[key]} timed out: no forecast within {time_limit:g} s for a series of "
+            f"{len(y)} values with season length {season}."
+        ) from None
     except (NotImplementedError, ValueError, ZeroDivisionError, np.linalg.LinAlgError) as e:
         raise DataError(
             f"{LABELS[key]} could not be fit to a series of {len(y)} values ({e})."

@@ -81,7 +81,7 @@ class ForecasterConfig:
         if self.combine not in (None, True, False, "validation"):
             raise OptionError(
                 f"combine must be None or True (equal-weight combination), 'validation' (weights "
-                f"from the validation fold) or False (the GRU alone), got {self.combine!r}."
+                f"from the validation folds) or False (the GRU alone), got {self.combine!r}."
             )
         if self.train_steps is not None and (
             not isinstance(self.train_steps, (int, np.integer)) or self.train_steps < 1

@@ -38,6 +38,7 @@ MIN_TRAIN = 10  # fewest training points evaluate accepts (besides at least H of
 BASELINES = ("seasonal_naive", "naive", "drift", "ets", "arima", "theta")
 QUANTILES = (0.1, 0.9)
 REFERENCE = "AutoETS"
+TIME_LIMIT = 120.0  # seconds a baseline may take on one series before it counts as timed out
 
 
 def default_horizon(freq: str | None) -> int:
@@ -166,6 +167,7 @@ def evaluate(
     fit_options: Mapping[str, Any] | None = None,
     seed: int | None = 0,
     progress: bool = True,
+    time_limit: float | None = TIME_LIMIT,
 ) -> Leaderboard:
     """Benchmark grunet against the statsforecast baselines on every series in `paths`.
 
@@ -186,6 +188,9 @@ def evaluate(
         fit_options: arguments of ``Forecaster.fit`` (e.g. ``{"epochs": 2}`` for a quick run).
         seed: the Forecaster's seed (for repeatable runs), unless a variant sets its own.
         progress: show a progress bar over series (rich, on stderr).
+        time_limit: seconds each baseline may take per series (None: no limit); one that runs
+            past it is scored with the seasonal naive forecast and its ``error`` says "timed out"
+            (statsforecast's AutoARIMA at season length 48 does not finish in minutes).
 
     Returns:
         Leaderboard with one row per (series, method) and the summary per method.
@@ -208,7 +213,9 @@ def evaluate(
             for name in names:
                 t0 = time.perf_counter()
                 try:
-                    b = forecast_baseline(name, task.train.target, H, task.m, level=80)
+                    b = forecast_baseline(
+                        name, task.train.target, H, task.m, level=80, time_limit=time_limit
+                    )
                     by_method[LABELS[name]] = (b.mean, b.lower, b.upper, "")
                 except DataError as e:
                     by_method[LABELS[name]] = (None, None, None, str(e))

@@ -16,7 +16,7 @@ from grunet.forecast.auto import AutoOptions, describe_state, fit_series, foreca
 from grunet.forecast.config import ForecasterConfig, quantile_column
 from grunet.forecast.ensemble import Ensemble
 from grunet.forecast.frame import Panel, future_index
-from grunet.forecast.seasonality import season_length_for
+from grunet.forecast.seasonality import long_season_for, season_length_for
 from grunet.forecast.state import AutoSeriesState
 
 
@@ -35,6 +35,7 @@ def options(config: ForecasterConfig, freq: str | None) -> AutoOptions:
         learning_rate=float(c.learning_rate or 3e-3),
         train_steps=c.train_steps,
         seed=0 if c.seed is None else c.seed,
+        long_season=0 if c.season_length else long_season_for(freq),
     )
 
 

@@ -67,6 +67,16 @@ def season_length_for(freq: str | None) -> int:
     return 1
 
 
+def long_season_for(freq: str | None) -> int:
+    """A second, longer season to test for: the week (7 x steps per day) of sub-daily data
+    (hourly 168, half-hourly 336); 0 for every other frequency."""
+    m = season_length_for(freq)
+    base = None if freq is None else re.fullmatch(r"\d*([A-Za-z]+)(?:-\w+)?", freq)
+    if m <= 1 or base is None or base.group(1) in SEASON_BY_ALIAS:
+        return 0
+    return 7 * m
+
+
 def is_seasonal(z: np.ndarray, m: int) -> bool:
     """The M4 / Theta seasonality test, on the series less its centred moving average of m
     steps (so a trend or slow persistence cannot pass for a season): the autocorrelation at lag m

@@ -89,13 +89,14 @@ class AutoSeriesState:
     history: list[float]  # the training values (original units), forecast from their end
     last_index: Any  # the index value (ISO date or int step) of the last training step
     stat_forecasts: dict[str, list[list[float]]]  # member -> [mean, lo80, hi80], each (H,)
+    damping: float = 1.0  # the GRU's forecast change from the last value is multiplied by this
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AutoSeriesState:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 @dataclass

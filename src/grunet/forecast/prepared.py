@@ -1,0 +1,57 @@
+"""A series in the automatic pipeline's model units: log (or not), less its seasonal indices.
+
+Legend:  N: time steps  H: horizon  m: seasonal period (of the indices)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grunet.forecast.ensemble import Ensemble
+from grunet.forecast.seasonality import seasonal_indices
+from grunet.forecast.state import AutoSeriesState
+
+
+class Prepared:
+    """A series in model units: z = log(y) (or y) minus the seasonal index of each position
+    (indices of period m from `y` itself, when `deseasonalise`)."""
+
+    def __init__(self, y: np.ndarray, m: int, log: bool, deseasonalise: bool) -> None:
+        self.log, self.m = log, m
+        z0 = np.log(y) if log else np.asarray(y, dtype=np.float64)
+        self.seasonal = seasonal_indices(z0, m) if deseasonalise else np.zeros(max(m, 1))
+        self.z = z0 - self.season(np.arange(len(y)))
+        d = np.abs(np.diff(self.z))
+        self.scale = float(d.mean()) if len(d) and d.mean() > 0 else 1.0
+
+    def season(self, positions: np.ndarray) -> np.ndarray:
+        return self.seasonal[np.asarray(positions) % len(self.seasonal)]
+
+    def restore(self, z: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        v = np.asarray(z) + self.season(positions)
+        return np.exp(v) if self.log else v
+
+
+def gru_forecast(
+    prep: Prepared, ens: Ensemble, horizon: int, damping: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ensemble's forecast from the end of `prep`, its change from the last value (model
+    units) times `damping` (1: as the networks say; 0: the last value, i.e. no change):
+    (values (H,), model units (H,))."""
+    n = len(prep.z)
+    zf = ens.predict(prep.z, prep.scale)
+    zf = prep.z[-1] + damping * (zf - prep.z[-1])
+    return prep.restore(zf, np.arange(n, n + horizon)), zf
+
+
+def prepared_of(state: AutoSeriesState) -> Prepared:
+    """The state's series in model units, rebuilt from its stored choices (no refitting)."""
+    y = np.asarray(state.history, dtype=np.float64)
+    prep = Prepared(y, state.season_length, state.log, False)
+    if state.deseasonalise:
+        prep.seasonal = np.asarray(state.seasonal, dtype=np.float64)
+        z0 = np.log(y) if state.log else y
+        prep.z = z0 - prep.season(np.arange(len(y)))
+        d = np.abs(np.diff(prep.z))
+        prep.scale = float(d.mean()) if len(d) and d.mean() > 0 else 1.0
+    return prep

@@ -1,0 +1,189 @@
+"""Rolling-origin validation inside the training part, and what the automatic pipeline sets from
+it: the GRU's error spread, the combination weights and the intervals' width (conformal).
+
+The folds' origins are n - K H, ..., n - 2 H, n - H of the N training steps (as many of the K as
+leave enough steps before them): at each origin every member is fit on the steps before it alone
+and forecasts the next H, which the training part still holds. The GRU ensemble is trained from
+scratch at the first origin (and fine-tuned on the whole training part afterwards), so each
+fold's forecast comes from networks that saw nothing after its origin. Nothing after the
+training part (the held-out future) is read.
+
+Legend:  N: training steps  H: horizon  K: folds  m: seasonal period
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from statistics import NormalDist
+
+import numpy as np
+
+from grunet.forecast.ensemble import Ensemble
+from grunet.forecast.prepared import Prepared, gru_forecast
+from grunet.forecast.statistical import (
+    STAT_MEMBERS,
+    combination_weights,
+    scaled_error,
+    stat_forecast,
+)
+
+K_FOLDS = 3
+STAT_TAIL = 500  # the statistical members fit on the last max(STAT_TAIL, 10 m) steps
+DAMPING = (0.25, 0.5, 0.75, 1.0)  # candidate factors on the GRU's forecast change
+Z80 = NormalDist().inv_cdf(0.9)  # 1.2816: the 80% interval is mean +- Z80 sd
+
+
+def fold_origins(n: int, horizon: int, need: int, k: int = K_FOLDS) -> list[int]:
+    """The origins n - k H, ..., n - H that leave at least `need` steps before them, oldest first."""
+    return [n - j * horizon for j in range(k, 0, -1) if n - j * horizon >= need]
+
+
+def stat_tail(y: np.ndarray, m: int) -> np.ndarray:
+    """The steps the statistical members fit on: the last max(STAT_TAIL, 10 m) (AutoETS and
+    AutoTheta at m = 48 on thousands of steps take tens of seconds)."""
+    return np.asarray(y, dtype=np.float64)[-max(STAT_TAIL, 10 * m) :]
+
+
+def stat_members(y: np.ndarray, horizon: int, m: int) -> dict[str, tuple]:
+    """(mean, lo80, hi80) of every statistical member fit on `stat_tail(y, m)`; a member that
+    cannot be fit is left out."""
+    out = {}
+    tail = stat_tail(y, m)
+    for name in STAT_MEMBERS:
+        try:
+            out[name] = stat_forecast(name, tail, horizon, m)
+        except Exception:  # noqa: BLE001 - a member that cannot fit is left out of the combination
+            continue
+    return out
+
+
+@dataclass
+class Validation:
+    """The folds' forecasts: per fold, each member's (mean, lo80, hi80) and the actual values."""
+
+    origins: list[int]
+    actuals: list[np.ndarray] = field(default_factory=list)  # per fold (H,)
+    members: list[dict[str, tuple]] = field(default_factory=list)  # per fold: member -> 3 x (H,)
+    errors: dict[str, list[float]] = field(default_factory=dict)  # member -> MASE per fold
+    sigma: float = 1.25  # GRU error per sqrt(step) in scale units (a random walk's ~1.25)
+    damping: float = 1.0  # the factor on the GRU's forecast change (`choose_damping`)
+
+    def mean_errors(self) -> dict[str, float]:
+        """Each member's MASE averaged over the folds it was fit in."""
+        return {k: float(np.mean(v)) for k, v in self.errors.items()}
+
+
+def run_folds(
+    y: np.ndarray,
+    origins: list[int],
+    prepare: Callable[[np.ndarray], Prepared],
+    ens: Ensemble,
+    steps: int,
+    m: int,
+    member_m: int | None,
+) -> Validation:
+    """Fit every member at each origin of `origins` and forecast the next H steps.
+
+    Args:
+        y: the training values (N,). prepare: the model units of a prefix of y (its choices
+            from that prefix only). ens: the ensemble, trained `steps` steps at the first
+            origin only (it forecasts every fold from the data before that fold's origin, but
+            is not retrained there: one training keeps the fit fast). m: the season of the
+            MASE scaling.
+        member_m: the statistical members' season length, or None for no statistical members.
+    """
+    H = ens.horizon
+    val = Validation(origins)
+    h = np.arange(1, H + 1)
+    gru = []
+    for i, o in enumerate(origins):
+        past, future = y[:o], y[o : o + H]
+        prep = prepare(past)
+        if i == 0:
+            ens.fit(prep.z, prep.scale, steps)
+        f, zf = gru_forecast(prep, ens, H)
+        gru.append((prep, f, zf, future))
+        val.actuals.append(future)
+        val.members.append({} if member_m is None else stat_members(past, H, member_m))
+    val.damping = choose_damping(gru, val.actuals, y, origins, m)
+    r = np.stack([g[3] for g in gru])  # (K, H) residuals in scale units
+    val.sigma = float(np.sqrt(np.mean(r**2 / h)))
+    for (prep, f, zf, _), members, o in zip(gru, val.members, origins, strict=True):
+        sd = Z80 * val.sigma * prep.scale * np.sqrt(h)
+        pos = np.arange(o, o + H)
+        members["gru"] = (f, prep.restore(zf - sd, pos), prep.restore(zf + sd, pos))
+    for members, actual, o in zip(val.members, val.actuals, origins, strict=True):
+        for key, (mean, _, _) in members.items():
+            val.errors.setdefault(key, []).append(scaled_error(actual, mean, y[:o], m))
+    return val
+
+
+def choose_damping(gru: list, actuals: list, y: np.ndarray, origins: list[int], m: int) -> float:
+    """The factor in DAMPING on the GRU's forecast change from the last value with the lowest
+    mean MASE over the folds (ties: the larger), and the folds' GRU forecasts damped by it, in
+    place: `gru` holds (prepared part, values, model units, actual) per fold and becomes
+    (prepared part, values, model units, residual in scale units). Random-walk-like series,
+    where a learnt drift does not continue, get a factor below 1."""
+    best, best_err = 1.0, np.inf
+    for lam in sorted(DAMPING, reverse=True):
+        err = 0.0
+        for (prep, _, zf, _), actual, o in zip(gru, actuals, origins, strict=True):
+            zd = prep.z[-1] + lam * (zf - prep.z[-1])
+            err += scaled_error(actual, prep.restore(zd, np.arange(o, o + len(zf))), y[:o], m)
+        if err < best_err - 1e-12:
+            best, best_err = lam, err
+    for i, (prep, _, zf, actual) in enumerate(gru):
+        o = origins[i]
+        pos = np.arange(o, o + len(zf))
+        zd = prep.z[-1] + best * (zf - prep.z[-1])
+        z_true = (np.log(actual) if prep.log else actual) - prep.season(pos)
+        gru[i] = (prep, prep.restore(zd, pos), zd, (z_true - zd) / prep.scale)
+    return best
+
+
+def choose_weights(combine, errors: dict[str, float], stats: list[str]) -> dict[str, float]:
+    """GRU alone (combine False); members within 2x the best validation MASE, equal weights
+    ("validation"); else (None, True: the default) equal weights over the GRU and every
+    statistical member that could be fit."""
+    if combine is False or not stats:
+        return {"gru": 1.0}
+    scored = {k: v for k, v in errors.items() if k == "gru" or k in stats}
+    if combine != "validation" or len(scored) < 2:
+        return {key: 1.0 / (1 + len(stats)) for key in ["gru", *stats]}
+    return combination_weights(scored)
+
+
+def _combined(weights: dict[str, float], members: dict[str, tuple]):
+    """The weighted mean and 80% half-width of the members present (weights renormalised)."""
+    keys = [k for k, w in weights.items() if w > 0 and k in members]
+    total = sum(weights[k] for k in keys)
+    mean = sum(weights[k] / total * members[k][0] for k in keys)
+    half = sum(weights[k] / total * (members[k][2] - members[k][1]) / 2 for k in keys)
+    return mean, half
+
+
+def _kth(scores: np.ndarray, level: float) -> float:
+    """The ceil((n + 1) level)-th smallest of `scores` (n of them), or the largest when n is
+    too small for that: split conformal's quantile."""
+    r = np.sort(np.asarray(scores, dtype=np.float64))
+    return float(r[min(math.ceil((len(r) + 1) * level), len(r)) - 1])
+
+
+def conformal_width(weights: dict[str, float], val: Validation, level: float = 0.8) -> float:
+    """The factor on the combination's interval half-widths, by split conformal over the folds
+    as units (the H errors of one fold move together, so a fold is one observation): each
+    fold's score is the factor that puts `level` of its values inside (its ratios
+    |actual - mean| / half-width, conformal quantile), and the factor is the conformal quantile
+    of the K scores: the ceil((K + 1) level)-th smallest, which for K <= 4 at 80% is the
+    largest. Within [0.2, 10]; 1 when no fold has a member with weight."""
+    scores = []
+    for members, actual in zip(val.members, val.actuals, strict=True):
+        if not any(w > 0 and k in members for k, w in weights.items()):
+            continue
+        mean, half = _combined(weights, members)
+        scores.append(_kth(np.abs(actual - mean) / np.maximum(half, 1e-12), level))
+    if not scores:
+        return 1.0
+    return float(np.clip(_kth(np.array(scores), level), 0.2, 10.0))
