@@ -49,6 +49,7 @@ def _run(d, w, transposed, reset_after, reverse, mask, projection_inside):
 
 
 SHAPES = [(5, 1, 3, 50), (4, 2, 1, 33), (3, 3, 2, 70), (6, 7, 5, 16), (2, 9, 4, 130), (3, 5, 1, 1)]
+SHAPES += [(2, 5, 150, 40)]  # I * 3H > 16384: fwd_small's projection by dot products
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "T{}B{}I{}H{}".format(*s))

@@ -650,16 +650,21 @@ def fwd_small(
     T, B, I = x.shape  # noqa: E741
     H3 = w_ih.shape[0]
     gi = np.empty((T, B, H3), x.dtype)
-    if transposed:  # W_hh^T comes transposed: so the projection too goes by panels
-        w_t = np.empty((I, H3), x.dtype)
-        transpose(w_ih, w_t)
+    if transposed:  # several rows: the projection by tiles of rows too
         n = T * B
         x2, g2 = x.reshape((n, I)), gi.reshape((n, H3))
-        x1, g1, wt1 = x2.reshape(-1), g2.reshape(-1), w_t.reshape(-1)
         for r in range(n):
             g2[r, :] = b_ih
-        for r0 in range(0, n, TILE):
-            _gemm(min(TILE, n - r0), x2, x1, r0, 0, I, w_t, wt1, False, 0, H3, g2, g1, r0)
+        if I * H3 <= 16384:  # W_ih^T is cheap to make: by panels
+            w_t = np.empty((I, H3), x.dtype)
+            transpose(w_ih, w_t)
+            x1, g1, wt1 = x2.reshape(-1), g2.reshape(-1), w_t.reshape(-1)
+            for r0 in range(0, n, TILE):
+                _gemm(min(TILE, n - r0), x2, x1, r0, 0, I, w_t, wt1, False, 0, H3, g2, g1, r0)
+        else:  # a wide input (a stacked layer): dot products along W_ih's own rows
+            for r0 in range(0, n, TILE):
+                nb = min(TILE, n - r0)
+                _mm_dot(x2[r0 : r0 + nb], nb, w_ih, 0, H3, g2[r0 : r0 + nb], 0)
         fwd_rows(0, B, gi, h0, w, True, b_hh, out, h_n, saved, reset_after, reverse, training, mask)
         return
     for t in range(T):
