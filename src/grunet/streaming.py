@@ -8,10 +8,10 @@ per layer under ``torch.no_grad``, through each layer's own recurrence (``grunet
 fastest backend for the device), with no validation or time loop per call.
 
 Models of GRU layers (default activations), linear Dense layers right after a GRU, and Dropout,
-on CPU in float32/float64, step through `_CpuProgram` instead: one numba call per GRU layer
-(its Dense fused in), states kept as numpy arrays updated in place, weights read through numpy
-views of the parameters (so in-place training updates are seen; a parameter given new storage
-rebinds the views).
+on CPU in float32/float64, step through `_CpuProgram` instead: one numba call per observation
+for the whole model (`grunet.ops.cpu.stream_kernels.model_step`), states kept as numpy arrays
+updated in place, weights read through numpy views of the parameters (so in-place training
+updates are seen; a parameter given new storage rebinds the views).
 
 Legend:  B: batch  F: features  H: units
 
@@ -34,11 +34,12 @@ import torch
 from grunet import layers as gl
 from grunet.errors import DataError
 from grunet.layers.recurrent import Recurrent
-from grunet.ops.cpu import kernels as K
+from grunet.ops.cpu import stream_kernels as SK
 from grunet.ops.cpu.runtime import launch
 
 State = list[torch.Tensor]
 StepFn = Callable[[torch.Tensor, State], torch.Tensor]  # (x (B, F), state) -> y; updates state
+_DATA_PTR = torch.Tensor.data_ptr
 
 
 def _recurrent_step(layer: Recurrent) -> StepFn:
@@ -52,13 +53,16 @@ def _recurrent_step(layer: Recurrent) -> StepFn:
 
 
 class _CpuProgram:
-    """The whole model's step as one numba call per GRU layer (see the module docstring)."""
+    """The whole model's step as one numba call (see the module docstring).
+
+    `stream_kernels.model_step` reads every weight and state through one table of addresses:
+    numpy views of the parameters (bound again when one gets new storage) and the states
+    (B, H) per GRU layer, which this program owns and the kernel updates in place.
+    """
 
     def __init__(self, model, dtype: torch.dtype) -> None:
-        self.dtype, self.np_dtype = (
-            dtype,
-            {torch.float32: np.float32, torch.float64: np.float64}[dtype],
-        )
+        self.dtype = dtype
+        self.np_dtype = {torch.float32: np.float32, torch.float64: np.float64}[dtype]
         self.params: list[torch.Tensor] = []
         self.layers: list = []  # (gru layer, dense layer or None)
         for layer in model.layers:
@@ -68,8 +72,10 @@ class _CpuProgram:
                 self.layers[-1][1] = layer
             self.params += [p for p in layer.parameters()]
         self.units = [gru.units for gru, _ in self.layers]
-        self.kernel = None  # K.stream_step once launched
-        self.outputs = self.layers[-1][1].units if self.layers[-1][1] is not None else None
+        last = self.layers[-1][1]
+        self.outputs = last.units if last is not None else self.units[-1]
+        self.launched = False
+        self.states: list[np.ndarray] = []  # (B, H) per GRU layer, once started
         self.bind()
 
     @staticmethod
@@ -96,35 +102,46 @@ class _CpuProgram:
 
     def bind(self) -> None:
         """numpy views of every parameter; `ptrs` tells when one got new storage."""
-        self.ptrs = [p.data_ptr() for p in self.params]
+        self.ptrs = list(map(_DATA_PTR, self.params))
         nd = self.np_dtype
-        self.calls = []
+        self.arrays = []  # keeps every address in the table alive
         for gru, dense in self.layers:
             H3 = 3 * gru.units
-            z = np.zeros(H3, nd)
-            w = [gru.weight_ih, gru.bias_ih, gru.weight_hh, gru.bias_hh]
-            w_ih, b_ih, w_hh, b_hh = (z if t is None else t.detach().numpy() for t in w)
-            if dense is None:
-                kd, bd = np.zeros((0, 0), nd), np.zeros(0, nd)
-            else:
-                kd = dense.kernel.detach().numpy()
-                bd = (
-                    np.zeros(dense.units, nd) if dense.bias is None else dense.bias.detach().numpy()
-                )
-            self.calls.append((w_ih, b_ih, w_hh, b_hh, bool(gru.reset_after), kd, bd))
+            w = [gru.weight_ih, gru.weight_hh, gru.bias_ih, gru.bias_hh]
+            arrays = [np.zeros(H3, nd) if t is None else t.detach().numpy() for t in w]
+            if dense is not None:
+                bias = dense.bias
+                arrays += [dense.kernel.detach().numpy()]
+                arrays += [np.zeros(dense.units, nd) if bias is None else bias.detach().numpy()]
+            self.arrays.append(arrays)
+        self._table()
 
-    def step(self, x: np.ndarray, states: list[np.ndarray], ys: list[np.ndarray]) -> np.ndarray:
-        """x (B, F) contiguous; `states` (B, H) per GRU, updated in place -> the output (B, O)."""
-        if [p.data_ptr() for p in self.params] != self.ptrs:
+    def start(self, batch: int) -> None:
+        """Zero states for `batch` rows."""
+        self.states = [np.zeros((batch, H), self.np_dtype) for H in self.units]
+        self._table()
+
+    def _table(self) -> None:
+        rows = [len(self.layers), self.states[0].shape[0] if self.states else 0]
+        for i, (gru, dense) in enumerate(self.layers):
+            a = self.arrays[i]
+            state = self.states[i].ctypes.data if self.states else 0
+            dense_part = [dense.units, a[4].ctypes.data, a[5].ctypes.data] if dense else [0, 0, 0]
+            rows += [a[0].shape[1], gru.units, int(bool(gru.reset_after))]
+            rows += [t.ctypes.data for t in a[:4]] + [state] + dense_part
+        self.table = np.array(rows, np.int64)
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        """x (B, F) contiguous, B the started batch -> the output (B, O), a new array."""
+        if list(map(_DATA_PTR, self.params)) != self.ptrs:
             self.bind()
-        for (w_ih, b_ih, w_hh, b_hh, ra, kd, bd), h, y in zip(self.calls, states, ys, strict=True):
-            if self.kernel is None:  # first call: may compile (and says so)
-                launch(K.stream_step, self.dtype, x, h, w_ih, b_ih, w_hh, b_hh, ra, kd, bd, y)
-                self.kernel = K.stream_step
-            else:
-                self.kernel(x, h, w_ih, b_ih, w_hh, b_hh, ra, kd, bd, y)
-            x = h if kd.shape[0] == 0 else y
-        return x
+        y = np.empty((x.shape[0], self.outputs), self.np_dtype)
+        if self.launched:
+            SK.model_step(self.table, x, y)
+        else:  # first call: may compile (and says so)
+            launch(SK.model_step, self.dtype, self.table, x, y)
+            self.launched = True
+        return y
 
 
 def _first_compute(model):
@@ -172,12 +189,10 @@ class Stepper:
         self._program = (
             _CpuProgram(model, dtype) if _CpuProgram.supports(model, dtype, device) else None
         )
-        self._arrays: tuple[list, list] | None = None  # program path: GRU states, output buffers
 
     def reset(self) -> None:
         """Forget the carried state: the next step starts a new sequence from zeros."""
         self._states = None
-        self._arrays = None
 
     def _bad_shape(self, x_t) -> DataError:
         return DataError(
@@ -192,10 +207,15 @@ class Stepper:
         )
 
     def _step_program(self, x_t):
-        """`step` through `_CpuProgram`: numpy in, numba per GRU layer, numpy out."""
+        """`step` through `_CpuProgram`: numpy in, one numba call, numpy out."""
         prog = self._program
-        as_tensor = torch.is_tensor(x_t)
-        x = x_t.detach().cpu().numpy() if as_tensor else np.asarray(x_t)
+        as_tensor = False
+        if type(x_t) is np.ndarray:
+            x = x_t
+        elif torch.is_tensor(x_t):
+            as_tensor, x = True, x_t.detach().cpu().numpy()
+        else:
+            x = np.asarray(x_t)
         if x.dtype != prog.np_dtype or not x.flags.c_contiguous:
             x = np.ascontiguousarray(x, dtype=prog.np_dtype)
         single = x.ndim == 1
@@ -204,15 +224,13 @@ class Stepper:
         if x.ndim != 2 or x.shape[1] != self._features:
             raise self._bad_shape(x_t)
         B = x.shape[0]
-        if self._arrays is None:
-            hs = [np.zeros((B, H), prog.np_dtype) for H in prog.units]
-            ys = [np.empty((B, c[5].shape[1]), prog.np_dtype) for c in prog.calls]
-            self._arrays = (hs, ys)
-            hs_t = iter([[torch.from_numpy(h)] for h in hs])  # share memory with the arrays
+        if self._states is None:
+            prog.start(B)
+            hs_t = iter([[torch.from_numpy(h)] for h in prog.states])  # share their memory
             self._states = [next(hs_t) if n else [] for _, n in self._fns]
-        elif self._arrays[0][0].shape[0] != B:
+        elif prog.states[0].shape[0] != B:
             raise self._bad_batch(B)
-        y = prog.step(x, *self._arrays).copy()  # the buffers are reused next step
+        y = prog.step(x)  # a new array: earlier outputs are never overwritten
         y = y[0] if single else y
         return torch.from_numpy(y) if as_tensor else y
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from grunet.ops.cpu import kernels as K
 from grunet.ops.cpu import runtime as R
+from grunet.ops.cpu import stream_kernels as SK
 from grunet.ops.cpu.autograd import NO_MASK, transpose_pays, zeros
 
 # Per call, rows (T * B) up to which the input projection runs inside the kernel call: with W_hh
@@ -36,8 +37,12 @@ class Plan:
     """One module's weights as numpy views, bound once; `ptrs` tells when they moved."""
 
     __slots__ = (
+        "names",
         "src",
         "ptrs",
+        "tab",
+        "call",
+        "launched",
         "weights",
         "dtype",
         "I",
@@ -50,7 +55,9 @@ class Plan:
     )
 
     def __init__(self, module) -> None:
-        self.src = module._flat_weights  # torch rebuilds this list when parameters are replaced
+        params = module._parameters
+        self.names = list(module._flat_weights_names)
+        self.src = [params[n] for n in self.names]
         self.ptrs = [w.data_ptr() for w in self.src]
         self.dtype = self.src[0].dtype
         self.I, self.H, self.L = module.input_size, module.hidden_size, module.num_layers
@@ -68,13 +75,25 @@ class Plan:
             else:
                 b_ih = b_hh = zeros(H3, self.dtype)
             self.weights.append((w_ih, w_hh, b_ih, b_hh))
+        # The short-call kernel's table: sizes, then the weights' addresses (`self.weights`
+        # keeps that memory alive, so a moved weight always shows as a changed address).
+        head = [self.I, self.H, self.L, self.D, int(self.reset_after)]
+        addrs = [a.ctypes.data for w in self.weights for a in w]
+        self.tab = np.array(head + addrs, np.int64)
+        self.call = SK.module_call_f32 if self.dtype is torch.float32 else SK.module_call_f64
+        self.launched = False
 
     def valid_for(self, module) -> bool:
-        src = module._flat_weights
-        return src is self.src and [w.data_ptr() for w in src] == self.ptrs
+        """Whether the module's parameters are still the tensors (and storage) bound here."""
+        params = module._parameters
+        try:
+            return [params[n].data_ptr() for n in self.names] == self.ptrs
+        except (KeyError, AttributeError):  # a weight removed or no longer a tensor
+            return False
 
     def requires_grad(self, module) -> bool:
-        return True in [w.requires_grad for w in module._flat_weights]
+        params = module._parameters
+        return True in [params[n].requires_grad for n in self.names]
 
     def __call__(self, x: np.ndarray, h0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """x (T, B, I) contiguous, h0 (L*D, B, H) or None -> out (T, B, D*H), h_n (L*D, B, H)."""
@@ -136,9 +155,11 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
 
     None means "not taken here": the caller runs its general path (which also raises the
     errors for bad input, so this function never has to). Every check here is a cheap
-    attribute read; what does not change between calls lives in the `Plan`.
+    attribute read; what does not change between calls lives in the `Plan`. It runs before
+    the module refreshes its flat weights: the plan reads ``_parameters`` itself (a parametrized
+    module computes its weights on access and takes the general path).
     """
-    if not isinstance(input, torch.Tensor) or not input.is_cpu or input.ndim != 3:
+    if type(input) is not torch.Tensor or input.ndim != 3 or not input.is_cpu:
         return None
     grad = torch.is_grad_enabled()
     if grad and (input.requires_grad or (hx is not None and hx.requires_grad)):
@@ -146,21 +167,62 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
     plan = _plans.get(module)
     if plan is None or not plan.valid_for(module):
         if (
-            module.backend not in ("auto", "cpu")
-            or input.dtype not in _DTYPES
+            "parametrizations" in module._modules
+            or any(n not in module._parameters for n in module._flat_weights_names)
             or any(
-                w.dtype is not input.dtype or not w.is_contiguous() for w in module._flat_weights
+                w.dtype is not input.dtype or not w.is_contiguous() or not w.is_cpu
+                for w in module._parameters.values()
             )
         ):
             return None
         plan = _plans[module] = Plan(module)
-    if (grad and plan.requires_grad(module)) or (module.training and module.dropout):
+    if (
+        (grad and plan.requires_grad(module))
+        or (module.training and module.dropout)
+        or input.dtype is not plan.dtype
+        or module.backend not in ("auto", "cpu")
+    ):
         return None
-    if input.dtype is not plan.dtype:
+    if module.batch_first:
+        B, T, I = input.shape  # noqa: E741
+    else:
+        T, B, I = input.shape  # noqa: E741
+    if I != plan.I or T == 0 or B == 0:
         return None
+    if T * B <= SMALL_ROWS and input.is_contiguous():
+        return _short(plan, module, input, hx, T, B)
+    return _numpy_call(plan, module, input, hx)
+
+
+def _short(plan: Plan, module, input: torch.Tensor, hx: torch.Tensor | None, T: int, B: int):
+    """A short call in one kernel call with addresses for arguments (`stream_kernels`)."""
+    L, D, H = plan.L, plan.D, plan.H
+    h0 = 0
+    if hx is not None:
+        if (
+            type(hx) is not torch.Tensor
+            or not hx.is_cpu
+            or hx.dtype is not plan.dtype
+            or hx.shape != (L * D, B, H)
+            or not hx.is_contiguous()
+        ):
+            return _numpy_call(plan, module, input, hx)
+        h0 = hx.data_ptr()
+    bf = module.batch_first
+    out = R.empty((B, T, D * H) if bf else (T, B, D * H), plan.dtype)
+    h_n = R.empty((L * D, B, H), plan.dtype)
+    args = (plan.tab, input.data_ptr(), h0, out.data_ptr(), h_n.data_ptr(), T, B, int(bf))
+    if plan.launched:
+        plan.call(*args)
+    else:  # first call: may compile (and says so)
+        R.launch(plan.call, plan.dtype, *args)
+        plan.launched = True
+    return out, h_n
+
+
+def _numpy_call(plan: Plan, module, input: torch.Tensor, hx: torch.Tensor | None):
+    """The general inference call through numpy arrays (`Plan.__call__`)."""
     x = input.detach().numpy() if input.requires_grad else input.numpy()
-    if x.shape[2] != plan.I or 0 in x.shape:
-        return None
     if module.batch_first:
         x = x.swapaxes(0, 1)  # (T, B, I); a view, contiguous when B = 1
     if not x.flags.c_contiguous:

@@ -1,0 +1,164 @@
+"""Numba kernels for the shortest calls: arrays passed as addresses in one pointer table.
+
+Legend:  T: time steps  B: batch  I: input features  H: hidden units  O: Dense units
+         L: layers  D: directions  G = 3H: gate rows (r, z, n)
+
+numba's dispatcher checks the type of every argument of every call: ~0.1-0.2 us per array (and
+per bool), which for a single step of a small layer costs more than the arithmetic. These
+kernels take one int64 table of addresses (weights, states), bound once per weight version by
+the caller, plus the few per-call addresses as plain ints, and rebuild the arrays inside numba
+(`carray`); the recurrence itself is `kernels.fwd_small` (one implementation to keep fast).
+
+The caller owns every address: it keeps the memory alive while a table holds it, and checks
+shapes, dtypes and contiguity before a call (nothing is checked here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import carray, njit, types
+from numba.extending import intrinsic
+
+from grunet.ops.cpu import kernels as K
+
+_OPTS = {"cache": True, "fastmath": K.FASTMATH, "error_model": "numpy", "nogil": True}
+
+# Module-call table: header, then per layer and direction (w_ih, w_hh, b_ih, b_hh) addresses.
+M_HEAD = 5  # I, H, L, D, reset_after
+# Model-step table: header, then per GRU layer `S_ROW` entries (see `model_step`).
+S_HEAD = 2  # number of GRU layers, batch rows B the state addresses are for
+S_ROW = 11  # I, H, reset_after, w_ih, w_hh, b_ih, b_hh, state, O (0: no Dense), kernel, bias
+
+
+@intrinsic
+def _ptr(typingctx, addr, zero):
+    """The int `addr` as a pointer to elements of `zero`'s type."""
+    if not isinstance(addr, types.Integer) or not isinstance(zero, types.Float):
+        return None
+    ptr = types.CPointer(zero)
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(ptr))
+
+    return ptr(addr, zero), codegen
+
+
+@njit(**_OPTS)
+def _a1(addr, n, zero):
+    return carray(_ptr(addr, zero), (n,))
+
+
+@njit(**_OPTS)
+def _a2(addr, n, m, zero):
+    return carray(_ptr(addr, zero), (n, m))
+
+
+@njit(**_OPTS)
+def _a3(addr, n, m, k, zero):
+    return carray(_ptr(addr, zero), (n, m, k))
+
+
+@njit(**_OPTS)
+def _layer(zero, tab, k, x, h0, out, h_n, Iin, H, reset_after, reverse):
+    """Layer/direction `k` of a module table over x (T, B, Iin): out (T, B, H), h_n (B, H)."""
+    base = M_HEAD + 4 * k
+    G = 3 * H
+    K.fwd_small(
+        x, _a2(tab[base], G, Iin, zero), _a1(tab[base + 2], G, zero), h0,
+        _a2(tab[base + 1], G, H, zero), False, _a1(tab[base + 3], G, zero), out, h_n, out,
+        reset_after, reverse, False, np.empty((0, 0), np.bool_),
+    )  # fmt: skip
+
+
+@njit(**_OPTS)
+def _module_call(zero, tab, x_ptr, h0_ptr, out_ptr, hn_ptr, T, B, batch_first):
+    """A whole `grunet.nn.GRU` call: x, out batch-first or time-major, h0 at 0 means zeros."""
+    I, H, L, D, reset_after = tab[0], tab[1], tab[2], tab[3], tab[4] != 0  # noqa: E741
+    h_n = _a3(hn_ptr, L * D, B, H, zero)
+    h0 = np.zeros((L * D, B, H), h_n.dtype) if h0_ptr == 0 else _a3(h0_ptr, L * D, B, H, zero)
+    flip = batch_first and B > 1  # memory (B, T, .) differs from (T, B, .)
+    if flip:
+        xb = _a3(x_ptr, B, T, I, zero)
+        x = np.empty((T, B, I), h_n.dtype)
+        for b in range(B):
+            for t in range(T):
+                x[t, b, :] = xb[b, t, :]
+    else:
+        x = _a3(x_ptr, T, B, I, zero)
+    if L == 1 and D == 1 and not flip:  # the common case: straight into the caller's buffer
+        _layer(zero, tab, 0, x, h0[0], _a3(out_ptr, T, B, H, zero), h_n[0], I, H, reset_after, False)
+        return
+    Iin = I
+    o = np.empty((T, B, H), h_n.dtype)
+    for layer in range(L):
+        y = np.empty((T, B, D * H), h_n.dtype)
+        for d in range(D):
+            k = layer * D + d
+            _layer(zero, tab, k, x, h0[k], o, h_n[k], Iin, H, reset_after, d == 1)
+            for t in range(T):
+                for b in range(B):
+                    y[t, b, d * H : (d + 1) * H] = o[t, b, :]
+        x = y
+        Iin = D * H
+    if batch_first:
+        out = _a3(out_ptr, B, T, D * H, zero)
+        for b in range(B):
+            for t in range(T):
+                out[b, t, :] = x[t, b, :]
+    else:
+        _a3(out_ptr, T, B, D * H, zero)[:, :, :] = x
+
+
+@njit(**_OPTS)
+def module_call_f32(tab, x_ptr, h0_ptr, out_ptr, hn_ptr, T, B, batch_first):
+    """`_module_call` for float32 (one compile per dtype, only when used)."""
+    _module_call(np.float32(0), tab, x_ptr, h0_ptr, out_ptr, hn_ptr, T, B, batch_first)
+
+
+@njit(**_OPTS)
+def module_call_f64(tab, x_ptr, h0_ptr, out_ptr, hn_ptr, T, B, batch_first):
+    """`_module_call` for float64."""
+    _module_call(np.float64(0), tab, x_ptr, h0_ptr, out_ptr, hn_ptr, T, B, batch_first)
+
+
+@njit(**_OPTS)
+def model_step(tab, x, y):
+    """One observation through GRU layers, each optionally followed by a linear Dense.
+
+    x (B, F) contiguous; y (B, out) receives the model's output (the last Dense's, else the
+    last GRU's new state). Per GRU layer the table holds its sizes and reset_after, the
+    addresses of w_ih (3H, I), w_hh (3H, H), b_ih, b_hh (3H,), its state (B, H), updated in
+    place, and of its Dense's kernel (H, O) and bias (O,) when O > 0.
+    """
+    zero = x.dtype.type(0)
+    n, B = tab[0], tab[1]
+    xin = x
+    for i in range(n):
+        r = S_HEAD + S_ROW * i
+        I, H, ra = tab[r], tab[r + 1], tab[r + 2] != 0  # noqa: E741
+        G = 3 * H
+        h = _a2(tab[r + 7], B, H, zero)
+        h_new = np.empty((1, B, H), x.dtype)
+        K.fwd_small(
+            xin.reshape((1, B, I)), _a2(tab[r + 3], G, I, zero), _a1(tab[r + 5], G, zero), h,
+            _a2(tab[r + 4], G, H, zero), False, _a1(tab[r + 6], G, zero), h_new, h_new[0],
+            h_new, ra, False, False, np.empty((0, 0), np.bool_),
+        )  # fmt: skip
+        h[:, :] = h_new[0]
+        O = tab[r + 8]  # noqa: E741
+        last = i == n - 1
+        if O == 0:
+            if last:
+                y[:, :] = h
+            xin = h
+            continue
+        kd, bd = _a2(tab[r + 9], H, O, zero), _a1(tab[r + 10], O, zero)
+        yl = y if last else np.empty((B, O), x.dtype)
+        for b in range(B):
+            yr, hr = yl[b, :], h[b, :]
+            yr[:] = bd
+            for k in range(H):
+                hk, kr = hr[k], kd[k, :]
+                for o in range(O):
+                    yr[o] += hk * kr[o]
+        xin = yl
