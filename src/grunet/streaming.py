@@ -122,14 +122,12 @@ class _CpuProgram:
         self._table()
 
     def _table(self) -> None:
-        rows = [len(self.layers), self.states[0].shape[0] if self.states else 0]
-        for i, (gru, dense) in enumerate(self.layers):
-            a = self.arrays[i]
-            state = self.states[i].ctypes.data if self.states else 0
-            dense_part = [dense.units, a[4].ctypes.data, a[5].ctypes.data] if dense else [0, 0, 0]
-            rows += [a[0].shape[1], gru.units, int(bool(gru.reset_after))]
-            rows += [t.ctypes.data for t in a[:4]] + [state] + dense_part
-        self.table = np.array(rows, np.int64)
+        rows = []
+        for i, (gru, _) in enumerate(self.layers):
+            state = self.states[i] if self.states else None
+            arrays = self.arrays[i]  # w_ih, w_hh, b_ih, b_hh[, Dense kernel, bias]
+            rows.append(SK.layer_row(*arrays[:4], gru.reset_after, state, *arrays[4:]))
+        self.table = SK.model_table(rows, self.states[0].shape[0] if self.states else 0)
 
     def step(self, x: np.ndarray) -> np.ndarray:
         """x (B, F) contiguous, B the started batch -> the output (B, O), a new array."""

@@ -7,7 +7,10 @@ numba's dispatcher checks the type of every argument of every call: ~0.1-0.2 us 
 per bool), which for a single step of a small layer costs more than the arithmetic. These
 kernels take one int64 table of addresses (weights, states), bound once per weight version by
 the caller, plus the few per-call addresses as plain ints, and rebuild the arrays inside numba
-(`carray`); the recurrence itself is `kernels.fwd_small` (one implementation to keep fast).
+(`carray`). The recurrence is `few_rows`: row by row, weights in their own layout (so the
+tables can point at the parameters themselves and in-place edits are seen), the gates through
+`kernels`' vectorizable sigmoid and tanh. It is small on purpose: `kernels.fwd_small` (tiles,
+both W_hh layouts) costs ~3x more to compile inside a caller and no less per step at these sizes.
 
 The caller owns every address: it keeps the memory alive while a table holds it, and checks
 shapes, dtypes and contiguity before a call (nothing is checked here).
@@ -58,15 +61,66 @@ def _a3(addr, n, m, k, zero):
     return carray(_ptr(addr, zero), (n, m, k))
 
 
+@njit(cache=True, fastmath=K.FASTMATH | {"reassoc"}, error_model="numpy", nogil=True)
+def _matvec(w, r0, r1, v, bias, dst):
+    """dst[j - r0] = bias[j] + w[j, :] . v  for j in [r0, r1): rows of W in its own layout.
+
+    Reassociation (own flags) lets each dot product vectorize; it only reorders the sums.
+    """
+    K_ = v.shape[0]
+    for j in range(r0, r1):
+        wr = w[j, :K_]
+        s = bias[j]
+        for k in range(K_):
+            s += wr[k] * v[k]
+        dst[j - r0] = s
+
+
+@njit(**_OPTS)
+def few_rows(x, w_ih, b_ih, h0, w_hh, b_hh, out, h_n, reset_after, reverse):
+    """One layer and direction over a few rows: x (T, B, I) -> out (T, B, H), h_n (B, H).
+
+    The same recurrence as `kernels.fwd_small` (rows (r, z, n), both variants; out may not
+    alias x), written for the shortest calls: row by row, weights in their own layout, no
+    tiles, so it compiles in a few seconds and a step costs the arithmetic.
+    """
+    T, B, _ = x.shape
+    H = h_n.shape[1]
+    H2 = 2 * H
+    G = 3 * H
+    gi = np.empty(G, x.dtype)  # input projection of the row and step, b_ih included
+    gh = np.empty(G, x.dtype)  # recurrent pre-activations, b_hh included
+    q = np.empty(H, x.dtype)  # r * h_prev (reset_after=False)
+    for b in range(B):
+        h_n[b, :] = h0[b, :]
+    for step in range(T):
+        t = T - 1 - step if reverse else step
+        for b in range(B):
+            h, o = h_n[b, :], out[t, b, :]
+            _matvec(w_ih, 0, G, x[t, b, :], b_ih, gi)
+            _matvec(w_hh, 0, G if reset_after else H2, h, b_hh, gh)
+            for j in range(H2):
+                gi[j] = K._sigmoid(gi[j] + gh[j])
+            if not reset_after:
+                for j in range(H):
+                    q[j] = gi[j] * h[j]
+                _matvec(w_hh, H2, G, q, b_hh, gh[H2:])
+            for j in range(H):
+                a = gh[H2 + j]
+                n = K._tanh(gi[H2 + j] + (gi[j] * a if reset_after else a))
+                o[j] = n + gi[H + j] * (h[j] - n)  # = z * h_prev + (1 - z) * n
+            h[:] = o
+
+
 @njit(**_OPTS)
 def _layer(zero, tab, k, x, h0, out, h_n, Iin, H, reset_after, reverse):
     """Layer/direction `k` of a module table over x (T, B, Iin): out (T, B, H), h_n (B, H)."""
     base = M_HEAD + 4 * k
     G = 3 * H
-    K.fwd_small(
+    few_rows(
         x, _a2(tab[base], G, Iin, zero), _a1(tab[base + 2], G, zero), h0,
-        _a2(tab[base + 1], G, H, zero), False, _a1(tab[base + 3], G, zero), out, h_n, out,
-        reset_after, reverse, False, np.empty((0, 0), np.bool_),
+        _a2(tab[base + 1], G, H, zero), _a1(tab[base + 3], G, zero), out, h_n, reset_after,
+        reverse,
     )  # fmt: skip
 
 
@@ -85,21 +139,23 @@ def _module_call(zero, tab, x_ptr, h0_ptr, out_ptr, hn_ptr, T, B, batch_first):
                 x[t, b, :] = xb[b, t, :]
     else:
         x = _a3(x_ptr, T, B, I, zero)
-    if L == 1 and D == 1 and not flip:  # the common case: straight into the caller's buffer
-        _layer(zero, tab, 0, x, h0[0], _a3(out_ptr, T, B, H, zero), h_n[0], I, H, reset_after, False)
-        return
+    # One layer, one direction, memory order as time-major: straight into the caller's buffer.
+    direct = L == 1 and D == 1 and not flip
+    o = _a3(out_ptr, T, B, H, zero) if direct else np.empty((T, B, H), h_n.dtype)
     Iin = I
-    o = np.empty((T, B, H), h_n.dtype)
     for layer in range(L):
-        y = np.empty((T, B, D * H), h_n.dtype)
-        for d in range(D):
+        y = o if direct else np.empty((T, B, D * H), h_n.dtype)
+        for d in range(D):  # one call site: the recurrence is compiled (and inlined) once
             k = layer * D + d
             _layer(zero, tab, k, x, h0[k], o, h_n[k], Iin, H, reset_after, d == 1)
-            for t in range(T):
-                for b in range(B):
-                    y[t, b, d * H : (d + 1) * H] = o[t, b, :]
+            if not direct:
+                for t in range(T):
+                    for b in range(B):
+                        y[t, b, d * H : (d + 1) * H] = o[t, b, :]
         x = y
         Iin = D * H
+    if direct:
+        return
     if batch_first:
         out = _a3(out_ptr, B, T, D * H, zero)
         for b in range(B):
@@ -138,13 +194,11 @@ def model_step(tab, x, y):
         I, H, ra = tab[r], tab[r + 1], tab[r + 2] != 0  # noqa: E741
         G = 3 * H
         h = _a2(tab[r + 7], B, H, zero)
-        h_new = np.empty((1, B, H), x.dtype)
-        K.fwd_small(
+        few_rows(
             xin.reshape((1, B, I)), _a2(tab[r + 3], G, I, zero), _a1(tab[r + 5], G, zero), h,
-            _a2(tab[r + 4], G, H, zero), False, _a1(tab[r + 6], G, zero), h_new, h_new[0],
-            h_new, ra, False, False, np.empty((0, 0), np.bool_),
+            _a2(tab[r + 4], G, H, zero), _a1(tab[r + 6], G, zero), np.empty((1, B, H), x.dtype),
+            h, ra, False,
         )  # fmt: skip
-        h[:, :] = h_new[0]
         O = tab[r + 8]  # noqa: E741
         last = i == n - 1
         if O == 0:
@@ -162,3 +216,22 @@ def model_step(tab, x, y):
                 for o in range(O):
                     yr[o] += hk * kr[o]
         xin = yl
+
+
+def layer_row(w_ih, w_hh, b_ih, b_hh, reset_after, state, kernel=None, bias=None):
+    """`model_step`'s table entries for one GRU layer (numpy arrays; `state` may be None)."""
+    dense = [0, 0, 0] if kernel is None else [kernel.shape[1], _addr(kernel), _addr(bias)]
+    return [
+        w_ih.shape[1], b_ih.shape[0] // 3, int(bool(reset_after)),
+        _addr(w_ih), _addr(w_hh), _addr(b_ih), _addr(b_hh), _addr(state),
+        *dense,
+    ]  # fmt: skip
+
+
+def model_table(rows: list[list[int]], batch: int) -> np.ndarray:
+    """The table `model_step` reads: its header, then the layers' `layer_row` entries."""
+    return np.array([len(rows), batch] + [v for row in rows for v in row], np.int64)
+
+
+def _addr(a) -> int:
+    return 0 if a is None else a.ctypes.data
