@@ -41,10 +41,10 @@ class Plan:
         "src",
         "ptrs",
         "tab",
-        "call",
         "launched",
         "weights",
         "dtype",
+        "nd",
         "I",
         "H",
         "L",
@@ -60,6 +60,7 @@ class Plan:
         self.src = [params[n] for n in self.names]
         self.ptrs = [w.data_ptr() for w in self.src]
         self.dtype = self.src[0].dtype
+        self.nd = _DTYPES[self.dtype]
         self.I, self.H, self.L = module.input_size, module.hidden_size, module.num_layers
         self._zeros: dict[int, np.ndarray] = {}  # initial states per batch size (never written)
         self._small = None  # the short-call kernel, once launched
@@ -80,7 +81,6 @@ class Plan:
         head = [self.I, self.H, self.L, self.D, int(self.reset_after)]
         addrs = [a.ctypes.data for w in self.weights for a in w]
         self.tab = np.array(head + addrs, np.int64)
-        self.call = SK.module_call_f32 if self.dtype is torch.float32 else SK.module_call_f64
         self.launched = False
 
     def valid_for(self, module) -> bool:
@@ -209,15 +209,15 @@ def _short(plan: Plan, module, input: torch.Tensor, hx: torch.Tensor | None, T: 
             return _numpy_call(plan, module, input, hx)
         h0 = hx.data_ptr()
     bf = module.batch_first
-    out = R.empty((B, T, D * H) if bf else (T, B, D * H), plan.dtype)
-    h_n = R.empty((L * D, B, H), plan.dtype)
-    args = (plan.tab, input.data_ptr(), h0, out.data_ptr(), h_n.data_ptr(), T, B, int(bf))
+    nd = plan.nd
+    out = R.empty_np((B, T, D * H) if bf else (T, B, D * H), nd)  # numpy: ~2x quicker than torch
+    h_n = R.empty_np((L * D, B, H), nd)
     if plan.launched:
-        plan.call(*args)
+        SK.module_call(plan.tab, input.data_ptr(), h0, out, h_n, bf)
     else:  # first call: may compile (and says so)
-        R.launch(plan.call, plan.dtype, *args)
+        R.launch(SK.module_call, plan.dtype, plan.tab, input.data_ptr(), h0, out, h_n, bf)
         plan.launched = True
-    return out, h_n
+    return torch.from_numpy(out), torch.from_numpy(h_n)
 
 
 def _numpy_call(plan: Plan, module, input: torch.Tensor, hx: torch.Tensor | None):

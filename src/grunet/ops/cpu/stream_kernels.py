@@ -65,15 +65,31 @@ def _a3(addr, n, m, k, zero):
 def _matvec(w, r0, r1, v, bias, dst):
     """dst[j - r0] = bias[j] + w[j, :] . v  for j in [r0, r1): rows of W in its own layout.
 
-    Reassociation (own flags) lets each dot product vectorize; it only reorders the sums.
+    Four rows at a time share each load of v; reassociation (own flags) lets the dot products
+    vectorize (it only reorders the sums).
     """
     K_ = v.shape[0]
-    for j in range(r0, r1):
-        wr = w[j, :K_]
-        s = bias[j]
+    zero = v.dtype.type(0)
+    j = r0
+    while j + 4 <= r1:
+        w0, w1, w2, w3 = w[j, :K_], w[j + 1, :K_], w[j + 2, :K_], w[j + 3, :K_]
+        s0, s1, s2, s3 = zero, zero, zero, zero
+        for k in range(K_):
+            vk = v[k]
+            s0 += w0[k] * vk
+            s1 += w1[k] * vk
+            s2 += w2[k] * vk
+            s3 += w3[k] * vk
+        o = j - r0
+        dst[o], dst[o + 1] = bias[j] + s0, bias[j + 1] + s1
+        dst[o + 2], dst[o + 3] = bias[j + 2] + s2, bias[j + 3] + s3
+        j += 4
+    for i in range(j, r1):
+        wr = w[i, :K_]
+        s = zero
         for k in range(K_):
             s += wr[k] * v[k]
-        dst[j - r0] = s
+        dst[i - r0] = bias[i] + s
 
 
 @njit(**_OPTS)
@@ -125,10 +141,14 @@ def _layer(zero, tab, k, x, h0, out, h_n, Iin, H, reset_after, reverse):
 
 
 @njit(**_OPTS)
-def _module_call(zero, tab, x_ptr, h0_ptr, out_ptr, hn_ptr, T, B, batch_first):
-    """A whole `grunet.nn.GRU` call: x, out batch-first or time-major, h0 at 0 means zeros."""
+def module_call(tab, x_ptr, h0_ptr, out, h_n, batch_first):
+    """A whole `grunet.nn.GRU` call on contiguous memory: the module's table, the addresses of
+    x ((B, T, I) when `batch_first`, else (T, B, I)) and of h0 (L*D, B, H) (0: zeros); writes
+    out ((B, T, D*H) or (T, B, D*H)) and h_n (L*D, B, H)."""
+    zero = h_n.dtype.type(0)
     I, H, L, D, reset_after = tab[0], tab[1], tab[2], tab[3], tab[4] != 0  # noqa: E741
-    h_n = _a3(hn_ptr, L * D, B, H, zero)
+    B = h_n.shape[1]
+    T = out.shape[1] if batch_first else out.shape[0]
     h0 = np.zeros((L * D, B, H), h_n.dtype) if h0_ptr == 0 else _a3(h0_ptr, L * D, B, H, zero)
     flip = batch_first and B > 1  # memory (B, T, .) differs from (T, B, .)
     if flip:
@@ -141,7 +161,7 @@ def _module_call(zero, tab, x_ptr, h0_ptr, out_ptr, hn_ptr, T, B, batch_first):
         x = _a3(x_ptr, T, B, I, zero)
     # One layer, one direction, memory order as time-major: straight into the caller's buffer.
     direct = L == 1 and D == 1 and not flip
-    o = _a3(out_ptr, T, B, H, zero) if direct else np.empty((T, B, H), h_n.dtype)
+    o = out.reshape((T, B, H)) if direct else np.empty((T, B, H), h_n.dtype)
     Iin = I
     for layer in range(L):
         y = o if direct else np.empty((T, B, D * H), h_n.dtype)
@@ -157,24 +177,11 @@ def _module_call(zero, tab, x_ptr, h0_ptr, out_ptr, hn_ptr, T, B, batch_first):
     if direct:
         return
     if batch_first:
-        out = _a3(out_ptr, B, T, D * H, zero)
         for b in range(B):
             for t in range(T):
                 out[b, t, :] = x[t, b, :]
     else:
-        _a3(out_ptr, T, B, D * H, zero)[:, :, :] = x
-
-
-@njit(**_OPTS)
-def module_call_f32(tab, x_ptr, h0_ptr, out_ptr, hn_ptr, T, B, batch_first):
-    """`_module_call` for float32 (one compile per dtype, only when used)."""
-    _module_call(np.float32(0), tab, x_ptr, h0_ptr, out_ptr, hn_ptr, T, B, batch_first)
-
-
-@njit(**_OPTS)
-def module_call_f64(tab, x_ptr, h0_ptr, out_ptr, hn_ptr, T, B, batch_first):
-    """`_module_call` for float64."""
-    _module_call(np.float64(0), tab, x_ptr, h0_ptr, out_ptr, hn_ptr, T, B, batch_first)
+        out[:, :, :] = x
 
 
 @njit(**_OPTS)
