@@ -62,7 +62,7 @@ class _CpuProgram:
 
     def __init__(self, model, dtype: torch.dtype) -> None:
         self.dtype = dtype
-        self.np_dtype = {torch.float32: np.float32, torch.float64: np.float64}[dtype]
+        self.np_dtype = np.dtype({torch.float32: np.float32, torch.float64: np.float64}[dtype])
         self.params: list[torch.Tensor] = []
         self.layers: list = []  # (gru layer, dense layer or None)
         for layer in model.layers:
@@ -75,6 +75,7 @@ class _CpuProgram:
         last = self.layers[-1][1]
         self.outputs = last.units if last is not None else self.units[-1]
         self.launched = False
+        self.batch = 0  # rows of the states, once started
         self.states: list[np.ndarray] = []  # (B, H) per GRU layer, once started
         self.bind()
 
@@ -118,6 +119,7 @@ class _CpuProgram:
 
     def start(self, batch: int) -> None:
         """Zero states for `batch` rows."""
+        self.batch = batch
         self.states = [np.zeros((batch, H), self.np_dtype) for H in self.units]
         self._table()
 
@@ -130,10 +132,10 @@ class _CpuProgram:
         self.table = SK.model_table(rows, self.states[0].shape[0] if self.states else 0)
 
     def step(self, x: np.ndarray) -> np.ndarray:
-        """x (B, F) contiguous, B the started batch -> the output (B, O), a new array."""
+        """x (B * F,) contiguous, B the started batch -> the output (B * O,), a new array."""
         if list(map(_DATA_PTR, self.params)) != self.ptrs:
             self.bind()
-        y = np.empty((x.shape[0], self.outputs), self.np_dtype)
+        y = np.empty(self.batch * self.outputs, self.np_dtype)
         if self.launched:
             SK.model_step(self.table, x, y)
         else:  # first call: may compile (and says so)
@@ -214,22 +216,27 @@ class Stepper:
             as_tensor, x = True, x_t.detach().cpu().numpy()
         else:
             x = np.asarray(x_t)
-        if x.dtype != prog.np_dtype or not x.flags.c_contiguous:
+        if x.dtype is not prog.np_dtype or not x.flags.c_contiguous:
             x = np.ascontiguousarray(x, dtype=prog.np_dtype)
-        single = x.ndim == 1
-        if single:
-            x = x.reshape(1, -1)  # (1, F)
-        if x.ndim != 2 or x.shape[1] != self._features:
+        shape = x.shape
+        if len(shape) == 1:  # one sequence: the kernel reads it as it is, (F,) = (1 * F,)
+            B = 1
+        elif len(shape) == 2:
+            B = shape[0]
+            x = x.reshape(-1)
+        else:
             raise self._bad_shape(x_t)
-        B = x.shape[0]
+        if shape[-1] != self._features or B == 0:
+            raise self._bad_shape(x_t)
         if self._states is None:
             prog.start(B)
             hs_t = iter([[torch.from_numpy(h)] for h in prog.states])  # share their memory
             self._states = [next(hs_t) if n else [] for _, n in self._fns]
-        elif prog.states[0].shape[0] != B:
+        elif prog.batch != B:
             raise self._bad_batch(B)
         y = prog.step(x)  # a new array: earlier outputs are never overwritten
-        y = y[0] if single else y
+        if len(shape) == 2:
+            y = y.reshape(B, -1)
         return torch.from_numpy(y) if as_tensor else y
 
     @property

@@ -8,6 +8,6 @@ does is public API a user can call step by step. ``warmup`` compiles its CPU ker
 
 from grunet.article.demo import OUTPUTS, build_article_model, run_article
 from grunet.article.plots import plot_predictions
-from grunet.article.warmup import warmup
+from grunet.article.precompile import warmup
 
 __all__ = ["OUTPUTS", "build_article_model", "plot_predictions", "run_article", "warmup"]

@@ -142,9 +142,10 @@ class GRUStepper:
                 f"(batch, input features), got {x.shape}; reset(batch=...) for another batch."
             )
         h_new = np.empty_like(self._h)
+        args = (self._table, x.reshape(-1), h_new.reshape(-1))  # the kernel takes flat rows
         if self._launched:
-            SK.model_step(self._table, x, h_new)
+            SK.model_step(*args)
         else:  # first call: may compile (and says so)
-            R.launch(SK.model_step, self._dtype, self._table, x, h_new)
+            R.launch(SK.model_step, self._dtype, *args)
             self._launched = True
         return torch.from_numpy(h_new) if is_tensor else h_new

@@ -188,14 +188,17 @@ def module_call(tab, x_ptr, h0_ptr, out, h_n, batch_first):
 def model_step(tab, x, y):
     """One observation through GRU layers, each optionally followed by a linear Dense.
 
-    x (B, F) contiguous; y (B, out) receives the model's output (the last Dense's, else the
-    last GRU's new state). Per GRU layer the table holds its sizes and reset_after, the
-    addresses of w_ih (3H, I), w_hh (3H, H), b_ih, b_hh (3H,), its state (B, H), updated in
-    place, and of its Dense's kernel (H, O) and bias (O,) when O > 0.
+    x (B * F,) and y (B * out,): rows of (B, F) and (B, out) one after the other (flat, so
+    that one observation of one sequence needs no reshaping around the call); y receives the
+    model's output (the last Dense's, else the last GRU's new state). Per GRU layer the table
+    holds its sizes and reset_after, the addresses of w_ih (3H, I), w_hh (3H, H), b_ih, b_hh
+    (3H,), its state (B, H), updated in place, and of its Dense's kernel (H, O) and bias (O,)
+    when O > 0.
     """
     zero = x.dtype.type(0)
     n, B = tab[0], tab[1]
-    xin = x
+    xin = x.reshape((B, x.size // B))
+    y = y.reshape((B, y.size // B))
     for i in range(n):
         r = S_HEAD + S_ROW * i
         I, H, ra = tab[r], tab[r + 1], tab[r + 2] != 0  # noqa: E741
