@@ -135,3 +135,20 @@ def test_stepper_program_on_awkward_sizes_equals_predict(dtype):
     finally:
         mock.patch.stopall()
     assert spy.call_count == x.shape[1]
+
+
+def test_copies_and_pickles_of_a_module_rebind_their_own_plan():
+    import copy
+    import pickle
+
+    m = gn.nn.GRU(2, 5)
+    x = torch.randn(1, 1, 2)
+    with torch.no_grad():
+        want, _ = m(x)  # binds a plan to m's weights
+        for other in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+            assert other.__dict__[infer._PLAN] is None
+            with torch.no_grad():
+                other.weight_ih_l0.mul_(0)  # the copy's own weights, not m's
+            assert_close(m(x)[0], want)
+            assert not torch.allclose(other(x)[0], want)
+    assert list(m.state_dict()) == list(gn.nn.GRU(2, 5).state_dict())

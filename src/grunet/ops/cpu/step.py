@@ -130,22 +130,22 @@ class GRUStepper:
         Returns a tensor for tensor input, else an array: a new one each step (a copy of the
         carried state), so earlier results are never overwritten.
         """
-        is_tensor = isinstance(x_t, torch.Tensor)
+        is_tensor = type(x_t) is not np.ndarray and isinstance(x_t, torch.Tensor)
         x = x_t.detach().numpy() if is_tensor else x_t
-        if x.ndim == 1:
-            x = x.reshape(1, -1)
-        if x.dtype != self.w_ih.dtype or not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x, dtype=self.w_ih.dtype)
-        if x.shape != (self._h.shape[0], self.w_ih.shape[1]):
+        nd = self.w_ih.dtype
+        if x.dtype is not nd or not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x, dtype=nd)
+        B, I = self._h.shape[0], self.w_ih.shape[1]  # noqa: E741
+        if x.shape != (B, I) and not (B == 1 and x.shape == (I,)):
             raise ValueError(
-                f"GRUStepper.step: expected x of shape {(self._h.shape[0], self.w_ih.shape[1])} "
-                f"(batch, input features), got {x.shape}; reset(batch=...) for another batch."
+                f"GRUStepper.step: expected x of shape {(B, I)} (batch, input features), "
+                f"got {x.shape}; reset(batch=...) for another batch."
             )
-        h_new = np.empty_like(self._h)
-        args = (self._table, x.reshape(-1), h_new.reshape(-1))  # the kernel takes flat rows
+        h_new = np.empty(B * self.hidden_size, nd)  # flat rows: what the kernel takes
         if self._launched:
-            SK.model_step(*args)
+            SK.model_step(self._table, x.reshape(-1), h_new)
         else:  # first call: may compile (and says so)
-            R.launch(SK.model_step, self._dtype, *args)
+            R.launch(SK.model_step, self._dtype, self._table, x.reshape(-1), h_new)
             self._launched = True
+        h_new = h_new.reshape(B, self.hidden_size)
         return torch.from_numpy(h_new) if is_tensor else h_new
