@@ -52,7 +52,7 @@ def warmup(
         False, "--all", help="Also the one-step inference paths (nn.GRU calls, Stepper)."
     ),
 ) -> None:
-    """Compile the CPU kernels `grunet demo` uses now (~30 s once; numba caches them on disk)."""
+    """Compile the CPU kernels `grunet demo` uses now (20-40 s once; numba caches them on disk)."""
     with user_errors():
         warmup_kernels(("fit", "call", "stepper") if all_paths else ("fit",), print_fn=typer.echo)
 
