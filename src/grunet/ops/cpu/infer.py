@@ -174,12 +174,14 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
         return None
     plan = module.__dict__.get(_PLAN)
     if plan is None or not plan.valid_for(module):
+        params = module._parameters
         if (
             "parametrizations" in module._modules
-            or any(n not in module._parameters for n in module._flat_weights_names)
+            or input.dtype not in _DTYPES
+            or any(not isinstance(params.get(n), torch.Tensor) for n in module._flat_weights_names)
             or any(
                 w.dtype is not input.dtype or not w.is_contiguous() or not w.is_cpu
-                for w in module._parameters.values()
+                for w in (params[n] for n in module._flat_weights_names)
             )
         ):
             return None
