@@ -131,18 +131,6 @@ class _CpuProgram:
             rows.append(SK.layer_row(*arrays[:4], gru.reset_after, state, *arrays[4:]))
         self.table = SK.model_table(rows, self.states[0].shape[0] if self.states else 0)
 
-    def step(self, x: np.ndarray) -> np.ndarray:
-        """x (B * F,) contiguous, B the started batch -> the output (B * O,), a new array."""
-        if list(map(_DATA_PTR, self.params)) != self.ptrs:
-            self.bind()
-        y = np.empty(self.batch * self.outputs, self.np_dtype)
-        if self.launched:
-            SK.model_step(self.table, x, y)
-        else:  # first call: may compile (and says so)
-            launch(SK.model_step, self.dtype, self.table, x, y)
-            self.launched = True
-        return y
-
 
 def _first_compute(model):
     return next((la for la in model.layers if not isinstance(la, gl.Dropout)), None)
@@ -234,7 +222,14 @@ class Stepper:
             self._states = [next(hs_t) if n else [] for _, n in self._fns]
         elif prog.batch != B:
             raise self._bad_batch(B)
-        y = prog.step(x)  # a new array: earlier outputs are never overwritten
+        if list(map(_DATA_PTR, prog.params)) != prog.ptrs:
+            prog.bind()
+        y = np.empty(B * prog.outputs, prog.np_dtype)  # new: earlier outputs are never overwritten
+        if prog.launched:
+            SK.model_step(prog.table, x, y)
+        else:  # first call: may compile (and says so)
+            launch(SK.model_step, prog.dtype, prog.table, x, y)
+            prog.launched = True
         if len(shape) == 2:
             y = y.reshape(B, -1)
         return torch.from_numpy(y) if as_tensor else y

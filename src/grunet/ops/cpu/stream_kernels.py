@@ -70,6 +70,11 @@ def _matvec(w, r0, r1, v, bias, dst):
     vectorize (it only reorders the sums).
     """
     K_ = v.shape[0]
+    if K_ == 1:  # one input feature (the article's model): a scaled column, vectorized over rows
+        wf, bf, v0 = w.reshape(w.shape[0])[r0:r1], bias[r0:r1], v[0]
+        for i in range(r1 - r0):
+            dst[i] = bf[i] + wf[i] * v0
+        return
     zero = v.dtype.type(0)
     j = r0
     while j + 4 <= r1:
