@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/grunet warmup  # compiles the demo's numba kernels once (20-40 s) into their disk cache
 	touch $(STAMP)
 
 # The gates' and the site's tools are extras ("dev", "docs"), installed on first use.

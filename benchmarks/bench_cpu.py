@@ -5,7 +5,9 @@ Usage:
         [--threads 1,all] [--no-train] [--stat median|min]
 
 Prints a table of microseconds per time step for each thread setting, the ratios other / grunet
-and their geometric means over the grid; see `grunet.bench.cpu.run_bench`.
+and their geometric means over the grid, and under the article's row its per-observation costs:
+the one-step module call (no_grad held), `streaming.Stepper`, `ops.cpu.GRUStepper` and ONNX Runtime
+running the same GRU + Dense with its state fed back; see `grunet.bench.cpu.run_bench`.
 """
 
 from __future__ import annotations

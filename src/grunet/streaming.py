@@ -8,10 +8,10 @@ per layer under ``torch.no_grad``, through each layer's own recurrence (``grunet
 fastest backend for the device), with no validation or time loop per call.
 
 Models of GRU layers (default activations), linear Dense layers right after a GRU, and Dropout,
-on CPU in float32/float64, step through `_CpuProgram` instead: one numba call per GRU layer
-(its Dense fused in), states kept as numpy arrays updated in place, weights read through numpy
-views of the parameters (so in-place training updates are seen; a parameter given new storage
-rebinds the views).
+on CPU in float32/float64, step through `_CpuProgram` instead: one numba call per observation
+for the whole model (`grunet.ops.cpu.stream_kernels.model_step`), states kept as numpy arrays
+updated in place, weights read through numpy views of the parameters (so in-place training
+updates are seen; a parameter given new storage rebinds the views).
 
 Legend:  B: batch  F: features  H: units
 
@@ -34,11 +34,12 @@ import torch
 from grunet import layers as gl
 from grunet.errors import DataError
 from grunet.layers.recurrent import Recurrent
-from grunet.ops.cpu import kernels as K
+from grunet.ops.cpu import stream_kernels as SK
 from grunet.ops.cpu.runtime import launch
 
 State = list[torch.Tensor]
 StepFn = Callable[[torch.Tensor, State], torch.Tensor]  # (x (B, F), state) -> y; updates state
+_DATA_PTR = torch.Tensor.data_ptr
 
 
 def _recurrent_step(layer: Recurrent) -> StepFn:
@@ -52,13 +53,16 @@ def _recurrent_step(layer: Recurrent) -> StepFn:
 
 
 class _CpuProgram:
-    """The whole model's step as one numba call per GRU layer (see the module docstring)."""
+    """The whole model's step as one numba call (see the module docstring).
+
+    `stream_kernels.model_step` reads every weight and state through one table of addresses:
+    numpy views of the parameters (bound again when one gets new storage) and the states
+    (B, H) per GRU layer, which this program owns and the kernel updates in place.
+    """
 
     def __init__(self, model, dtype: torch.dtype) -> None:
-        self.dtype, self.np_dtype = (
-            dtype,
-            {torch.float32: np.float32, torch.float64: np.float64}[dtype],
-        )
+        self.dtype = dtype
+        self.np_dtype = np.dtype({torch.float32: np.float32, torch.float64: np.float64}[dtype])
         self.params: list[torch.Tensor] = []
         self.layers: list = []  # (gru layer, dense layer or None)
         for layer in model.layers:
@@ -68,8 +72,11 @@ class _CpuProgram:
                 self.layers[-1][1] = layer
             self.params += [p for p in layer.parameters()]
         self.units = [gru.units for gru, _ in self.layers]
-        self.kernel = None  # K.stream_step once launched
-        self.outputs = self.layers[-1][1].units if self.layers[-1][1] is not None else None
+        last = self.layers[-1][1]
+        self.outputs = last.units if last is not None else self.units[-1]
+        self.launched = False
+        self.batch = 0  # rows of the states, once started
+        self.states: list[np.ndarray] = []  # (B, H) per GRU layer, once started
         self.bind()
 
     @staticmethod
@@ -96,35 +103,33 @@ class _CpuProgram:
 
     def bind(self) -> None:
         """numpy views of every parameter; `ptrs` tells when one got new storage."""
-        self.ptrs = [p.data_ptr() for p in self.params]
+        self.ptrs = list(map(_DATA_PTR, self.params))
         nd = self.np_dtype
-        self.calls = []
+        self.arrays = []  # keeps every address in the table alive
         for gru, dense in self.layers:
             H3 = 3 * gru.units
-            z = np.zeros(H3, nd)
-            w = [gru.weight_ih, gru.bias_ih, gru.weight_hh, gru.bias_hh]
-            w_ih, b_ih, w_hh, b_hh = (z if t is None else t.detach().numpy() for t in w)
-            if dense is None:
-                kd, bd = np.zeros((0, 0), nd), np.zeros(0, nd)
-            else:
-                kd = dense.kernel.detach().numpy()
-                bd = (
-                    np.zeros(dense.units, nd) if dense.bias is None else dense.bias.detach().numpy()
-                )
-            self.calls.append((w_ih, b_ih, w_hh, b_hh, bool(gru.reset_after), kd, bd))
+            w = [gru.weight_ih, gru.weight_hh, gru.bias_ih, gru.bias_hh]
+            arrays = [np.zeros(H3, nd) if t is None else t.detach().numpy() for t in w]
+            if dense is not None:
+                bias = dense.bias
+                arrays += [dense.kernel.detach().numpy()]
+                arrays += [np.zeros(dense.units, nd) if bias is None else bias.detach().numpy()]
+            self.arrays.append(arrays)
+        self._table()
 
-    def step(self, x: np.ndarray, states: list[np.ndarray], ys: list[np.ndarray]) -> np.ndarray:
-        """x (B, F) contiguous; `states` (B, H) per GRU, updated in place -> the output (B, O)."""
-        if [p.data_ptr() for p in self.params] != self.ptrs:
-            self.bind()
-        for (w_ih, b_ih, w_hh, b_hh, ra, kd, bd), h, y in zip(self.calls, states, ys, strict=True):
-            if self.kernel is None:  # first call: may compile (and says so)
-                launch(K.stream_step, self.dtype, x, h, w_ih, b_ih, w_hh, b_hh, ra, kd, bd, y)
-                self.kernel = K.stream_step
-            else:
-                self.kernel(x, h, w_ih, b_ih, w_hh, b_hh, ra, kd, bd, y)
-            x = h if kd.shape[0] == 0 else y
-        return x
+    def start(self, batch: int) -> None:
+        """Zero states for `batch` rows."""
+        self.batch = batch
+        self.states = [np.zeros((batch, H), self.np_dtype) for H in self.units]
+        self._table()
+
+    def _table(self) -> None:
+        rows = []
+        for i, (gru, _) in enumerate(self.layers):
+            state = self.states[i] if self.states else None
+            arrays = self.arrays[i]  # w_ih, w_hh, b_ih, b_hh[, Dense kernel, bias]
+            rows.append(SK.layer_row(*arrays[:4], gru.reset_after, state, *arrays[4:]))
+        self.table = SK.model_table(rows, self.states[0].shape[0] if self.states else 0)
 
 
 def _first_compute(model):
@@ -172,12 +177,10 @@ class Stepper:
         self._program = (
             _CpuProgram(model, dtype) if _CpuProgram.supports(model, dtype, device) else None
         )
-        self._arrays: tuple[list, list] | None = None  # program path: GRU states, output buffers
 
     def reset(self) -> None:
         """Forget the carried state: the next step starts a new sequence from zeros."""
         self._states = None
-        self._arrays = None
 
     def _bad_shape(self, x_t) -> DataError:
         return DataError(
@@ -192,28 +195,43 @@ class Stepper:
         )
 
     def _step_program(self, x_t):
-        """`step` through `_CpuProgram`: numpy in, numba per GRU layer, numpy out."""
+        """`step` through `_CpuProgram`: numpy in, one numba call, numpy out."""
         prog = self._program
-        as_tensor = torch.is_tensor(x_t)
-        x = x_t.detach().cpu().numpy() if as_tensor else np.asarray(x_t)
-        if x.dtype != prog.np_dtype or not x.flags.c_contiguous:
+        as_tensor = False
+        if type(x_t) is np.ndarray:
+            x = x_t
+        elif torch.is_tensor(x_t):
+            as_tensor, x = True, x_t.detach().cpu().numpy()
+        else:
+            x = np.asarray(x_t)
+        if x.dtype is not prog.np_dtype or not x.flags.c_contiguous:
             x = np.ascontiguousarray(x, dtype=prog.np_dtype)
-        single = x.ndim == 1
-        if single:
-            x = x.reshape(1, -1)  # (1, F)
-        if x.ndim != 2 or x.shape[1] != self._features:
+        shape = x.shape
+        if len(shape) == 1:  # one sequence: the kernel reads it as it is, (F,) = (1 * F,)
+            B = 1
+        elif len(shape) == 2:
+            B = shape[0]
+            x = x.reshape(-1)
+        else:
             raise self._bad_shape(x_t)
-        B = x.shape[0]
-        if self._arrays is None:
-            hs = [np.zeros((B, H), prog.np_dtype) for H in prog.units]
-            ys = [np.empty((B, c[5].shape[1]), prog.np_dtype) for c in prog.calls]
-            self._arrays = (hs, ys)
-            hs_t = iter([[torch.from_numpy(h)] for h in hs])  # share memory with the arrays
+        if shape[-1] != self._features or B == 0:
+            raise self._bad_shape(x_t)
+        if self._states is None:
+            prog.start(B)
+            hs_t = iter([[torch.from_numpy(h)] for h in prog.states])  # share their memory
             self._states = [next(hs_t) if n else [] for _, n in self._fns]
-        elif self._arrays[0][0].shape[0] != B:
+        elif prog.batch != B:
             raise self._bad_batch(B)
-        y = prog.step(x, *self._arrays).copy()  # the buffers are reused next step
-        y = y[0] if single else y
+        if list(map(_DATA_PTR, prog.params)) != prog.ptrs:
+            prog.bind()
+        y = np.empty(B * prog.outputs, prog.np_dtype)  # new: earlier outputs are never overwritten
+        if prog.launched:
+            SK.model_step(prog.table, x, y)
+        else:  # first call: may compile (and says so)
+            launch(SK.model_step, prog.dtype, prog.table, x, y)
+            prog.launched = True
+        if len(shape) == 2:
+            y = y.reshape(B, -1)
         return torch.from_numpy(y) if as_tensor else y
 
     @property

@@ -56,3 +56,17 @@ def test_points_cover_the_issue_grid():
     assert {p.B for p in grid} == {1, 16, 128} and {p.T for p in grid} == {1, 24, 96, 512}
     with pytest.raises(ValueError, match="threads"):
         bench_cpu.run_bench(threads=("2",))
+
+
+@pytest.mark.skipif(not onnx_runtime.available(), reason="needs onnx and onnxruntime")
+def test_streaming_cases_run_and_ort_streams_the_same_model():
+    torch.manual_seed(0)
+    gru = grunet.nn.GRU(1, 50, batch_first=True, backend="cpu")
+    row: dict = {}
+    cases = bench_cpu._streaming(gru, torch.randn(1, 1, 1), False, row)
+    assert set(cases) == set(bench_cpu.STREAM)
+    for run in cases.values():
+        run()
+    assert row["ort_stream_max_abs_diff"] < 1e-5  # 5 steps, state fed back, against Stepper
+    row.update({f"{k}_us": 1.5 for k in bench_cpu.STREAM})
+    assert "Stepper GRU+Dense 1.5" in bench_cpu.format_streaming(row)

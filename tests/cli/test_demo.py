@@ -83,3 +83,25 @@ def test_export_command_writes_onnx_and_never_overwrites(tmp_path):
     assert runner.invoke(app, [*args, "--force"]).exit_code == 0
     bad = runner.invoke(app, ["export", str(tmp_path / "missing.grunet"), "--out", str(onnx_path)])
     assert bad.exit_code == 1 and "no model file" in bad.output
+
+
+def test_warmup_runs_the_steps_it_names(monkeypatch):
+    from grunet.article import precompile as warmup_module
+
+    ran = []
+    steps = {k: (what, lambda k=k: ran.append(k)) for k, (what, _) in warmup_module.STEPS.items()}
+    monkeypatch.setattr(warmup_module, "STEPS", steps)
+    result = runner.invoke(app, ["warmup"])
+    assert result.exit_code == 0, result.output
+    assert ran == ["fit"] and "ready in" in result.output
+    assert runner.invoke(app, ["warmup", "--all"]).exit_code == 0
+    assert ran == ["fit", "fit", "call", "stepper"]
+    with pytest.raises(ValueError, match="unknown steps"):
+        warmup_module.warmup(("nope",))
+
+
+def test_warmup_inference_steps_compile_or_load():
+    from grunet.article import warmup
+
+    seconds = warmup(("call", "stepper"), print_fn=lambda line: None)
+    assert set(seconds) == {"call", "stepper"} and min(seconds.values()) > 0

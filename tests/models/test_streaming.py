@@ -120,7 +120,7 @@ def test_stateful_layers_chunks_equal_one_call(return_sequences):
 def test_cpu_program_path_fires_and_equals_predict(reset_after, dtype):
     from unittest import mock
 
-    from grunet.streaming import _CpuProgram
+    from grunet.ops.cpu import stream_kernels
 
     layers = [
         L.GRU(50, return_sequences=True, reset_after=reset_after),
@@ -133,7 +133,8 @@ def test_cpu_program_path_fires_and_equals_predict(reset_after, dtype):
         model = model.double()
     x = _x(batch=3, length=9).astype(np.float64 if dtype == "float64" else np.float32)
     stepper = Stepper(model)
-    with mock.patch.object(_CpuProgram, "step", autospec=True, side_effect=_CpuProgram.step) as spy:
+    step = stream_kernels.model_step
+    with mock.patch.object(stream_kernels, "model_step", side_effect=step) as spy:
         for t in range(x.shape[1]):
             np.testing.assert_allclose(
                 stepper.step(x[:, t]), model.predict(x[:, : t + 1]), atol=1e-5, rtol=0

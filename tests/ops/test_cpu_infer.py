@@ -21,6 +21,10 @@ def _nan_empty_np(shape, dtype):
     return np.full(shape, np.nan, dtype)
 
 
+def _nan_empty(shape, dtype):
+    return torch.full(shape, float("nan"), dtype=dtype)
+
+
 def _pair(dtype, seed, **kwargs):
     torch.manual_seed(seed)
     fast = grunet.nn.GRU(5, 50, dtype=dtype, backend="cpu", **kwargs)
@@ -46,6 +50,7 @@ def _pair(dtype, seed, **kwargs):
 @pytest.mark.parametrize("with_hx", [False, True])
 def test_fast_path_equals_reference(dtype, config, T, B, with_hx, monkeypatch):
     monkeypatch.setattr(runtime, "empty_np", _nan_empty_np)
+    monkeypatch.setattr(runtime, "empty", _nan_empty)
     fast, ref = _pair(dtype, T * 7 + B, **config)
     gen = torch.Generator().manual_seed(T + 100 * B)
     shape = (B, T, 5) if config.get("batch_first") else (T, B, 5)
@@ -53,12 +58,16 @@ def test_fast_path_equals_reference(dtype, config, T, B, with_hx, monkeypatch):
     D = 2 if config.get("bidirectional") else 1
     hx = torch.randn(config.get("num_layers", 1) * D, B, 50, generator=gen, dtype=dtype)
     hx = hx if with_hx else None
-    with mock.patch.object(
-        infer.Plan, "__call__", autospec=True, side_effect=infer.Plan.__call__
-    ) as spy:
+    with (
+        mock.patch.object(
+            infer.Plan, "__call__", autospec=True, side_effect=infer.Plan.__call__
+        ) as spy,
+        mock.patch.object(infer, "_short", side_effect=infer._short) as short,
+    ):
         with torch.no_grad():
             out, h_n = fast(x, hx)
-    assert spy.call_count == 1  # the fast path ran
+    # the fast path ran: one address-table kernel call for short calls, else the numpy plan
+    assert (short.call_count, spy.call_count) == ((1, 0) if T * B <= infer.SMALL_ROWS else (0, 1))
     with torch.no_grad():
         out_ref, h_ref = ref(x, hx)
     assert_close(out, out_ref)
@@ -98,5 +107,7 @@ def test_unusual_inputs_fall_back_to_the_general_path():
         assert infer.module_forward(m, torch.randn(4, 3), None) is None  # unbatched
         assert infer.module_forward(m, torch.randn(4, 2, 3, dtype=F64), None) is None  # dtype
         assert infer.module_forward(m, torch.randn(4, 2, 5), None) is None  # wrong features
+        half = grunet.nn.GRU(3, 8, dtype=torch.bfloat16)
+        assert infer.module_forward(half, torch.randn(1, 1, 3, dtype=torch.bfloat16), None) is None
         with pytest.raises(RuntimeError, match="input_size"):
             m(torch.randn(4, 2, 5))  # and the general path still raises its clear error

@@ -29,6 +29,8 @@ from grunet.bench.timing import Point, cases, geomean, timer
 INFER = ("grunet", "grunet_ra_false", "ort", "torch")
 TRAIN = ("grunet", "grunet_ra_false", "torch")
 GRID_B, GRID_T, GRID_H, GRID_I = (1, 16, 128), (1, 24, 96, 512), (32, 64, 128, 256), 8
+CALLS = 10  # module calls per no_grad block in the article's "call" case
+STREAM = ("grunet_call", "stepper_stream", "gru_stepper_stream", "ort_stream")
 
 
 def points(quick: bool = False) -> list[Point]:
@@ -100,9 +102,11 @@ def _point(p: Point, all_cores: bool, train: bool, repeats, budget_s, stat: str)
             got = torch.from_numpy(run(x_np)[0][:, 0]).transpose(0, 1)  # (B, T, H)
             row[f"{name}_max_abs_diff"] = float((got - want).abs().max())
             fns[f"{name}_infer"] = lambda run=run, x_np=x_np: run(x_np)
+    if p.group == "article":
+        fns.update(_streaming(mods["grunet"], x, all_cores, row))
     for key, fn in fns.items():
         sec, _ = timer(fn, repeats, budget_s, lambda: None, stat)
-        row[f"{key}_us"] = sec / p.T * 1e6
+        row[f"{key}_us"] = sec / p.T * 1e6 / (CALLS if key == "grunet_call" else 1)
     for other in ("ort", "torch"):
         if f"{other}_infer_us" in row:
             row[f"{other}_over_grunet_infer"] = row[f"{other}_infer_us"] / row["grunet_infer_us"]
@@ -111,6 +115,56 @@ def _point(p: Point, all_cores: bool, train: bool, repeats, budget_s, stat: str)
         row["torch_over_grunet_train"] = row["torch_train_us"] / row["grunet_train_us"]
         row["ra_false_over_true_train"] = row["grunet_ra_false_train_us"] / row["grunet_train_us"]
     return row
+
+
+def _streaming(gru, x: torch.Tensor, all_cores: bool, row: dict) -> dict[str, Callable[[], None]]:
+    """The article's model one observation at a time (B = T = 1): the cases of issue 15.
+
+    ``call``: the one-step module call with ``no_grad`` entered once around the timed calls, as
+    a serving loop would (the ``infer`` column enters it per call, ~1 us more);
+    ``stepper``: ``grunet.streaming.Stepper`` of GRU(50) + Dense(1), numpy in and out;
+    ``gru_stepper``: ``grunet.ops.cpu.GRUStepper`` (the GRU layer alone);
+    ``ort_stream``: ONNX Runtime running GRU + Dense on x and the carried state, the state fed
+    back each step (its outputs are checked against the Stepper's).
+    """
+    import numpy as np
+
+    from grunet import layers
+    from grunet.models import Sequential
+    from grunet.ops.cpu import GRUStepper
+    from grunet.streaming import Stepper
+
+    model = Sequential([layers.GRU(gru.hidden_size, input_shape=(1, 1)), layers.Dense(1)])
+    rnn, dense = model.layers
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(rnn, name).copy_(getattr(gru, f"{name}_l0"))
+    stepper = Stepper(model)
+    w = [t.detach() for t in (rnn.weight_ih, rnn.weight_hh, rnn.bias_ih, rnn.bias_hh)]
+    gru_stepper = GRUStepper(*w)
+    x_np = x[0, 0].numpy()  # (1,): one observation of one feature
+    x_row = x_np.reshape(1, 1)
+    cases: dict[str, Callable[[], None]] = {
+        "stepper_stream": lambda: stepper.step(x_np),
+        "gru_stepper_stream": lambda: gru_stepper.step(x_row),
+    }
+
+    def calls() -> None:  # no_grad entered once per CALLS calls (divided out by `_point`)
+        with torch.no_grad():
+            for _ in range(CALLS):
+                gru(x)
+
+    cases["grunet_call"] = calls
+    if onnx_runtime.available():
+        kernel, bias = dense.kernel.detach().numpy(), dense.bias.detach().numpy()
+        ort_step = onnx_runtime.stream_session(gru, kernel, bias, 0 if all_cores else 1)
+        x_ort = x_row.reshape(1, 1, 1)
+        diff = 0.0
+        for _ in range(5):
+            diff = max(diff, float(np.abs(ort_step(x_ort) - stepper.step(x_np)).max()))
+        row["ort_stream_max_abs_diff"] = diff
+        cases["ort_stream"] = lambda: ort_step(x_ort)
+    return cases
 
 
 def run_bench(
@@ -169,6 +223,8 @@ def run_bench(
             for p in points(quick):
                 part.append(_point(p, all_cores, train, repeats, budget_s, stat))
                 print_fn(format_table(part[-1:], train)[-1])
+                if p.group == "article":
+                    print_fn(format_streaming(part[-1]))
             summaries[t] = summarize(part)
             for line in format_summary(summaries[t]):
                 print_fn(line)
@@ -222,6 +278,18 @@ def format_table(rows: list[dict], train: bool = True) -> list[str]:
     widths = [max(len(x[i]) for x in table) for i in range(len(names))]
     widths = [max(w, 7) for w in widths]
     return ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in table]
+
+
+def format_streaming(row: dict) -> str:
+    """The article's model per observation (us): module call, Stepper, GRUStepper, ORT."""
+    names = {
+        "grunet_call": "nn.GRU call (no_grad held)",
+        "stepper_stream": "Stepper GRU+Dense",
+        "gru_stepper_stream": "GRUStepper",
+        "ort_stream": "ORT GRU+Dense, state fed back",
+    }
+    parts = [f"{names[k]} {_fmt(row[k + '_us'])}" for k in STREAM if f"{k}_us" in row]
+    return "  per observation (us): " + "; ".join(parts)
 
 
 def format_summary(s: dict) -> list[str]:

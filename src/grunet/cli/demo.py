@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from grunet.article import run_article
+from grunet.article import warmup as warmup_kernels
 from grunet.cli.app import Cell, user_errors
 
 
@@ -46,4 +47,14 @@ def demo(
         )
 
 
-COMMANDS = [demo]
+def warmup(
+    all_paths: bool = typer.Option(
+        False, "--all", help="Also the one-step inference paths (nn.GRU calls, Stepper)."
+    ),
+) -> None:
+    """Compile the CPU kernels `grunet demo` uses now (20-40 s once; numba caches them on disk)."""
+    with user_errors():
+        warmup_kernels(("fit", "call", "stepper") if all_paths else ("fit",), print_fn=typer.echo)
+
+
+COMMANDS = [demo, warmup]

@@ -92,11 +92,11 @@ class _OpsForward:
         return False
 
     def forward(self, input, hx=None):
-        self._update_flat_weights()  # functional_call / parametrizations: use current parameters
         if self._cell == "gru":  # CPU, nothing for autograd to record: the pre-bound fast path
-            fast = ops.cpu.module_forward(self, input, hx)
+            fast = ops.cpu.module_forward(self, input, hx)  # reads the current parameters itself
             if fast is not None:
                 return fast
+        self._update_flat_weights()  # functional_call / parametrizations: use current parameters
         packed = isinstance(input, PackedSequence)
         sorted_indices = unsorted_indices = None
         if packed:

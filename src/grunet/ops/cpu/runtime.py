@@ -29,7 +29,8 @@ PAR_MIN_WORK = 1 << 20
 # (a load, LLVM's start-up included, takes ~0.2-1.3 s on a busy 2-core VM).
 _NOTICE_AFTER_S = 2.0
 # Measured compile times on one core of a 2-core AMD EPYC VM, empty cache (float32; float64 alike;
-# train_epoch, the fused training epoch: 19.2 s in a fresh clone).
+# train_epoch, the fused training epoch: 19.2 s in a fresh clone; the stream_kernels on a busy VM).
+# `grunet warmup` (run by `make install`) compiles the demo's kernels ahead.
 COMPILE_S = {
     "train_epoch": 20,
     "fwd_rows": 4,
@@ -40,6 +41,8 @@ COMPILE_S = {
     "transpose": 2,
     "pack": 2,
     "same": 2,
+    "module_call": 10,  # short grunet.nn.GRU calls (stream_kernels): 7.9-15 s measured
+    "model_step": 5,  # streaming.Stepper, GRUStepper: 4.1-13 s measured
 }
 
 _seen: set = set()
@@ -59,7 +62,7 @@ def _first_call(kernel, dtype: torch.dtype, args: tuple) -> None:
         print(
             f"grunet: compiling the CPU kernel {name} for {str(dtype).replace('torch.', '')} "
             f"(first use on this machine, about {COMPILE_S.get(name, 5)} s; cached for later "
-            "runs)...",
+            "runs; `grunet warmup` compiles ahead)...",
             file=sys.stderr,
             flush=True,
         )

@@ -2,8 +2,9 @@
 
 Legend:  B: batch  I: input features  H: hidden units
 
-`gru_step` takes tensors (no autograd); `GRUStepper` converts its weights once (W_hh transposed,
-the layout the step kernel's inner loop wants) and carries the state between calls. A whole
+`gru_step` takes tensors (no autograd); `GRUStepper` converts its weights to numpy once and
+carries the state between calls, each step one call of `stream_kernels.model_step` with its
+weights and state bound once in a table. A whole
 model (stacked layers + Dense) steps through `grunet.streaming.Stepper`.
 """
 
@@ -14,6 +15,7 @@ import torch
 
 from grunet.ops.cpu import kernels as K
 from grunet.ops.cpu import runtime as R
+from grunet.ops.cpu import stream_kernels as SK
 from grunet.ops.cpu.autograd import np_, zeros
 
 _DTYPES = (torch.float32, torch.float64)
@@ -79,7 +81,7 @@ class GRUStepper:
         H3 = w_ih.shape[0]
         w_hh = torch.as_tensor(w_hh).detach().to(dtype)
         self.w_ih = w_ih.contiguous().numpy()
-        self.w_t = R.packed(w_hh.contiguous().numpy())  # the layout of fwd_rows(transposed)
+        self.w_hh = w_hh.contiguous().numpy()
         zero = np.zeros(H3, dtype=self.w_ih.dtype)
         self.b_ih = zero if b_ih is None else torch.as_tensor(b_ih).detach().to(dtype).numpy()
         self.b_hh = zero if b_hh is None else torch.as_tensor(b_hh).detach().to(dtype).numpy()
@@ -87,6 +89,7 @@ class GRUStepper:
         self.reset_after = bool(reset_after)
         self.hidden_size = H3 // 3
         self._dtype = dtype
+        self._launched = False
         self.reset(h0, batch)
 
     @classmethod
@@ -106,38 +109,43 @@ class GRUStepper:
         )
 
     def reset(self, h0=None, batch: int = 1) -> None:
-        """Set the state to `h0` (B, H), or to zeros of (batch, H)."""
+        """Set the state to (a copy of) `h0` (B, H), or to zeros of (batch, H)."""
+        nd = self.w_ih.dtype
         if h0 is None:
-            self.h = np.zeros((batch, self.hidden_size), dtype=self.w_ih.dtype)
+            self._h = np.zeros((batch, self.hidden_size), dtype=nd)
         else:
             h0 = h0.detach().numpy() if isinstance(h0, torch.Tensor) else np.asarray(h0)
-            self.h = np.ascontiguousarray(h0, dtype=self.w_ih.dtype)
+            self._h = np.array(h0, dtype=nd, order="C")  # a copy: the kernel updates it in place
+        row = SK.layer_row(self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.reset_after, self._h)
+        self._table = SK.model_table([row], self._h.shape[0])
+
+    @property
+    def h(self) -> np.ndarray:
+        """The carried state (B, H), updated in place by `step` (read it, do not write it)."""
+        return self._h
 
     def step(self, x_t):
         """Advance one step. x_t (B, I) or (I,), numpy or tensor -> the new state h (B, H).
 
-        Returns a tensor for tensor input, else an array; it is the carried state, so treat it
-        as read-only.
+        Returns a tensor for tensor input, else an array: a new one each step (a copy of the
+        carried state), so earlier results are never overwritten.
         """
-        is_tensor = isinstance(x_t, torch.Tensor)
+        is_tensor = type(x_t) is not np.ndarray and isinstance(x_t, torch.Tensor)
         x = x_t.detach().numpy() if is_tensor else x_t
-        if x.ndim == 1:
-            x = x.reshape(1, -1)
-        if x.dtype != self.w_ih.dtype or not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x, dtype=self.w_ih.dtype)
-        h_new = np.empty_like(self.h)
-        R.launch(
-            K.step,
-            self._dtype,
-            x,
-            self.h,
-            self.w_ih,
-            self.b_ih,
-            self.w_t,
-            True,
-            self.b_hh,
-            h_new,
-            self.reset_after,
-        )
-        self.h = h_new
+        nd = self.w_ih.dtype
+        if x.dtype is not nd or not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x, dtype=nd)
+        B, I = self._h.shape[0], self.w_ih.shape[1]  # noqa: E741
+        if x.shape != (B, I) and not (B == 1 and x.shape == (I,)):
+            raise ValueError(
+                f"GRUStepper.step: expected x of shape {(B, I)} (batch, input features), "
+                f"got {x.shape}; reset(batch=...) for another batch."
+            )
+        h_new = np.empty(B * self.hidden_size, nd)  # flat rows: what the kernel takes
+        if self._launched:
+            SK.model_step(self._table, x.reshape(-1), h_new)
+        else:  # first call: may compile (and says so)
+            R.launch(SK.model_step, self._dtype, self._table, x.reshape(-1), h_new)
+            self._launched = True
+        h_new = h_new.reshape(B, self.hidden_size)
         return torch.from_numpy(h_new) if is_tensor else h_new
