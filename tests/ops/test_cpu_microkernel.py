@@ -138,3 +138,21 @@ def test_pack_holds_w_transposed_by_panels(H, dtype):
     np.testing.assert_array_equal(flat[:, prz * pw : prz * pw + H], w[2 * H :].T)
     np.testing.assert_array_equal(flat[:, 2 * H : prz * pw], 0)
     np.testing.assert_array_equal(flat[:, prz * pw + H :], 0)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 5000, 1 << 21])
+def test_inference_projection_by_chunks_of_steps(chunk_bytes, monkeypatch):
+    # Long calls project the input a chunk of steps at a time; the state carries across chunks,
+    # forward and reverse (bidirectional), through stacked layers.
+    import grunet.nn as gnn
+
+    monkeypatch.setattr(cpu.infer, "CHUNK_BYTES", chunk_bytes)
+    torch.manual_seed(int(np.random.default_rng().integers(1 << 30)))
+    m = gnn.GRU(3, 21, num_layers=2, bidirectional=True, batch_first=True, backend="cpu").eval()
+    ref = torch.nn.GRU(3, 21, num_layers=2, bidirectional=True, batch_first=True).eval()
+    ref.load_state_dict(m.state_dict())
+    x, h0 = torch.randn(9, 13, 3), torch.randn(4, 9, 21)
+    with torch.no_grad():
+        (o1, h1), (o2, h2) = m(x, h0), ref(x, h0)
+    assert_close(o1, o2, torch.float32, "out")
+    assert_close(h1, h2, torch.float32, "h_n")

@@ -142,19 +142,32 @@ class Plan:
         return x, h_n
 
 
+# Steps of input projections computed at a time: about this many bytes of them, so that they are
+# still in the cache when the recurrence reads them (all T at once is tens of MB at B = 128).
+CHUNK_BYTES = 1 << 21
+
+
 def _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n, plan, k, reverse) -> None:
-    """One layer and direction over many rows: one torch GEMM for the projection, then the kernel."""
+    """One layer and direction over many rows: the projection as torch GEMMs over chunks of
+    steps (`CHUNK_BYTES`), each followed by the recurrence over it; the state carries over in h_n."""
     T, B, _ = x.shape
     H = plan.H
-    with R.TorchSerial(R.threads(T, B, H) > 1):
-        gi = F.linear(torch.from_numpy(x), torch.from_numpy(w_ih), torch.from_numpy(b_ih))
+    serial = R.TorchSerial(R.threads(T, B, H) > 1)
+    with serial:
         transposed = transpose_pays(T, B, H, cached=True)
         w = plan.w_t[k].get(w_hh, plan.dtype) if transposed else w_hh
-    R.rows(
-        K.fwd_rows, plan.dtype, T, B, H,
-        (gi.numpy(), h, w, transposed, b_hh, out, h_n, out, plan.reset_after, reverse, False,
-         NO_MASK),
-    )  # fmt: skip
+    tw, tb = torch.from_numpy(w_ih), torch.from_numpy(b_ih)
+    tc = max(1, CHUNK_BYTES // (B * 3 * H * x.itemsize))
+    starts = list(range(0, T, tc))
+    for i, t0 in enumerate(reversed(starts) if reverse else starts):
+        t1 = min(T, t0 + tc)
+        with serial:
+            gi = F.linear(torch.from_numpy(x[t0:t1]), tw, tb)
+        R.rows(
+            K.fwd_rows, plan.dtype, t1 - t0, B, H,
+            (gi.numpy(), h if i == 0 else h_n, w, transposed, b_hh, out[t0:t1], h_n, out,
+             plan.reset_after, reverse, False, NO_MASK),
+        )  # fmt: skip
 
 
 def _no_plan() -> None:
