@@ -1,6 +1,6 @@
 """The address-table kernels (ops.cpu.stream_kernels) against the reference backend.
 
-Short ``grunet.nn.GRU`` calls (T * B <= infer.SMALL_ROWS), ``GRUStepper`` and the
+Short ``grunet.nn.GRU`` calls (`infer._short_pays`), ``GRUStepper`` and the
 ``streaming.Stepper`` program all run one numba call with addresses for arguments; each is
 checked on awkward sizes and fresh random inputs against the reference recurrence.
 """
