@@ -223,9 +223,9 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
 def _short_pays(T: int, B: int, H: int) -> bool:
     """Whether `_short` (one kernel call, W_hh in its own layout, row by row) beats the general
     call (packed W_hh, tiles of rows, ~10 us more Python). Measured side by side (one thread):
-    1.2-1.3x for one row up to 64 steps (H 32-256), 1.0-1.3x for one step of up to 16 rows with
-    H <= 128; 0.7-0.9x for several rows and steps, or H = 256."""
-    return T * B <= SMALL_ROWS or (B == 1 and T <= 64) or (T == 1 and B <= 16 and H <= 128)
+    1.1-1.4x for one row up to 96 steps (H 32-256), 0.84-1.09x at 512 steps; 1.0-1.3x for one
+    step of up to 16 rows with H <= 128; 0.7-0.9x for several rows and steps, or H = 256."""
+    return T * B <= SMALL_ROWS or (B == 1 and T <= 128) or (T == 1 and B <= 16 and H <= 128)
 
 
 def _short(plan: Plan, module, input: torch.Tensor, hx: torch.Tensor | None, T: int, B: int):
