@@ -110,15 +110,17 @@ def test_cached_transpose_sees_every_weight_change(edit):
     x = torch.randn(6, 5, 3)
     with torch.no_grad():
         m(x)  # builds the cache
-        new = torch.randn_like(m.weight_hh_l0) * 0.2
-        if edit == "data":
-            m.weight_hh_l0.data.copy_(new)
-        elif edit == "numpy":
-            m.weight_hh_l0.detach().numpy()[:] = new.numpy()
-        elif edit == "copy_":
-            m.weight_hh_l0.copy_(new)
-        else:
-            m.weight_hh_l0 = torch.nn.Parameter(new)
+        for name in ("weight_hh_l0", "weight_ih_l0"):  # both are kept in other layouts
+            p = getattr(m, name)
+            new = torch.randn_like(p) * 0.2
+            if edit == "data":
+                p.data.copy_(new)
+            elif edit == "numpy":
+                p.detach().numpy()[:] = new.numpy()
+            elif edit == "copy_":
+                p.copy_(new)
+            else:
+                setattr(m, name, torch.nn.Parameter(new))
         ref.load_state_dict(m.state_dict())
         assert cpu.autograd.transpose_pays(5, 6, 40, cached=True)
         assert_close(m(x)[0], ref(x)[0], torch.float32, "out after the edit")
@@ -156,3 +158,20 @@ def test_inference_projection_by_chunks_of_steps(chunk_bytes, monkeypatch):
         (o1, h1), (o2, h2) = m(x, h0), ref(x, h0)
     assert_close(o1, o2, torch.float32, "out")
     assert_close(h1, h2, torch.float32, "h_n")
+
+
+@pytest.mark.parametrize(("B", "T", "I"), [(6, 5, 3), (6, 5, 150), (16, 1, 7), (3, 20, 2)])
+def test_calls_of_a_few_dozen_rows(B, T, I):  # noqa: E741
+    # T * B in (4, 64]: W_ih^T kept for a narrow input (infer_mid), dot products for a wide one.
+    import grunet.nn as gnn
+
+    torch.manual_seed(int(np.random.default_rng().integers(1 << 30)))
+    for reset_after in (True, False):
+        m = gnn.GRU(I, 40, batch_first=True, backend="cpu", reset_after=reset_after).eval()
+        ref = gnn.GRU(I, 40, batch_first=True, backend="reference", reset_after=reset_after)
+        ref.load_state_dict(m.state_dict())
+        x, h0 = torch.randn(B, T, I), torch.randn(1, B, 40)
+        with torch.no_grad():
+            (o1, h1), (o2, h2) = m(x, h0), ref.eval()(x, h0)
+        assert_close(o1, o2, torch.float32, "out")
+        assert_close(h1, h2, torch.float32, "h_n")

@@ -53,6 +53,7 @@ class Plan:
         "_zeros",
         "_small",
         "w_t",
+        "w_ih_t",
     )
 
     def __init__(self, module) -> None:
@@ -66,6 +67,7 @@ class Plan:
         self._zeros: dict[int, np.ndarray] = {}  # initial states per batch size (never written)
         self._small = None  # the short-call kernel, once launched
         self.w_t: list[R.PackedCache] = []  # W_hh packed per layer and direction, when used
+        self.w_ih_t: list[R.PackedCache] = []  # W_ih^T likewise (calls of a few dozen rows)
         self.D = 2 if module.bidirectional else 1
         self.reset_after = bool(getattr(module, "reset_after", True))
         k = 4 if module.bias else 2
@@ -79,6 +81,7 @@ class Plan:
                 b_ih = b_hh = zeros(H3, self.dtype)
             self.weights.append((w_ih, w_hh, b_ih, b_hh))
             self.w_t.append(R.PackedCache())
+            self.w_ih_t.append(R.PackedCache(R.transposed))
         # The short-call kernel's table: sizes, then the weights' addresses (`self.weights`
         # keeps that memory alive, so a moved weight always shows as a changed address).
         head = [self.I, self.H, self.L, self.D, int(self.reset_after)]
@@ -128,6 +131,12 @@ class Plan:
                         self._small = K.infer_small
                     else:
                         self._small(*args)
+                elif T * B <= MID_ROWS and w_ih.size <= 16384:  # projection in the kernel
+                    R.launch(
+                        K.infer_mid, self.dtype, x, self.w_ih_t[k].get(w_ih, self.dtype), b_ih,
+                        h, self.w_t[k].get(w_hh, self.dtype), b_hh, out, h_n[k],
+                        self.reset_after, reverse,
+                    )  # fmt: skip
                 elif T * B <= MID_ROWS:  # projection still in the kernel; W_hh as it pays
                     transposed = transpose_pays(T, B, H, cached=True)
                     w = self.w_t[k].get(w_hh, self.dtype) if transposed else w_hh
@@ -223,9 +232,9 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
 def _short_pays(T: int, B: int, H: int) -> bool:
     """Whether `_short` (one kernel call, W_hh in its own layout, row by row) beats the general
     call (packed W_hh, tiles of rows, ~10 us more Python). Measured side by side (one thread):
-    1.1-1.4x for one row up to 96 steps (H 32-256), 0.84-1.09x at 512 steps; 1.0-1.3x for one
-    step of up to 16 rows with H <= 128; 0.7-0.9x for several rows and steps, or H = 256."""
-    return T * B <= SMALL_ROWS or (B == 1 and T <= 128) or (T == 1 and B <= 16 and H <= 128)
+    1.1-1.4x for one row up to 96 steps (H 32-256), 0.84-1.09x at 512 steps; 1.0-1.4x for one
+    step of up to 16 rows with H <= 64; 0.7-0.9x for several rows and steps, or H >= 128."""
+    return T * B <= SMALL_ROWS or (B == 1 and T <= 128) or (T == 1 and B <= 16 and H <= 64)
 
 
 def _short(plan: Plan, module, input: torch.Tensor, hx: torch.Tensor | None, T: int, B: int):

@@ -638,6 +638,34 @@ def bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask)
 
 
 @njit(**_OPTS)
+def _project(x2, w_t, g2):
+    """g2 (n, 3H) += x2 (n, I) @ w_t (I, 3H), by tiles of rows through `_gemm`."""
+    n, I = x2.shape  # noqa: E741
+    x1, g1, wt1 = x2.reshape(-1), g2.reshape(-1), w_t.reshape(-1)
+    for r0 in range(0, n, TILE):
+        _gemm(min(TILE, n - r0), x2, x1, r0, 0, I, w_t, wt1, False, 0, w_t.shape[1], g2, g1, r0)
+
+
+@njit(**_OPTS)
+def infer_mid(x, w_t, b_ih, h0, w, b_hh, out, h_n, reset_after, reverse):
+    """Inference for a few dozen rows (T * B) in one call: x (T, B, I) contiguous, w_t: W_ih^T
+    (I, 3H) and w: W_hh packed (`pack`), both made once by the caller; the rest as in
+    `fwd_rows`. The projection by tiles of rows, then the recurrence."""
+    T, B, I = x.shape  # noqa: E741
+    H3 = w_t.shape[1]
+    n = T * B
+    gi = np.empty((T, B, H3), x.dtype)
+    g2 = gi.reshape((n, H3))
+    for r in range(n):
+        g2[r, :] = b_ih
+    _project(x.reshape((n, I)), w_t, g2)
+    fwd_rows(
+        0, B, gi, h0, w, True, b_hh, out, h_n, out, reset_after, reverse, False,
+        np.empty((0, 0), np.bool_),
+    )  # fmt: skip
+
+
+@njit(**_OPTS)
 def fwd_small(
     x, w_ih, b_ih, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training, mask
 ):
@@ -658,9 +686,7 @@ def fwd_small(
         if I * H3 <= 16384:  # W_ih^T is cheap to make: by panels
             w_t = np.empty((I, H3), x.dtype)
             transpose(w_ih, w_t)
-            x1, g1, wt1 = x2.reshape(-1), g2.reshape(-1), w_t.reshape(-1)
-            for r0 in range(0, n, TILE):
-                _gemm(min(TILE, n - r0), x2, x1, r0, 0, I, w_t, wt1, False, 0, H3, g2, g1, r0)
+            _project(x2, w_t, g2)
         else:  # a wide input (a stacked layer): dot products along W_ih's own rows
             for r0 in range(0, n, TILE):
                 nb = min(TILE, n - r0)

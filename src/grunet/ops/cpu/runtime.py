@@ -41,6 +41,7 @@ COMPILE_S = {
     "transpose": 2,
     "pack": 2,
     "same": 2,
+    "infer_mid": 12,
     "module_call": 10,  # short grunet.nn.GRU calls (stream_kernels): 7.9-15 s measured
     "model_step": 5,  # streaming.Stepper, GRUStepper: 4.1-13 s measured
 }
@@ -183,26 +184,27 @@ def packed(w_hh: np.ndarray) -> np.ndarray:
 
 
 class PackedCache:
-    """W_hh packed (`packed`) for one weight, kept between calls and rebuilt only when W_hh's
-    values changed.
+    """A weight in the layout a kernel wants (`make`: `packed` for W_hh, by default), kept
+    between calls and rebuilt only when the weight's values changed.
 
     Packing costs ~0.5-2 ns a weight here (more than the step it speeds up when a call has few
-    steps); comparing W_hh with the copy it was made from costs ~0.15 ns a weight and catches
-    every change, in-place edits through `.data` or numpy views included (which torch's version
-    counter misses).
+    steps); comparing the weight with the copy it was made from costs ~0.15 ns a weight and
+    catches every change, in-place edits through `.data` or numpy views included (which torch's
+    version counter misses).
     """
 
-    __slots__ = ("src", "w_p")
+    __slots__ = ("src", "w_p", "make")
 
-    def __init__(self) -> None:
+    def __init__(self, make=None) -> None:
         self.src: np.ndarray | None = None
         self.w_p: np.ndarray | None = None
+        self.make = packed if make is None else make
 
     def get(self, w: np.ndarray, dtype: torch.dtype) -> np.ndarray:
         src = self.src
         if src is None or src.shape != w.shape or not _same(w, src, dtype):
             self.src = w.copy()
-            self.w_p = packed(w)
+            self.w_p = self.make(w)
         assert self.w_p is not None
         return self.w_p
 
