@@ -33,7 +33,7 @@ def _pair(dtype, seed, **kwargs):
     return fast, ref
 
 
-# T * B <= 4: one pre-bound call; <= 64: projection in the kernel, W_hh transposed or not; more: GEMM
+# short calls (`_short_pays`): one address-table call; up to 64 rows: infer_mid; more: GEMMs + kernel
 @pytest.mark.parametrize(("T", "B"), [(1, 1), (2, 2), (5, 7), (24, 1), (16, 4), (63, 3)])
 @pytest.mark.parametrize(
     "config",

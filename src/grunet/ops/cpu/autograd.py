@@ -48,18 +48,17 @@ def np_(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
-def transpose_pays(T: int, B: int, H: int, cached: bool = False) -> bool:
-    """Whether to hand the forward kernel W_hh packed (`kernels.pack`, see `kernels.fwd_rows`).
+def transpose_pays(T: int, B: int, H: int) -> bool:
+    """Whether the training forward hands the kernel W_hh packed (`kernels.pack`, see
+    `kernels.fwd_rows`).
 
     The packed layout feeds the register-blocked micro-kernel (`kernels.panel_fma4`): 1.5-3x
     faster per step than dot products on W_hh's own layout from two rows on, 1.0-1.35x for one
-    row (measured: B=1, T=24-512, H=64-256, packed copy kept). Inference keeps the packed copy
-    between calls (`cached`, `runtime.PackedCache`). Training packs per call (~1-2 ns a weight; a
-    cache keyed on the tensor's version would miss in-place edits through `.data`, which gradcheck
+    row (measured: B=1, T=24-512, H=64-256). Inference keeps the packed copy between calls
+    (`runtime.PackedCache`, always packed); training packs per call (~1-2 ns a weight; a cache
+    keyed on the tensor's version would miss in-place edits through `.data`, which gradcheck
     makes), so there it must be spread over enough rows.
     """
-    if cached:
-        return True
     if B == 1:
         return H <= 64 and T >= 16
     return T * B >= 16 and (H <= 128 or T * B >= 48)

@@ -8,8 +8,10 @@ raising as usual). What a call otherwise pays for at every step -- validation, b
 resolution, nine tensor-to-array conversions, zero initial states, output allocation through
 torch -- is done once per module in `Plan` (numpy views of the weights: in-place edits are seen,
 and a weight whose storage changed, e.g. ``.data = ...`` or ``.to(...)``, rebinds the plan) or
-cut to numpy calls. One kernel call per layer and direction; the input projection stays inside
-it for short calls (`SMALL_ROWS`), else it is one torch GEMM over all steps.
+cut to numpy calls. The shortest calls (`_short_pays`) run in one kernel call for the whole module
+(`stream_kernels.module_call`); otherwise one kernel call per layer and direction, W_hh packed
+once per weight version (`runtime.PackedCache`), the input projection inside the kernel call up
+to `MID_ROWS` rows, else torch GEMMs over chunks of steps.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import torch.nn.functional as F
 from grunet.ops.cpu import kernels as K
 from grunet.ops.cpu import runtime as R
 from grunet.ops.cpu import stream_kernels as SK
-from grunet.ops.cpu.autograd import NO_MASK, transpose_pays, zeros
+from grunet.ops.cpu.autograd import NO_MASK, zeros
 
-# Per call, rows (T * B) up to which the input projection runs inside the kernel call: with W_hh
-# as it is (one pre-bound call, fewest arguments), then with W_hh transposed when that pays.
+# Rows per call (T * B) that always take the one-call kernel (`_short_pays`), and up to which the
+# input projection runs inside the kernel call (`kernels.infer_mid`).
 SMALL_ROWS = 4
 MID_ROWS = 64
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
@@ -51,7 +53,6 @@ class Plan:
         "D",
         "reset_after",
         "_zeros",
-        "_small",
         "w_t",
         "w_ih_t",
     )
@@ -65,7 +66,6 @@ class Plan:
         self.nd = _DTYPES[self.dtype]
         self.I, self.H, self.L = module.input_size, module.hidden_size, module.num_layers
         self._zeros: dict[int, np.ndarray] = {}  # initial states per batch size (never written)
-        self._small = None  # the short-call kernel, once launched
         self.w_t: list[R.PackedCache] = []  # W_hh packed per layer and direction, when used
         self.w_ih_t: list[R.PackedCache] = []  # W_ih^T likewise (calls of a few dozen rows)
         self.D = 2 if module.bidirectional else 1
@@ -81,7 +81,7 @@ class Plan:
                 b_ih = b_hh = zeros(H3, self.dtype)
             self.weights.append((w_ih, w_hh, b_ih, b_hh))
             self.w_t.append(R.PackedCache())
-            self.w_ih_t.append(R.PackedCache(R.transposed))
+            self.w_ih_t.append(R.PackedCache(_transposed))
         # The short-call kernel's table: sizes, then the weights' addresses (`self.weights`
         # keeps that memory alive, so a moved weight always shows as a changed address).
         head = [self.I, self.H, self.L, self.D, int(self.reset_after)]
@@ -124,25 +124,11 @@ class Plan:
                 out = R.empty_np((T, B, H), nd)
                 h = zero if h0 is None else h0[k]
                 reverse = d == 1
-                if T * B <= SMALL_ROWS:
-                    args = (x, w_ih, b_ih, h, w_hh, b_hh, out, h_n[k], self.reset_after, reverse)
-                    if self._small is None:  # first call: may compile (and says so)
-                        R.launch(K.infer_small, self.dtype, *args)
-                        self._small = K.infer_small
-                    else:
-                        self._small(*args)
-                elif T * B <= MID_ROWS and w_ih.size <= 16384:  # projection in the kernel
+                if T * B <= MID_ROWS:  # the projection inside the kernel call
                     R.launch(
                         K.infer_mid, self.dtype, x, self.w_ih_t[k].get(w_ih, self.dtype), b_ih,
                         h, self.w_t[k].get(w_hh, self.dtype), b_hh, out, h_n[k],
                         self.reset_after, reverse,
-                    )  # fmt: skip
-                elif T * B <= MID_ROWS:  # projection still in the kernel; W_hh as it pays
-                    transposed = transpose_pays(T, B, H, cached=True)
-                    w = self.w_t[k].get(w_hh, self.dtype) if transposed else w_hh
-                    R.launch(
-                        K.fwd_small, self.dtype, x, w_ih, b_ih, h, w, transposed, b_hh, out,
-                        h_n[k], out, self.reset_after, reverse, False, NO_MASK,
                     )  # fmt: skip
                 else:
                     _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n[k], self, k, reverse)
@@ -156,15 +142,17 @@ class Plan:
 CHUNK_BYTES = 1 << 21
 
 
+def _transposed(w: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(w.T)
+
+
 def _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n, plan, k, reverse) -> None:
     """One layer and direction over many rows: the projection as torch GEMMs over chunks of
     steps (`CHUNK_BYTES`), each followed by the recurrence over it; the state carries over in h_n."""
     T, B, _ = x.shape
     H = plan.H
     serial = R.TorchSerial(R.threads(T, B, H) > 1)
-    with serial:
-        transposed = transpose_pays(T, B, H, cached=True)
-        w = plan.w_t[k].get(w_hh, plan.dtype) if transposed else w_hh
+    w = plan.w_t[k].get(w_hh, plan.dtype)
     tw, tb = torch.from_numpy(w_ih), torch.from_numpy(b_ih)
     tc = max(1, CHUNK_BYTES // (B * 3 * H * x.itemsize))
     starts = list(range(0, T, tc))
@@ -174,7 +162,7 @@ def _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n, plan, k, reverse) -> None:
             gi = F.linear(torch.from_numpy(x[t0:t1]), tw, tb)
         R.rows(
             K.fwd_rows, plan.dtype, t1 - t0, B, H,
-            (gi.numpy(), h if i == 0 else h_n, w, transposed, b_hh, out[t0:t1], h_n, out,
+            (gi.numpy(), h if i == 0 else h_n, w, True, b_hh, out[t0:t1], h_n, out,
              plan.reset_after, reverse, False, NO_MASK),
         )  # fmt: skip
 

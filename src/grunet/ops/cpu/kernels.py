@@ -61,15 +61,12 @@ VECTOR_BYTES = 64
 V = 2  # vectors per row of a 3- or 4-row tile: one panel
 
 
+PANEL_BYTES = 2 * VECTOR_BYTES  # a panel of a packed W: two vectors (32 float32, 16 float64)
+
+
 def lanes(itemsize: int) -> int:
     """Elements of one 64-byte vector."""
     return VECTOR_BYTES // itemsize
-
-
-def panel(itemsize: int) -> int:
-    """Columns of one panel of a packed W (two vectors: 32 float32, 16 float64). The kernels for
-    tiles of (1, 2, 3, 4) rows cover (4, 2, 1, 1) panels a call."""
-    return 2 * lanes(itemsize)
 
 
 def _make(R: int, V: int = V):
@@ -382,29 +379,28 @@ def _gemm(nb, a, a1, ra, k0, k1, w, w1, packed, c0, c1, g, g1, rg):
     K = k1 - k0
     ao = ra * lda + k0
     go = rg * ldg
-    lanes = 64 // a.itemsize  # one 64-byte vector; a panel is two
-    pw = 2 * lanes
-    if packed:  # column c sits in panel c // pw: (c // pw) * ps + k * pw + c % pw
-        ldw, ps = pw, K * pw
-    else:
-        ldw, ps = w.shape[1], pw
+    pw = PANEL_BYTES // a.itemsize
+    # Column c of row k sits at k * ldw + (c // pw) * ps + c % pw: packed, panel after panel (k0 is
+    # 0); row-major, ps = pw makes that k * ldw + c.
+    ldw, ps = (pw, K * pw) if packed else (w.shape[1], pw)
+    wo = k0 * ldw
     c = c0
     if nb == 1:
         while c + 4 * pw <= c1:
-            o = c // pw * ps if packed else k0 * ldw + c
+            o = wo + c // pw * ps + c % pw
             panel_fma1(a1, ao, lda, w1, o, ldw, ps, K, g1, go + c, ldg)
             c += 4 * pw
         if c + 2 * pw <= c1:
-            o = c // pw * ps if packed else k0 * ldw + c
+            o = wo + c // pw * ps + c % pw
             panel_fma1m(a1, ao, lda, w1, o, ldw, ps, K, g1, go + c, ldg)
             c += 2 * pw
     elif nb == 2:
         while c + 2 * pw <= c1:
-            o = c // pw * ps if packed else k0 * ldw + c
+            o = wo + c // pw * ps + c % pw
             panel_fma2(a1, ao, lda, w1, o, ldw, ps, K, g1, go + c, ldg)
             c += 2 * pw
     while c + pw <= c1:
-        o = c // pw * ps if packed else k0 * ldw + c
+        o = wo + c // pw * ps + c % pw
         if nb == 4:
             panel_fma4(a1, ao, lda, w1, o, ldw, ps, K, g1, go + c, ldg)
         elif nb == 3:
@@ -420,7 +416,7 @@ def _gemm(nb, a, a1, ra, k0, k1, w, w1, packed, c0, c1, g, g1, rg):
 
 def packed_shape(H: int, itemsize: int) -> tuple[int, int]:
     """Shape of W_hh (3H, H) packed by `pack`: (panels * H, panel width)."""
-    pw = 128 // itemsize
+    pw = PANEL_BYTES // itemsize
     return ((-(-2 * H // pw) + -(-H // pw)) * H, pw)
 
 
@@ -456,20 +452,6 @@ def same(a, b):
 
 
 @njit(**_OPTS)
-def transpose(w, out):
-    """out[k, j] = w[j, k], in 32 x 32 blocks (numpy's strided copy is ~4x slower here)."""
-    J, Kd = w.shape
-    for j0 in range(0, J, 32):
-        j1 = min(J, j0 + 32)
-        for k0 in range(0, Kd, 32):
-            k1 = min(Kd, k0 + 32)
-            for k in range(k0, k1):
-                orow = out[k, :]
-                for j in range(j0, j1):
-                    orow[j] = w[j, k]
-
-
-@njit(**_OPTS)
 def fwd_rows(
     b0, b1, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training, mask
 ):
@@ -490,7 +472,7 @@ def fwd_rows(
     H2 = 2 * H
     H3 = 3 * H
     dt = gi.dtype
-    pw = 128 // gi.itemsize  # columns of a panel (see `pack`)
+    pw = PANEL_BYTES // gi.itemsize  # columns of a panel (see `pack`)
     # Columns of acc: r, z in [0, 2H), n in [cn, cn + H); packed, each block is padded to panels.
     cn, width = (-(-H2 // pw) * pw, w.size // H) if transposed else (H2, H3)
     acc = np.zeros((TILE, width), dt)  # recurrent pre-activations (b_hh included)
@@ -678,21 +660,6 @@ def fwd_small(
     T, B, I = x.shape  # noqa: E741
     H3 = w_ih.shape[0]
     gi = np.empty((T, B, H3), x.dtype)
-    if transposed:  # several rows: the projection by tiles of rows too
-        n = T * B
-        x2, g2 = x.reshape((n, I)), gi.reshape((n, H3))
-        for r in range(n):
-            g2[r, :] = b_ih
-        if I * H3 <= 16384:  # W_ih^T is cheap to make: by panels
-            w_t = np.empty((I, H3), x.dtype)
-            transpose(w_ih, w_t)
-            _project(x2, w_t, g2)
-        else:  # a wide input (a stacked layer): dot products along W_ih's own rows
-            for r0 in range(0, n, TILE):
-                nb = min(TILE, n - r0)
-                _mm_dot(x2[r0 : r0 + nb], nb, w_ih, 0, H3, g2[r0 : r0 + nb], 0)
-        fwd_rows(0, B, gi, h0, w, True, b_hh, out, h_n, saved, reset_after, reverse, training, mask)
-        return
     for t in range(T):
         for b in range(B):
             xr, g = x[t, b, :], gi[t, b, :]
@@ -708,44 +675,10 @@ def fwd_small(
 
 
 @njit(**_OPTS)
-def infer_small(x, w_ih, b_ih, h0, w, b_hh, out, h_n, reset_after, reverse):
-    """`fwd_small` for inference with W_hh in its own layout and no mask: fewer arguments to
-    unbox per call, which is what a one-step call of a small layer pays for."""
-    fwd_small(
-        x, w_ih, b_ih, h0, w, False, b_hh, out, h_n, out, reset_after, reverse, False,
-        np.empty((0, 0), np.bool_),
-    )  # fmt: skip
-
-
-@njit(**_OPTS)
-def stream_step(x, h, w_ih, b_ih, w_hh, b_hh, reset_after, kd, bd, y):
-    """One streaming step of a GRU layer, then optionally a linear Dense on its new state.
-
-    x (B, I), h (B, H): the state, updated in place; weights as in `fwd_small` (W_hh (3H, H)).
-    kd (H, O), bd (O,) and y (B, O): y = h_new kd + bd; kd of shape (0, 0) means no Dense.
-    """
-    B, H = h.shape
-    infer_small(
-        x.reshape((1,) + x.shape), w_ih, b_ih, h, w_hh, b_hh, h.reshape((1, B, H)), h,
-        reset_after, False,
-    )  # fmt: skip
-    if kd.shape[0] == 0:
-        return
-    O = kd.shape[1]  # noqa: E741
-    for b in range(B):
-        yr, hr = y[b, :], h[b, :]
-        yr[:] = bd[:O]
-        for k in range(H):
-            hk, kr = hr[k], kd[k, :]
-            for o in range(O):
-                yr[o] += hk * kr[o]
-
-
-@njit(**_OPTS)
 def step(x, h, w_ih, b_ih, w, transposed, b_hh, h_new, reset_after):
     """One step, input projection included: x (B, I), h (B, H) -> h_new (B, H).
 
-    w_ih (3H, I), b_ih (3H,), w: W_hh (3H, H) or its transpose, as in `fwd_rows`; b_hh (3H,).
+    w_ih (3H, I), b_ih (3H,), w: W_hh (3H, H) or packed, as in `fwd_rows`; b_hh (3H,).
     """
     x3 = x.reshape((1,) + x.shape)
     fwd_small(
