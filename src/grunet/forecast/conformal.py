@@ -36,8 +36,9 @@ from grunet.errors import OptionError
 MIN_PER_STEP = 50
 
 
-def _kth(scores: np.ndarray, level: float) -> np.ndarray:
-    """The ceil((n + 1) level)-th smallest of `scores` along axis 0 (clipped to the largest)."""
+def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
+    """Split conformal's quantile: the ceil((n + 1) level)-th smallest of the n `scores` along
+    axis 0, or the largest when n is too small for that."""
     n = scores.shape[0]
     k = min(math.ceil((n + 1) * level), n)
     return np.sort(scores, axis=0)[k - 1]
@@ -73,8 +74,8 @@ def conformal_offsets(
 
     def quantile(scores: np.ndarray, level: float) -> np.ndarray:  # scores (M, H) -> (H,)
         if per_step:
-            return _kth(scores, level)
-        return np.full(H, _kth(scores.reshape(M * H), level))
+            return conformal_quantile(scores, level)
+        return np.full(H, conformal_quantile(scores.reshape(M * H), level))
 
     offsets = np.zeros((len(levels), H))
     done: set[int] = set()

@@ -13,13 +13,13 @@ Legend:  N: training steps  H: horizon  K: folds  m: seasonal period
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import NormalDist
 
 import numpy as np
 
+from grunet.forecast.conformal import conformal_quantile
 from grunet.forecast.ensemble import Ensemble
 from grunet.forecast.prepared import Prepared, gru_forecast
 from grunet.forecast.statistical import (
@@ -164,13 +164,6 @@ def _combined(weights: dict[str, float], members: dict[str, tuple]):
     return mean, half
 
 
-def _kth(scores: np.ndarray, level: float) -> float:
-    """The ceil((n + 1) level)-th smallest of `scores` (n of them), or the largest when n is
-    too small for that: split conformal's quantile."""
-    r = np.sort(np.asarray(scores, dtype=np.float64))
-    return float(r[min(math.ceil((len(r) + 1) * level), len(r)) - 1])
-
-
 def conformal_width(weights: dict[str, float], val: Validation, level: float = 0.8) -> float:
     """The factor on the combination's interval half-widths, by split conformal over the folds
     as units (the H errors of one fold move together, so a fold is one observation): each
@@ -183,7 +176,9 @@ def conformal_width(weights: dict[str, float], val: Validation, level: float = 0
         if not any(w > 0 and k in members for k, w in weights.items()):
             continue
         mean, half = _combined(weights, members)
-        scores.append(_kth(np.abs(actual - mean) / np.maximum(half, 1e-12), level))
+        scores.append(
+            float(conformal_quantile(np.abs(actual - mean) / np.maximum(half, 1e-12), level))
+        )
     if not scores:
         return 1.0
-    return float(np.clip(_kth(np.array(scores), level), 0.2, 10.0))
+    return float(np.clip(conformal_quantile(np.array(scores), level), 0.2, 10.0))
