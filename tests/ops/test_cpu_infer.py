@@ -33,7 +33,12 @@ def _pair(dtype, seed, **kwargs):
     return fast, ref
 
 
-# short calls (`_short_pays`): one address-table call; up to 64 rows: infer_mid; more: GEMMs + kernel
+# Every route on every shape: `module_call` (short), `bound_call` (bound), GEMMs + `fwd_rows`
+# (rows); `_short_pays` and `_bound_pays` only choose among them by speed.
+ROUTES = {"short": (True, False), "bound": (False, True), "rows": (False, False)}
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
 @pytest.mark.parametrize(("T", "B"), [(1, 1), (2, 2), (5, 7), (24, 1), (16, 4), (63, 3)])
 @pytest.mark.parametrize(
     "config",
@@ -48,9 +53,12 @@ def _pair(dtype, seed, **kwargs):
 )
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("with_hx", [False, True])
-def test_fast_path_equals_reference(dtype, config, T, B, with_hx, monkeypatch):
+def test_fast_path_equals_reference(dtype, config, T, B, with_hx, route, monkeypatch):
     monkeypatch.setattr(runtime, "empty_np", _nan_empty_np)
     monkeypatch.setattr(runtime, "empty", _nan_empty)
+    short, bound = ROUTES[route]
+    monkeypatch.setattr(infer, "_short_pays", lambda *a: short)
+    monkeypatch.setattr(infer, "_bound_pays", lambda *a: bound)
     fast, ref = _pair(dtype, T * 7 + B, **config)
     gen = torch.Generator().manual_seed(T + 100 * B)
     shape = (B, T, 5) if config.get("batch_first") else (T, B, 5)
@@ -59,19 +67,30 @@ def test_fast_path_equals_reference(dtype, config, T, B, with_hx, monkeypatch):
     hx = torch.randn(config.get("num_layers", 1) * D, B, 50, generator=gen, dtype=dtype)
     hx = hx if with_hx else None
     with (
-        mock.patch.object(
-            infer.Plan, "__call__", autospec=True, side_effect=infer.Plan.__call__
-        ) as spy,
-        mock.patch.object(infer, "_short", side_effect=infer._short) as short,
+        mock.patch.object(infer, "_rows", side_effect=infer._rows) as rows,
+        mock.patch.object(infer, "_short", side_effect=infer._short) as one_call,
     ):
         with torch.no_grad():
             out, h_n = fast(x, hx)
-    # the fast path ran: one address-table kernel call for short calls, else the numpy plan
-    assert (short.call_count, spy.call_count) == ((1, 0) if infer._short_pays(T, B, 50) else (0, 1))
+    # the route asked for ran (the rows route once per layer and direction)
+    assert (one_call.call_count, rows.call_count > 0) == (
+        (0, True) if route == "rows" else (1, False)
+    )
+    if route != "rows":
+        assert one_call.call_args.kwargs.get("bound", False) is bound
     with torch.no_grad():
         out_ref, h_ref = ref(x, hx)
     assert_close(out, out_ref)
     assert_close(h_n, h_ref)
+
+
+def test_routes_by_size():
+    # A few rows: module_call; a few dozen, or one thread's worth: bound_call; else GEMMs + rows.
+    assert infer._short_pays(1, 1, 50) and infer._short_pays(2, 2, 256)
+    assert not infer._short_pays(5, 1, 50)
+    assert infer._bound_pays(64, 1, 256, 4) and infer._bound_pays(1, 64, 256, 8)
+    assert infer._bound_pays(512, 1, 256, 4) and not infer._bound_pays(512, 1, 256, 8)
+    assert not infer._bound_pays(4096, 128, 64, 4)
 
 
 def test_grad_mode_takes_the_autograd_path():

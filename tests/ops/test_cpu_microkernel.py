@@ -91,12 +91,14 @@ def test_panels_equal_reference(reset_after):
         assert_close(a, b, torch.float64, name)
 
 
+@pytest.mark.parametrize("bound", [True, False], ids=["bound_call", "rows"])
 @pytest.mark.parametrize("edit", ["data", "numpy", "copy_", "replace"])
-def test_cached_transpose_sees_every_weight_change(edit):
+def test_cached_transpose_sees_every_weight_change(edit, bound, monkeypatch):
     # Inference keeps W_hh packed and W_ih^T between calls; any change of their values must be
     # seen at once.
     import grunet.nn as gnn
 
+    monkeypatch.setattr(cpu.infer, "_bound_pays", lambda *a: bound)
     torch.manual_seed(int(np.random.default_rng().integers(1 << 30)))
     m = gnn.GRU(3, 40, batch_first=True, backend="cpu").eval()
     ref = torch.nn.GRU(3, 40, batch_first=True).eval()
@@ -104,7 +106,7 @@ def test_cached_transpose_sees_every_weight_change(edit):
     with torch.no_grad():
         m(x)  # builds the cache
         plan = m.__dict__[cpu.infer._PLAN]
-        assert plan.w_t[0].made is not None and plan.w_ih_t[0].made is not None  # in use
+        assert plan.btab[cpu.kernels.BOUND_HEAD + cpu.kernels.BOUND_MADE] == 1  # in use
         for name in ("weight_hh_l0", "weight_ih_l0"):  # both are kept in other layouts
             p = getattr(m, name)
             new = torch.randn_like(p) * 0.2
@@ -143,6 +145,7 @@ def test_inference_projection_by_chunks_of_steps(chunk_bytes, monkeypatch):
     import grunet.nn as gnn
 
     monkeypatch.setattr(cpu.infer, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(cpu.infer, "_bound_pays", lambda *a: False)  # the chunked route
     torch.manual_seed(int(np.random.default_rng().integers(1 << 30)))
     m = gnn.GRU(3, 21, num_layers=2, bidirectional=True, batch_first=True, backend="cpu").eval()
     ref = torch.nn.GRU(3, 21, num_layers=2, bidirectional=True, batch_first=True).eval()
@@ -156,7 +159,7 @@ def test_inference_projection_by_chunks_of_steps(chunk_bytes, monkeypatch):
 
 @pytest.mark.parametrize(("B", "T", "I"), [(6, 5, 3), (6, 5, 150), (16, 1, 7), (3, 20, 2)])
 def test_calls_of_a_few_dozen_rows(B, T, I):  # noqa: E741
-    # T * B in (4, 64]: one infer_mid call, W_ih^T and W_hh packed kept, narrow and wide inputs.
+    # T * B in (4, 64]: one bound_call, W_ih^T and W_hh packed kept, narrow and wide inputs.
     import grunet.nn as gnn
 
     torch.manual_seed(int(np.random.default_rng().integers(1 << 30)))

@@ -34,9 +34,12 @@ def _fit() -> None:
 
 
 def _single_call() -> None:
-    """A one-step ``grunet.nn.GRU`` call under no_grad (stream_kernels.module_call)."""
+    """``grunet.nn.GRU`` calls under no_grad: one step (stream_kernels.module_call) and a few
+    dozen rows (kernels.bound_call)."""
     with torch.no_grad():
-        GRU(1, 50, batch_first=True)(torch.zeros(1, 1, 1))
+        gru = GRU(1, 50, batch_first=True)
+        gru(torch.zeros(1, 1, 1))
+        gru(torch.zeros(4, 8, 1))
 
 
 def _stepper() -> None:
@@ -46,7 +49,7 @@ def _stepper() -> None:
 
 STEPS: dict[str, tuple[str, Callable[[], None]]] = {
     "fit": ("the demo's fit (fused training epoch, validation)", _fit),
-    "call": ("one-step grunet.nn.GRU calls", _single_call),
+    "call": ("grunet.nn.GRU calls under no_grad", _single_call),
     "stepper": ("streaming.Stepper / GRUStepper steps", _stepper),
 }
 

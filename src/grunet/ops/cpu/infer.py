@@ -8,10 +8,12 @@ raising as usual). What a call otherwise pays for at every step -- validation, b
 resolution, nine tensor-to-array conversions, zero initial states, output allocation through
 torch -- is done once per module in `Plan` (numpy views of the weights: in-place edits are seen,
 and a weight whose storage changed, e.g. ``.data = ...`` or ``.to(...)``, rebinds the plan) or
-cut to numpy calls. The shortest calls (`_short_pays`) run in one kernel call for the whole module
-(`stream_kernels.module_call`); otherwise one kernel call per layer and direction, W_hh packed
-once per weight version (`runtime.PackedCache`), the input projection inside the kernel call up
-to `MID_ROWS` rows, else torch GEMMs over chunks of steps.
+cut to numpy calls. Calls of up to a few rows (`_short_pays`) run in one kernel call for the
+whole module with the weights in their own layout (`stream_kernels.module_call`); calls of a few
+dozen rows, and single-threaded ones of up to ~2 MB of projections (`_bound_pays`), in one
+`kernels.bound_call` that keeps W_ih^T and the packed W_hh in the plan and remakes them when the
+weights' bits change; larger calls project with torch GEMMs over chunks of steps and run
+`kernels.fwd_rows` per layer and direction, on threads over rows.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from grunet.ops.cpu import runtime as R
 from grunet.ops.cpu import stream_kernels as SK
 from grunet.ops.cpu.autograd import NO_MASK, zeros
 
-# Rows per call (T * B) that always take the one-call kernel (`_short_pays`), and up to which the
-# input projection runs inside the kernel call (`kernels.infer_mid`).
+# Rows per call (T * B) that take `stream_kernels.module_call` (`_short_pays`), and up to which
+# every call takes `kernels.bound_call` (`_bound_pays`).
 SMALL_ROWS = 4
 MID_ROWS = 64
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
@@ -44,6 +46,10 @@ class Plan:
         "ptrs",
         "tab",
         "launched",
+        "btab",
+        "bptr",
+        "bound",
+        "made",
         "weights",
         "dtype",
         "nd",
@@ -53,8 +59,6 @@ class Plan:
         "D",
         "reset_after",
         "_zeros",
-        "w_t",
-        "w_ih_t",
     )
 
     def __init__(self, module) -> None:
@@ -66,8 +70,6 @@ class Plan:
         self.nd = _DTYPES[self.dtype]
         self.I, self.H, self.L = module.input_size, module.hidden_size, module.num_layers
         self._zeros: dict[int, np.ndarray] = {}  # initial states per batch size (never written)
-        self.w_t: list[R.PackedCache] = []  # W_hh packed per layer and direction, when used
-        self.w_ih_t: list[R.PackedCache] = []  # W_ih^T likewise (calls of a few dozen rows)
         self.D = 2 if module.bidirectional else 1
         self.reset_after = bool(getattr(module, "reset_after", True))
         k = 4 if module.bias else 2
@@ -80,14 +82,30 @@ class Plan:
             else:
                 b_ih = b_hh = zeros(H3, self.dtype)
             self.weights.append((w_ih, w_hh, b_ih, b_hh))
-            self.w_t.append(R.PackedCache())
-            self.w_ih_t.append(R.PackedCache(_transposed))
         # The short-call kernel's table: sizes, then the weights' addresses (`self.weights`
         # keeps that memory alive, so a moved weight always shows as a changed address).
         head = [self.I, self.H, self.L, self.D, int(self.reset_after)]
         addrs = [a.ctypes.data for w in self.weights for a in w]
         self.tab = np.array(head + addrs, np.int64)
-        self.launched = False
+        self.launched = self.bound = False
+        # `kernels.bound_call`'s table: the weights, and what is derived from them (W_ih^T, the
+        # packed W_hh, and the weights' bits they were made from), remade by the kernel when
+        # the bits change (`kernels.refresh`). `made` keeps that memory alive.
+        rows, pw = K.packed_shape(self.H, self.nd().itemsize)
+        bits = np.uint32 if self.nd().itemsize == 4 else np.uint64
+        self.made: list[tuple[np.ndarray, ...]] = []
+        entries = [self.I, self.H, self.L, self.D, int(self.reset_after), rows, pw]
+        for w_ih, w_hh, b_ih, b_hh in self.weights:
+            derived = (
+                np.empty(w_ih.shape[::-1], self.nd),  # W_ih^T
+                np.empty((rows, pw), self.nd),  # W_hh packed
+                np.empty(w_ih.size, bits),
+                np.empty(w_hh.size, bits),
+            )
+            self.made.append(derived)
+            entries += [a.ctypes.data for a in (w_ih, w_hh, b_ih, b_hh, *derived)] + [0]
+        self.btab = np.array(entries, np.int64)
+        self.bptr = self.btab.ctypes.data
 
     def __reduce__(self):
         """Copies and pickles of a module drop its plan (the next call binds a new one)."""
@@ -106,11 +124,16 @@ class Plan:
         return True in [params[n].requires_grad for n in self.names]
 
     def __call__(self, x: np.ndarray, h0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """x (T, B, I) contiguous, h0 (L*D, B, H) or None -> out (T, B, D*H), h_n (L*D, B, H)."""
+        """x (T, B, I) contiguous, h0 (L*D, B, H) contiguous or None -> out (T, B, D*H),
+        h_n (L*D, B, H)."""
         T, B, _ = x.shape
         H, D = self.H, self.D
-        nd = _DTYPES[self.dtype]
+        nd = self.nd
         h_n = R.empty_np((self.L * D, B, H), nd)
+        if _bound_pays(T, B, H, x.itemsize):  # the whole call in one kernel call
+            out = R.empty_np((T, B, D * H), nd)
+            self.call_bound(x.ctypes.data, 0 if h0 is None else h0.ctypes.data, out, h_n, 0)
+            return out, h_n
         zero = None
         if h0 is None:
             zero = self._zeros.get(B)
@@ -120,21 +143,25 @@ class Plan:
             outs = []
             for d in range(D):
                 k = layer * D + d
-                w_ih, w_hh, b_ih, b_hh = self.weights[k]
                 out = R.empty_np((T, B, H), nd)
-                h = zero if h0 is None else h0[k]
-                reverse = d == 1
-                if T * B <= MID_ROWS:  # the projection inside the kernel call
-                    R.launch(
-                        K.infer_mid, self.dtype, x, self.w_ih_t[k].get(w_ih, self.dtype), b_ih,
-                        h, self.w_t[k].get(w_hh, self.dtype), b_hh, out, h_n[k],
-                        self.reset_after, reverse,
-                    )  # fmt: skip
-                else:
-                    _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n[k], self, k, reverse)
+                _rows(x, zero if h0 is None else h0[k], out, h_n[k], self, k, d == 1)
                 outs.append(out)
             x = outs[0] if D == 1 else np.concatenate(outs, axis=2)  # (T, B, D*H)
         return x, h_n
+
+    def call_bound(self, x_ptr: int, h0_ptr: int, out: np.ndarray, h_n: np.ndarray, bf: int):
+        """`kernels.bound_call` on this module's table (x, h0 by address; h0 0: zeros)."""
+        if self.bound:
+            K.bound_call(self.bptr, x_ptr, h0_ptr, out, h_n, bf)
+        else:  # first call: may compile (and says so)
+            R.launch(K.bound_call, self.dtype, self.bptr, x_ptr, h0_ptr, out, h_n, bf)
+            self.bound = True
+
+    def derived(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(W_ih^T, packed W_hh) of layer/direction k, remade first if the weights changed."""
+        Iin = self.I if k < self.D else self.D * self.H
+        R.launch(K.refresh_call, self.dtype, self.btab, k, Iin, self.nd(0))
+        return self.made[k][0], self.made[k][1]
 
 
 # Steps of input projections computed at a time: about this many bytes of them, so that they are
@@ -142,17 +169,14 @@ class Plan:
 CHUNK_BYTES = 1 << 21
 
 
-def _transposed(w: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(w.T)
-
-
-def _rows(x, h, w_ih, w_hh, b_ih, b_hh, out, h_n, plan, k, reverse) -> None:
+def _rows(x, h, out, h_n, plan, k, reverse) -> None:
     """One layer and direction over many rows: the projection as torch GEMMs over chunks of
     steps (`CHUNK_BYTES`), each followed by the recurrence over it; the state carries over in h_n."""
     T, B, _ = x.shape
     H = plan.H
+    w_ih, _, b_ih, b_hh = plan.weights[k]
     serial = R.TorchSerial(R.threads(T, B, H) > 1)
-    w = plan.w_t[k].get(w_hh, plan.dtype)
+    _, w = plan.derived(k)
     tw, tb = torch.from_numpy(w_ih), torch.from_numpy(b_ih)
     tc = max(1, CHUNK_BYTES // (B * 3 * H * x.itemsize))
     starts = list(range(0, T, tc))
@@ -212,21 +236,35 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
         T, B, I = input.shape  # noqa: E741
     if I != plan.I or T == 0 or B == 0:
         return None
-    if _short_pays(T, B, plan.H) and input.is_contiguous():
-        return _short(plan, module, input, hx, T, B)
+    if input.is_contiguous():
+        if _short_pays(T, B, plan.H):
+            return _short(plan, module, input, hx, T, B)
+        if _bound_pays(T, B, plan.H, input.element_size()):
+            return _short(plan, module, input, hx, T, B, bound=True)
     return _numpy_call(plan, module, input, hx)
 
 
 def _short_pays(T: int, B: int, H: int) -> bool:
-    """Whether `_short` (one kernel call, W_hh in its own layout, row by row) beats the general
-    call (packed W_hh, tiles of rows, ~10 us more Python). Measured side by side (one thread):
-    1.1-1.4x for one row up to 96 steps (H 32-256), 0.84-1.09x at 512 steps; 1.0-1.4x for one
-    step of up to 16 rows with H <= 64; 0.7-0.9x for several rows and steps, or H >= 128."""
-    return T * B <= SMALL_ROWS or (B == 1 and T <= 128) or (T == 1 and B <= 16 and H <= 64)
+    """Whether `stream_kernels.module_call` (row by row, weights in their own layout, nothing to
+    check or remake) beats `kernels.bound_call` (tiles of rows on the packed W_hh, whose bits it
+    compares first). Measured side by side (one thread, I = 8): 1.0-1.3x for calls of up to
+    four rows (T * B; at one step H = 256, 2.9x), 0.5-1.0x beyond."""
+    return T * B <= SMALL_ROWS
 
 
-def _short(plan: Plan, module, input: torch.Tensor, hx: torch.Tensor | None, T: int, B: int):
-    """A short call in one kernel call with addresses for arguments (`stream_kernels`)."""
+def _bound_pays(T: int, B: int, H: int, itemsize: int) -> bool:
+    """Whether the whole call in one `kernels.bound_call` (the projection inside, one thread)
+    beats torch GEMMs over chunks and `fwd_rows` (threads over rows). Measured side by side
+    (one thread, I = 8): 1.1-2.3x up to 64 rows (T * B) and at B = 1 up to 512 steps; when rows
+    can run on several threads, only up to 64 rows."""
+    if T * B <= MID_ROWS:
+        return True
+    return T * B * 3 * H * itemsize <= CHUNK_BYTES and R.threads(T, B, H) == 1
+
+
+def _short(plan: Plan, module, input: torch.Tensor, hx, T: int, B: int, bound: bool = False):
+    """A short call in one kernel call with addresses for arguments: `stream_kernels.module_call`
+    (weights in their own layout), or when `bound`, `kernels.bound_call` (packed, tiles of rows)."""
     L, D, H = plan.L, plan.D, plan.H
     h0 = 0
     if hx is not None:
@@ -243,7 +281,9 @@ def _short(plan: Plan, module, input: torch.Tensor, hx: torch.Tensor | None, T: 
     nd = plan.nd
     out = R.empty_np((B, T, D * H) if bf else (T, B, D * H), nd)  # numpy: ~2x quicker than torch
     h_n = R.empty_np((L * D, B, H), nd)
-    if plan.launched:
+    if bound:
+        plan.call_bound(input.data_ptr(), h0, out, h_n, bf)
+    elif plan.launched:
         SK.module_call(plan.tab, input.data_ptr(), h0, out, h_n, bf)
     else:  # first call: may compile (and says so)
         R.launch(SK.module_call, plan.dtype, plan.tab, input.data_ptr(), h0, out, h_n, bf)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import carray, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
@@ -501,6 +501,28 @@ def fwd_rows(
                 _gemm(nb, hp, hp1, 0, 0, H, w, w1, True, 0, ncols, acc, acc1, 0)
             else:
                 _mm_dot(hp, nb, w, 0, ncols, acc, 0)
+            if not training and not masked:  # inference: the gates fused, one or two loops a row
+                if not reset_after:
+                    for i in range(nb):
+                        ar, gir, hr, qr = acc[i, :], gi[t, s + i, :], hp[i, :], q[i, :]
+                        for j in range(H):
+                            qr[j] = _sigmoid(gir[j] + ar[j]) * hr[j]  # r * h_prev
+                    if transposed:
+                        _gemm(nb, q, q1, 0, 0, H, w, w1, True, cn, width, acc, acc1, 0)
+                    else:
+                        _mm_dot(q, nb, w, H2, H3, acc, H2)
+                for i in range(nb):
+                    ar, gir, hr, o = acc[i, :], gi[t, s + i, :], hp[i, :], out[t, s + i, :]
+                    for j in range(H):
+                        z = _sigmoid(gir[H + j] + ar[H + j])
+                        a = ar[cn + j]
+                        if reset_after:
+                            a *= _sigmoid(gir[j] + ar[j])
+                        n = _tanh(gir[H2 + j] + a)
+                        h = n + z * (hr[j] - n)  # = z * h_prev + (1 - z) * n
+                        hr[j] = h
+                        o[j] = h
+                continue
             for i in range(nb):
                 ar, gir, rzr = acc[i, :H2], gi[t, s + i, :H2], rz[i, :]
                 for j in range(H2):
@@ -750,3 +772,150 @@ def bwd_small(
                 wh = dw_hh[j, :]
                 for k in range(H):
                     wh[k] += ghj * src[k]
+
+
+# Bound inference calls: arrays passed as addresses.
+#
+# numba's dispatcher checks the type of every argument of every call, ~0.1-0.2 us per array: for
+# a call of a few dozen rows, half the time of the arithmetic. `bound_call` takes the addresses
+# of a module's arrays in one int64 table made once per module (`infer.Plan`) and rebuilds the
+# arrays inside numba (`carray`). The caller owns every address: it keeps the memory alive while
+# a table holds it and checks shapes, dtypes and contiguity before a call.
+
+
+@intrinsic
+def addr_ptr(typingctx, addr, zero):
+    """The int `addr` as a pointer to elements of `zero`'s type (a float or an integer)."""
+    if not isinstance(addr, types.Integer) or not isinstance(zero, (types.Float, types.Integer)):
+        return None
+    ptr = types.CPointer(zero)
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(ptr))
+
+    return ptr(addr, zero), codegen
+
+
+@njit(**_OPTS)
+def at1(addr, n, zero):
+    return carray(addr_ptr(addr, zero), (n,))
+
+
+@njit(**_OPTS)
+def at2(addr, n, m, zero):
+    return carray(addr_ptr(addr, zero), (n, m))
+
+
+@njit(**_OPTS)
+def at3(addr, n, m, k, zero):
+    return carray(addr_ptr(addr, zero), (n, m, k))
+
+
+def _bits_at(addr, n, zero):  # pragma: no cover - replaced by the overload below inside numba
+    raise RuntimeError("_bits_at runs only inside numba-compiled code (see its overload).")
+
+
+@overload(_bits_at)
+def _bits_at_impl(addr, n, zero):
+    """The n floats at `addr` (of `zero`'s type) as unsigned integers of the same width."""
+    kind = np.uint32 if zero.bitwidth == 32 else np.uint64
+    return lambda addr, n, zero: carray(addr_ptr(addr, kind(0)), (n,))
+
+
+# `bound_call`'s table: a header, then per layer and direction `BOUND_ROW` addresses and a flag.
+BOUND_HEAD = 7  # I, H, L, D, reset_after, rows of packed W_hh, panel width
+BOUND_ROW = 9  # W_ih, W_hh, b_ih, b_hh, W_ih^T, packed W_hh, bits of W_ih and W_hh made from, made
+BOUND_MADE = 8  # the flag: 0 until the derived weights are made
+
+
+@njit(**_OPTS)
+def refresh(tab, k, Iin, zero):
+    """Make W_ih^T and the packed W_hh of layer/direction `k` again if the weights' bits
+    changed since they were made (in-place edits through `.data` or numpy views included, which
+    torch's version counter misses); a vectorized compare of the bits, ~0.15 ns a weight.
+    Returns (W_ih^T, packed W_hh, b_ih, b_hh)."""
+    H, P, pw = tab[1], tab[5], tab[6]
+    G = 3 * H
+    o = BOUND_HEAD + BOUND_ROW * k
+    w_ih, w_hh = at2(tab[o], G, Iin, zero), at2(tab[o + 1], G, H, zero)
+    w_t, wp = at2(tab[o + 4], Iin, G, zero), at2(tab[o + 5], P, pw, zero)
+    b_ih, b_hh = at1(tab[o + 2], G, zero), at1(tab[o + 3], G, zero)
+    made = tab[o + BOUND_MADE] != 0
+    now, was = _bits_at(tab[o], G * Iin, zero), _bits_at(tab[o + 6], G * Iin, zero)
+    if not made or not same(now, was):
+        was[:] = now
+        for j in range(G):
+            for i in range(Iin):
+                w_t[i, j] = w_ih[j, i]
+    now, was = _bits_at(tab[o + 1], G * H, zero), _bits_at(tab[o + 7], G * H, zero)
+    if not made or not same(now, was):
+        was[:] = now
+        pack(w_hh, wp)
+    tab[o + BOUND_MADE] = 1
+    return w_t, wp, b_ih, b_hh
+
+
+@njit(**_OPTS)
+def refresh_call(tab, k, Iin, zero):
+    """`refresh` alone (the GEMM path of `infer` projects in torch and then runs `fwd_rows`)."""
+    refresh(tab, k, Iin, zero)
+
+
+@njit(**_OPTS)
+def bound_call(tab_ptr, x_ptr, h0_ptr, out, h_n, batch_first):
+    """A whole `grunet.nn.GRU` inference call of a few dozen rows (T * B) in one call.
+
+    tab_ptr: the module's table (`BOUND_HEAD`, `BOUND_ROW`); x ((B, T, I) when `batch_first`,
+    else (T, B, I)) and h0 (L*D, B, H; 0: zeros) by address, contiguous; out ((B, T, D*H) or
+    (T, B, D*H)) and h_n (L*D, B, H) arrays. Per layer and direction: `refresh`, then
+    `infer_mid` (the projection by tiles of rows, then the recurrence on the packed W_hh).
+    """
+    zero = out.dtype.type(0)
+    dt = out.dtype
+    head = at1(tab_ptr, BOUND_HEAD, np.int64(0))
+    I, H, L, D, ra = head[0], head[1], head[2], head[3], head[4] != 0  # noqa: E741
+    tab = at1(tab_ptr, BOUND_HEAD + BOUND_ROW * L * D, np.int64(0))
+    B, T = (out.shape[0], out.shape[1]) if batch_first else (out.shape[1], out.shape[0])
+    h0 = np.zeros((L * D, B, H), dt) if h0_ptr == 0 else at3(h0_ptr, L * D, B, H, zero)
+    x = time_major(x_ptr, B, T, I, batch_first, zero)
+    direct = L == 1 and D == 1 and not (batch_first and B > 1)  # straight into `out`
+    Iin = I
+    for layer in range(L):
+        y = out.reshape((T, B, H)) if direct else np.empty((T, B, D * H), dt)
+        o = y if direct else np.empty((T, B, H), dt)
+        for d in range(D):  # one call site: the recurrence is compiled (and inlined) once
+            k = layer * D + d
+            w_t, wp, b_ih, b_hh = refresh(tab, k, Iin, zero)
+            infer_mid(x, w_t, b_ih, h0[k], wp, b_hh, o, h_n[k], ra, d == 1)
+            if not direct:
+                y[:, :, d * H : (d + 1) * H] = o
+        x = y
+        Iin = D * H
+    if not direct:
+        write_out(x, out, batch_first)
+
+
+@njit(**_OPTS)
+def time_major(x_ptr, B, T, I, batch_first, zero):  # noqa: E741
+    """The input at x_ptr ((B, T, I) when `batch_first`, else (T, B, I)) as (T, B, I): the
+    memory itself, or a copy when the two orders differ (batch_first with B > 1)."""
+    if batch_first and B > 1:
+        xb = at3(x_ptr, B, T, I, zero)
+        x = np.empty((T, B, I), xb.dtype)
+        for b in range(B):
+            for t in range(T):
+                x[t, b, :] = xb[b, t, :]
+        return x
+    return at3(x_ptr, T, B, I, zero)
+
+
+@njit(**_OPTS)
+def write_out(y, out, batch_first):
+    """out = y (T, B, F), or its (B, T, F) order when `batch_first`."""
+    if batch_first:
+        T, B = y.shape[0], y.shape[1]
+        for b in range(B):
+            for t in range(T):
+                out[b, t, :] = y[t, b, :]
+    else:
+        out[:, :, :] = y

@@ -39,8 +39,8 @@ COMPILE_S = {
     "bwd_small": 7,
     "step": 5,
     "pack": 2,
-    "same": 2,
-    "infer_mid": 12,
+    "refresh_call": 3,
+    "bound_call": 20,  # grunet.nn.GRU calls of a few dozen rows: 20 s measured (idle VM)
     "module_call": 10,  # short grunet.nn.GRU calls (stream_kernels): 7.9-15 s measured
     "model_step": 5,  # streaming.Stepper, GRUStepper: 4.1-13 s measured
 }
@@ -173,39 +173,6 @@ def packed(w_hh: np.ndarray) -> np.ndarray:
     out = np.empty(K.packed_shape(w_hh.shape[1], w_hh.itemsize), w_hh.dtype)
     launch(K.pack, _np_dtype(w_hh), np.ascontiguousarray(w_hh), out)
     return out
-
-
-class PackedCache:
-    """A weight in the layout a kernel wants (`make`: `packed` for W_hh, by default), kept
-    between calls and rebuilt only when the weight's values changed.
-
-    Packing costs ~0.5-2 ns a weight here (more than the step it speeds up when a call has few
-    steps); comparing the weight with the copy it was made from costs ~0.15 ns a weight and
-    catches every change, in-place edits through `.data` or numpy views included (which torch's
-    version counter misses). The comparison runs on the bits (a NaN weight equals itself).
-    """
-
-    __slots__ = ("make", "w", "made", "bits")
-
-    def __init__(self, make=None) -> None:
-        self.make = packed if make is None else make
-        self.w: np.ndarray | None = None  # the weight it was made from
-        self.made: np.ndarray | None = None
-        self.bits: tuple = ()  # flat bit views of `w` and of a copy of it, made once
-
-    def get(self, w: np.ndarray, dtype: torch.dtype) -> np.ndarray:
-        if w is not self.w or not _same(*self.bits, dtype):
-            kind = np.uint32 if w.itemsize == 4 else np.uint64
-            self.w, self.made = w, self.make(w)
-            self.bits = (w.reshape(-1).view(kind), w.copy().reshape(-1).view(kind))
-        assert self.made is not None
-        return self.made
-
-
-def _same(a_bits: np.ndarray, b_bits: np.ndarray, dtype: torch.dtype) -> bool:
-    if (K.same, dtype) not in _seen:  # first call: may compile (and says so)
-        launch(K.same, dtype, a_bits, b_bits)
-    return K.same(a_bits, b_bits)
 
 
 def empty_np(shape: tuple[int, ...], dtype) -> np.ndarray:

@@ -20,8 +20,7 @@ shapes, dtypes and contiguity before a call (nothing is checked here).
 from __future__ import annotations
 
 import numpy as np
-from numba import carray, njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 from grunet.ops.cpu import kernels as K
 
@@ -34,32 +33,7 @@ S_HEAD = 2  # number of GRU layers, batch rows B the state addresses are for
 S_ROW = 11  # I, H, reset_after, w_ih, w_hh, b_ih, b_hh, state, O (0: no Dense), kernel, bias
 
 
-@intrinsic
-def _ptr(typingctx, addr, zero):
-    """The int `addr` as a pointer to elements of `zero`'s type."""
-    if not isinstance(addr, types.Integer) or not isinstance(zero, types.Float):
-        return None
-    ptr = types.CPointer(zero)
-
-    def codegen(context, builder, sig, args):
-        return builder.inttoptr(args[0], context.get_value_type(ptr))
-
-    return ptr(addr, zero), codegen
-
-
-@njit(**_OPTS)
-def _a1(addr, n, zero):
-    return carray(_ptr(addr, zero), (n,))
-
-
-@njit(**_OPTS)
-def _a2(addr, n, m, zero):
-    return carray(_ptr(addr, zero), (n, m))
-
-
-@njit(**_OPTS)
-def _a3(addr, n, m, k, zero):
-    return carray(_ptr(addr, zero), (n, m, k))
+_a1, _a2, _a3 = K.at1, K.at2, K.at3  # arrays at an address
 
 
 @njit(cache=True, fastmath=K.FASTMATH | {"reassoc"}, error_model="numpy", nogil=True)
@@ -156,17 +130,9 @@ def module_call(tab, x_ptr, h0_ptr, out, h_n, batch_first):
     B = h_n.shape[1]
     T = out.shape[1] if batch_first else out.shape[0]
     h0 = np.zeros((L * D, B, H), h_n.dtype) if h0_ptr == 0 else _a3(h0_ptr, L * D, B, H, zero)
-    flip = batch_first and B > 1  # memory (B, T, .) differs from (T, B, .)
-    if flip:
-        xb = _a3(x_ptr, B, T, I, zero)
-        x = np.empty((T, B, I), h_n.dtype)
-        for b in range(B):
-            for t in range(T):
-                x[t, b, :] = xb[b, t, :]
-    else:
-        x = _a3(x_ptr, T, B, I, zero)
+    x = K.time_major(x_ptr, B, T, I, batch_first, zero)
     # One layer, one direction, memory order as time-major: straight into the caller's buffer.
-    direct = L == 1 and D == 1 and not flip
+    direct = L == 1 and D == 1 and not (batch_first and B > 1)
     o = out.reshape((T, B, H)) if direct else np.empty((T, B, H), h_n.dtype)
     Iin = I
     for layer in range(L):
@@ -175,19 +141,11 @@ def module_call(tab, x_ptr, h0_ptr, out, h_n, batch_first):
             k = layer * D + d
             _layer(zero, tab, k, x, h0[k], o, h_n[k], Iin, H, reset_after, d == 1)
             if not direct:
-                for t in range(T):
-                    for b in range(B):
-                        y[t, b, d * H : (d + 1) * H] = o[t, b, :]
+                y[:, :, d * H : (d + 1) * H] = o
         x = y
         Iin = D * H
-    if direct:
-        return
-    if batch_first:
-        for b in range(B):
-            for t in range(T):
-                out[b, t, :] = x[t, b, :]
-    else:
-        out[:, :, :] = x
+    if not direct:
+        K.write_out(x, out, batch_first)
 
 
 @njit(**_OPTS)
