@@ -519,9 +519,12 @@ def fwd_rows(
                         if reset_after:
                             a *= _sigmoid(gir[j] + ar[j])
                         n = _tanh(gir[H2 + j] + a)
-                        h = n + z * (hr[j] - n)  # = z * h_prev + (1 - z) * n
-                        hr[j] = h
-                        o[j] = h
+                        hr[j] = n + z * (hr[j] - n)  # = z * h_prev + (1 - z) * n
+                    # A loop of its own: with this store in the loop above, some calls ran 2-3x
+                    # slower (B = 128, H = 64: 142 against 52 us; it moved between runs with
+                    # the buffers' addresses, as 4K aliasing of stores to o and loads of gi does).
+                    for j in range(H):
+                        o[j] = hr[j]
                 continue
             for i in range(nb):
                 ar, gir, rzr = acc[i, :H2], gi[t, s + i, :H2], rz[i, :]
@@ -878,7 +881,9 @@ def bound_call(tab_ptr, x_ptr, h0_ptr, out, h_n, batch_first):
     B, T = (out.shape[0], out.shape[1]) if batch_first else (out.shape[1], out.shape[0])
     h0 = np.zeros((L * D, B, H), dt) if h0_ptr == 0 else at3(h0_ptr, L * D, B, H, zero)
     x = time_major(x_ptr, B, T, I, batch_first, zero)
-    direct = L == 1 and D == 1 and not (batch_first and B > 1)  # straight into `out`
+    # Straight into `out` when its memory order is time-major: (B, T, .) is (T, B, .) when
+    # B = 1 or T = 1.
+    direct = L == 1 and D == 1 and not (batch_first and B > 1 and T > 1)
     Iin = I
     for layer in range(L):
         y = out.reshape((T, B, H)) if direct else np.empty((T, B, D * H), dt)
@@ -898,8 +903,8 @@ def bound_call(tab_ptr, x_ptr, h0_ptr, out, h_n, batch_first):
 @njit(**_OPTS)
 def time_major(x_ptr, B, T, I, batch_first, zero):  # noqa: E741
     """The input at x_ptr ((B, T, I) when `batch_first`, else (T, B, I)) as (T, B, I): the
-    memory itself, or a copy when the two orders differ (batch_first with B > 1)."""
-    if batch_first and B > 1:
+    memory itself, or a copy when the two orders differ (batch_first with B > 1 and T > 1)."""
+    if batch_first and B > 1 and T > 1:
         xb = at3(x_ptr, B, T, I, zero)
         x = np.empty((T, B, I), xb.dtype)
         for b in range(B):

@@ -132,7 +132,7 @@ def module_call(tab, x_ptr, h0_ptr, out, h_n, batch_first):
     h0 = np.zeros((L * D, B, H), h_n.dtype) if h0_ptr == 0 else _a3(h0_ptr, L * D, B, H, zero)
     x = K.time_major(x_ptr, B, T, I, batch_first, zero)
     # One layer, one direction, memory order as time-major: straight into the caller's buffer.
-    direct = L == 1 and D == 1 and not (batch_first and B > 1)
+    direct = L == 1 and D == 1 and not (batch_first and B > 1 and T > 1)
     o = out.reshape((T, B, H)) if direct else np.empty((T, B, H), h_n.dtype)
     Iin = I
     for layer in range(L):
