@@ -501,31 +501,6 @@ def fwd_rows(
                 _gemm(nb, hp, hp1, 0, 0, H, w, w1, True, 0, ncols, acc, acc1, 0)
             else:
                 _mm_dot(hp, nb, w, 0, ncols, acc, 0)
-            if not training and not masked:  # inference: the gates fused, one or two loops a row
-                if not reset_after:
-                    for i in range(nb):
-                        ar, gir, hr, qr = acc[i, :], gi[t, s + i, :], hp[i, :], q[i, :]
-                        for j in range(H):
-                            qr[j] = _sigmoid(gir[j] + ar[j]) * hr[j]  # r * h_prev
-                    if transposed:
-                        _gemm(nb, q, q1, 0, 0, H, w, w1, True, cn, width, acc, acc1, 0)
-                    else:
-                        _mm_dot(q, nb, w, H2, H3, acc, H2)
-                for i in range(nb):
-                    ar, gir, hr, o = acc[i, :], gi[t, s + i, :], hp[i, :], out[t, s + i, :]
-                    for j in range(H):
-                        z = _sigmoid(gir[H + j] + ar[H + j])
-                        a = ar[cn + j]
-                        if reset_after:
-                            a *= _sigmoid(gir[j] + ar[j])
-                        n = _tanh(gir[H2 + j] + a)
-                        hr[j] = n + z * (hr[j] - n)  # = z * h_prev + (1 - z) * n
-                    # A loop of its own: with this store in the loop above, some calls ran 2-3x
-                    # slower (B = 128, H = 64: 142 against 52 us; it moved between runs with
-                    # the buffers' addresses, as 4K aliasing of stores to o and loads of gi does).
-                    for j in range(H):
-                        o[j] = hr[j]
-                continue
             for i in range(nb):
                 ar, gir, rzr = acc[i, :H2], gi[t, s + i, :H2], rz[i, :]
                 for j in range(H2):
