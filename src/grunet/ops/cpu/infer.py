@@ -129,7 +129,7 @@ class Plan:
         H, D = self.H, self.D
         nd = self.nd
         h_n = R.empty_np((self.L * D, B, H), nd)
-        if _bound_pays(T, B):  # the whole call in one kernel call
+        if _bound_pays(T, B, H):  # the whole call in one kernel call
             out = R.empty_np((T, B, D * H), nd)
             self.call_bound(x.ctypes.data, 0 if h0 is None else h0.ctypes.data, out, h_n, 0)
             return out, h_n
@@ -238,7 +238,7 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
     if input.is_contiguous():
         if _short_pays(T, B, plan.H):
             return _short(plan, module, input, hx, T, B)
-        if _bound_pays(T, B):
+        if _bound_pays(T, B, plan.H):
             return _short(plan, module, input, hx, T, B, bound=True)
     return _numpy_call(plan, module, input, hx)
 
@@ -251,12 +251,13 @@ def _short_pays(T: int, B: int, H: int) -> bool:
     return T * B <= SMALL_ROWS
 
 
-def _bound_pays(T: int, B: int) -> bool:
+def _bound_pays(T: int, B: int, H: int) -> bool:
     """Whether the whole call in one `kernels.bound_call` (the projection inside, one thread)
     beats torch GEMMs over chunks and `fwd_rows`. Measured side by side through the benchmark's
-    call, one thread, I = 8: 1.05-1.8x up to 64 rows (T * B); from a few hundred rows, 0.8-1.0x
-    (torch's GEMM projects faster than the micro-kernel's narrow tiles)."""
-    return T * B <= MID_ROWS
+    call, one thread, I = 8: 1.05-1.8x up to 64 rows (T * B), and 1.1-1.3x for one step of 128
+    rows; for several steps of a few hundred rows, 0.8-1.0x (torch's GEMM projects faster than
+    the micro-kernel's narrow tiles), and `fwd_rows` can run on several threads."""
+    return T * B <= MID_ROWS or (T == 1 and R.threads(T, B, H) == 1)
 
 
 def _short(plan: Plan, module, input: torch.Tensor, hx, T: int, B: int, bound: bool = False):
