@@ -88,12 +88,13 @@ def test_routes_by_size():
     # A few rows: module_call; a few dozen: bound_call; else GEMMs + rows.
     assert infer._short_pays(1, 1, 50) and infer._short_pays(2, 2, 256)
     assert not infer._short_pays(5, 1, 50)
-    assert infer._bound_pays(64, 1, 256) and infer._bound_pays(1, 64, 50)
-    assert not infer._bound_pays(65, 1, 32) and not infer._bound_pays(24, 16, 32)
+    assert infer._bound_pays(64, 1, 256, 4) and infer._bound_pays(1, 64, 50, 8)
+    assert not infer._bound_pays(24, 16, 32, 4)  # several steps of several rows: GEMMs + rows
+    assert infer._bound_pays(512, 1, 256, 4) and not infer._bound_pays(512, 1, 256, 8)
     with mock.patch.object(infer.R, "threads", return_value=1):  # one step of many rows:
-        assert infer._bound_pays(1, 128, 32)  # one thread -> one call
+        assert infer._bound_pays(1, 128, 32, 4)  # one thread -> one call
     with mock.patch.object(infer.R, "threads", return_value=2):
-        assert not infer._bound_pays(1, 128, 32)  # rows on threads
+        assert not infer._bound_pays(1, 128, 32, 4)  # rows on threads
 
 
 def test_grad_mode_takes_the_autograd_path():

@@ -130,7 +130,7 @@ class Plan:
         H, D = self.H, self.D
         nd = self.nd
         h_n = R.empty_np((self.L * D, B, H), nd)
-        if _bound_pays(T, B, H):  # the whole call in one kernel call
+        if _bound_pays(T, B, H, x.itemsize):  # the whole call in one kernel call
             out = R.empty_np((T, B, D * H), nd)
             self.call_bound(x.ctypes.data, 0 if h0 is None else h0.ctypes.data, out, h_n, 0)
             return out, h_n
@@ -255,7 +255,7 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
     if input.is_contiguous():
         if _short_pays(T, B, plan.H):
             return _short(plan, module, input, hx, T, B)
-        if _bound_pays(T, B, plan.H):
+        if _bound_pays(T, B, plan.H, input.element_size()):
             return _short(plan, module, input, hx, T, B, bound=True)
     return _numpy_call(plan, module, input, hx)
 
@@ -268,13 +268,17 @@ def _short_pays(T: int, B: int, H: int) -> bool:
     return T * B <= SMALL_ROWS
 
 
-def _bound_pays(T: int, B: int, H: int) -> bool:
+def _bound_pays(T: int, B: int, H: int, itemsize: int) -> bool:
     """Whether the whole call in one `kernels.bound_call` (the projection inside, one thread)
     beats torch GEMMs over chunks and `fwd_rows`. Measured side by side through the benchmark's
-    call, one thread, I = 8: 1.05-1.8x up to 64 rows (T * B), and 1.1-1.3x for one step of 128
-    rows; for several steps of a few hundred rows, 0.8-1.0x (torch's GEMM projects faster than
+    call, one thread, I = 8: 1.05-1.8x up to 64 rows (T * B), 1.1-1.3x for one step of 128 rows,
+    1.0-1.2x for one row of up to 512 steps (its projections, all steps at once, up to
+    `CHUNK_BYTES`); for several steps of several rows, 0.8-1.0x (torch's GEMM projects faster than
     the micro-kernel's narrow tiles), and `fwd_rows` can run on several threads."""
-    return T * B <= MID_ROWS or (T == 1 and R.threads(T, B, H) == 1)
+    if T * B <= MID_ROWS:
+        return True
+    one_row = B == 1 and T * 3 * H * itemsize <= CHUNK_BYTES
+    return (T == 1 or one_row) and R.threads(T, B, H) == 1
 
 
 def _short(plan: Plan, module, input: torch.Tensor, hx, T: int, B: int, bound: bool = False):
