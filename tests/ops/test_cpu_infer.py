@@ -134,3 +134,39 @@ def test_unusual_inputs_fall_back_to_the_general_path():
         assert infer.module_forward(half, torch.randn(1, 1, 3, dtype=torch.bfloat16), None) is None
         with pytest.raises(RuntimeError, match="input_size"):
             m(torch.randn(4, 2, 5))  # and the general path still raises its clear error
+
+
+@pytest.mark.parametrize("bound", [True, False], ids=["bound_call", "rows"])
+def test_first_calls_from_several_threads_equal_the_reference(bound, monkeypatch):
+    # A module's first inference calls from a thread pool (a server's workers): the kernels release
+    # the GIL, so the derived weights (W_ih^T, packed W_hh) must be made once, before any kernel
+    # reads them, not by each thread into the same arrays. (Wide H: making them takes a while.)
+    import threading
+
+    monkeypatch.setattr(infer, "_short_pays", lambda *a: False)
+    monkeypatch.setattr(infer, "_bound_pays", lambda *a: bound)
+    seed = int(np.random.default_rng().integers(1 << 30))
+    for trial in range(4):
+        torch.manual_seed(seed + trial)
+        fast = grunet.nn.GRU(5, 256, backend="cpu")
+        ref = grunet.nn.GRU(5, 256, backend="reference")
+        ref.load_state_dict(fast.state_dict())
+        x = torch.randn(4, 8, 5)
+        start, outs = threading.Barrier(4), [None] * 4
+        threads = [
+            threading.Thread(target=_first_call, args=(fast, x, start, outs, i)) for i in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with torch.no_grad():
+            want = ref(x)[0]
+        for out in outs:
+            assert_close(out, want)
+
+
+def _first_call(module, x, start, outs, i):
+    start.wait()
+    with torch.no_grad():  # grad mode is per thread
+        outs[i] = module(x)[0]

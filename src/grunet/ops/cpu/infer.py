@@ -50,6 +50,8 @@ class Plan:
         "bptr",
         "bound",
         "made",
+        "ready",
+        "lock",
         "weights",
         "dtype",
         "nd",
@@ -106,6 +108,8 @@ class Plan:
             entries += [a.ctypes.data for a in (w_ih, w_hh, b_ih, b_hh, *derived)] + [0]
         self.btab = np.array(entries, np.int64)
         self.bptr = self.btab.ctypes.data
+        self.ready = False  # the derived weights made once (`_make_once`)
+        self.lock = threading.Lock()
 
     def __reduce__(self):
         """Copies and pickles of a module drop its plan (the next call binds a new one)."""
@@ -154,14 +158,30 @@ class Plan:
         if self.bound:
             K.bound_call(self.bptr, x_ptr, h0_ptr, out, h_n, bf)
         else:  # first call: may compile (and says so)
+            self._make_once()
             R.launch(K.bound_call, self.dtype, self.bptr, x_ptr, h0_ptr, out, h_n, bf)
             self.bound = True
 
     def derived(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(W_ih^T, packed W_hh) of layer/direction k, remade first if the weights changed."""
-        Iin = self.I if k < self.D else self.D * self.H
-        R.launch(K.refresh_call, self.dtype, self.btab, k, Iin, self.nd(0))
+        if not self.ready:
+            self._make_once()
+        R.launch(K.refresh_call, self.dtype, self.btab, k, self._inputs(k), self.nd(0))
         return self.made[k][0], self.made[k][1]
+
+    def _make_once(self) -> None:
+        """Make every derived weight once, in one thread: the kernels release the GIL, and two
+        threads making them at once (a module's first calls from a thread pool) would each write
+        into the arrays while the other computes with them."""
+        with self.lock:
+            if not self.ready:
+                for k in range(len(self.made)):
+                    R.launch(K.refresh_call, self.dtype, self.btab, k, self._inputs(k), self.nd(0))
+                self.ready = True
+
+    def _inputs(self, k: int) -> int:
+        """Input features of layer/direction k."""
+        return self.I if k < self.D else self.D * self.H
 
 
 # Steps of input projections computed at a time: about this many bytes of them, so that they are
