@@ -55,9 +55,9 @@ def transpose_pays(T: int, B: int, H: int) -> bool:
     The packed layout feeds the register-blocked micro-kernel (`kernels.panel_fma4`): 1.5-3x
     faster per step than dot products on W_hh's own layout from two rows on, 1.0-1.35x for one
     row (measured: B=1, T=24-512, H=64-256). Inference keeps the packed copy between calls
-    (`runtime.PackedCache`, always packed); training packs per call (~1-2 ns a weight; a cache
-    keyed on the tensor's version would miss in-place edits through `.data`, which gradcheck
-    makes), so there it must be spread over enough rows.
+    (`infer.Plan`; remade when W_hh's bits change); training packs per call (~1-2 ns a weight; a
+    cache keyed on the tensor's version would miss in-place edits through `.data`, which
+    gradcheck makes), so there it must be spread over enough rows.
     """
     if B == 1:
         return H <= 64 and T >= 16
