@@ -45,13 +45,10 @@ class Plan:
         "src",
         "ptrs",
         "tab",
+        "tab_ptr",
         "launched",
-        "btab",
-        "bptr",
         "bound",
         "made",
-        "ready",
-        "lock",
         "weights",
         "dtype",
         "nd",
@@ -84,32 +81,29 @@ class Plan:
             else:
                 b_ih = b_hh = zeros(H3, self.dtype)
             self.weights.append((w_ih, w_hh, b_ih, b_hh))
-        # The short-call kernel's table: sizes, then the weights' addresses (`self.weights`
-        # keeps that memory alive, so a moved weight always shows as a changed address).
-        head = [self.I, self.H, self.L, self.D, int(self.reset_after)]
-        addrs = [a.ctypes.data for w in self.weights for a in w]
-        self.tab = np.array(head + addrs, np.int64)
-        self.launched = self.bound = False
-        # `kernels.bound_call`'s table: the weights, and what is derived from them (W_ih^T, the
-        # packed W_hh, and the weights' bits they were made from), remade by the kernel when
-        # the bits change (`kernels.refresh`). `made` keeps that memory alive.
-        rows, pw = K.packed_shape(self.H, self.nd().itemsize)
+        # The kernels' table (`kernels.BOUND_HEAD`, `BOUND_ROW`): sizes, then per layer and
+        # direction the weights' addresses and those of what `kernels.bound_call` derives from
+        # them: W_ih^T, the packed W_hh, and the weights' bits they were made from (it remakes
+        # them when the bits change, `kernels.refresh`). They are made here, before the plan is
+        # published, so no kernel ever reads them half made (the kernels release the GIL: calls
+        # from several threads run at once). `weights` and `made` keep every address alive, so
+        # a moved weight always shows as a changed address (`valid_for`).
         bits = np.uint32 if self.nd().itemsize == 4 else np.uint64
         self.made: list[tuple[np.ndarray, ...]] = []
+        rows, pw = K.packed_shape(self.H, self.nd().itemsize)
         entries = [self.I, self.H, self.L, self.D, int(self.reset_after), rows, pw]
         for w_ih, w_hh, b_ih, b_hh in self.weights:
             derived = (
-                np.empty(w_ih.shape[::-1], self.nd),  # W_ih^T
-                np.empty((rows, pw), self.nd),  # W_hh packed
-                np.empty(w_ih.size, bits),
-                np.empty(w_hh.size, bits),
+                np.ascontiguousarray(w_ih.T),
+                R.packed(w_hh),
+                w_ih.reshape(-1).view(bits).copy(),
+                w_hh.reshape(-1).view(bits).copy(),
             )
             self.made.append(derived)
-            entries += [a.ctypes.data for a in (w_ih, w_hh, b_ih, b_hh, *derived)] + [0]
-        self.btab = np.array(entries, np.int64)
-        self.bptr = self.btab.ctypes.data
-        self.ready = False  # the derived weights made once (`_make_once`)
-        self.lock = threading.Lock()
+            entries += [a.ctypes.data for a in (w_ih, w_hh, b_ih, b_hh, *derived)]
+        self.tab = np.array(entries, np.int64)
+        self.tab_ptr = self.tab.ctypes.data
+        self.launched = self.bound = False  # the first call of each kernel may compile
 
     def __reduce__(self):
         """Copies and pickles of a module drop its plan (the next call binds a new one)."""
@@ -156,32 +150,16 @@ class Plan:
     def call_bound(self, x_ptr: int, h0_ptr: int, out: np.ndarray, h_n: np.ndarray, bf: int):
         """`kernels.bound_call` on this module's table (x, h0 by address; h0 0: zeros)."""
         if self.bound:
-            K.bound_call(self.bptr, x_ptr, h0_ptr, out, h_n, bf)
+            K.bound_call(self.tab_ptr, x_ptr, h0_ptr, out, h_n, bf)
         else:  # first call: may compile (and says so)
-            self._make_once()
-            R.launch(K.bound_call, self.dtype, self.bptr, x_ptr, h0_ptr, out, h_n, bf)
+            R.launch(K.bound_call, self.dtype, self.tab_ptr, x_ptr, h0_ptr, out, h_n, bf)
             self.bound = True
 
     def derived(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(W_ih^T, packed W_hh) of layer/direction k, remade first if the weights changed."""
-        if not self.ready:
-            self._make_once()
-        R.launch(K.refresh_call, self.dtype, self.btab, k, self._inputs(k), self.nd(0))
+        Iin = self.I if k < self.D else self.D * self.H
+        R.launch(K.refresh_call, self.dtype, self.tab, k, Iin, self.nd(0))
         return self.made[k][0], self.made[k][1]
-
-    def _make_once(self) -> None:
-        """Make every derived weight once, in one thread: the kernels release the GIL, and two
-        threads making them at once (a module's first calls from a thread pool) would each write
-        into the arrays while the other computes with them."""
-        with self.lock:
-            if not self.ready:
-                for k in range(len(self.made)):
-                    R.launch(K.refresh_call, self.dtype, self.btab, k, self._inputs(k), self.nd(0))
-                self.ready = True
-
-    def _inputs(self, k: int) -> int:
-        """Input features of layer/direction k."""
-        return self.I if k < self.D else self.D * self.H
 
 
 # Steps of input projections computed at a time: about this many bytes of them, so that they are

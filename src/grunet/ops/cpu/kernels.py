@@ -802,36 +802,36 @@ def _bits_at_impl(addr, n, zero):
     return lambda addr, n, zero: carray(addr_ptr(addr, kind(0)), (n,))
 
 
-# `bound_call`'s table: a header, then per layer and direction `BOUND_ROW` addresses and a flag.
+# A module's table (`infer.Plan`, read by `bound_call` and `stream_kernels.module_call`): a header,
+# then per layer and direction `BOUND_ROW` addresses.
 BOUND_HEAD = 7  # I, H, L, D, reset_after, rows of packed W_hh, panel width
-BOUND_ROW = 9  # W_ih, W_hh, b_ih, b_hh, W_ih^T, packed W_hh, bits of W_ih and W_hh made from, made
-BOUND_MADE = 8  # the flag: 0 until the derived weights are made
+BOUND_ROW = (
+    8  # W_ih, W_hh, b_ih, b_hh, W_ih^T, packed W_hh, bits of the W_ih and W_hh they came from
+)
 
 
 @njit(**_OPTS)
 def refresh(tab, k, Iin, zero):
     """Make W_ih^T and the packed W_hh of layer/direction `k` again if the weights' bits
     changed since they were made (in-place edits through `.data` or numpy views included, which
-    torch's version counter misses); a vectorized compare of the bits, ~0.15 ns a weight.
-    Returns (W_ih^T, packed W_hh, b_ih, b_hh)."""
+    torch's version counter misses); a vectorized compare of the bits, ~0.15 ns a weight. The
+    caller made them once before (`infer.Plan`). Returns (W_ih^T, packed W_hh, b_ih, b_hh)."""
     H, P, pw = tab[1], tab[5], tab[6]
     G = 3 * H
     o = BOUND_HEAD + BOUND_ROW * k
     w_ih, w_hh = at2(tab[o], G, Iin, zero), at2(tab[o + 1], G, H, zero)
     w_t, wp = at2(tab[o + 4], Iin, G, zero), at2(tab[o + 5], P, pw, zero)
     b_ih, b_hh = at1(tab[o + 2], G, zero), at1(tab[o + 3], G, zero)
-    made = tab[o + BOUND_MADE] != 0
     now, was = _bits_at(tab[o], G * Iin, zero), _bits_at(tab[o + 6], G * Iin, zero)
-    if not made or not same(now, was):
+    if not same(now, was):
         was[:] = now
         for j in range(G):
             for i in range(Iin):
                 w_t[i, j] = w_ih[j, i]
     now, was = _bits_at(tab[o + 1], G * H, zero), _bits_at(tab[o + 7], G * H, zero)
-    if not made or not same(now, was):
+    if not same(now, was):
         was[:] = now
         pack(w_hh, wp)
-    tab[o + BOUND_MADE] = 1
     return w_t, wp, b_ih, b_hh
 
 

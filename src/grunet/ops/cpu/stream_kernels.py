@@ -14,7 +14,10 @@ tables can point at the parameters themselves and in-place edits are seen), the 
 empty cache: model_step 17 s against 13 s, module_call 24 s against 15 s) and no less per step.
 
 The caller owns every address: it keeps the memory alive while a table holds it, and checks
-shapes, dtypes and contiguity before a call (nothing is checked here).
+shapes, dtypes and contiguity before a call (nothing is checked here). `module_call` reads the
+module's table that `kernels.bound_call` reads too (`infer.Plan`; layout `kernels.BOUND_HEAD`,
+`BOUND_ROW`). numba's disk cache keys a kernel on its own file only: after changing that layout or
+anything in `kernels` these kernels use, clear the cache (``src/grunet/ops/cpu/__pycache__/*.nb*``).
 """
 
 from __future__ import annotations
@@ -26,8 +29,6 @@ from grunet.ops.cpu import kernels as K
 
 _OPTS = {"cache": True, "fastmath": K.FASTMATH, "error_model": "numpy", "nogil": True}
 
-# Module-call table: header, then per layer and direction (w_ih, w_hh, b_ih, b_hh) addresses.
-M_HEAD = 5  # I, H, L, D, reset_after
 # Model-step table: header, then per GRU layer `S_ROW` entries (see `model_step`).
 S_HEAD = 2  # number of GRU layers, batch rows B the state addresses are for
 S_ROW = 11  # I, H, reset_after, w_ih, w_hh, b_ih, b_hh, state, O (0: no Dense), kernel, bias
@@ -111,7 +112,7 @@ def few_rows(x, w_ih, b_ih, h0, w_hh, b_hh, out, h_n, reset_after, reverse):
 @njit(**_OPTS)
 def _layer(zero, tab, k, x, h0, out, h_n, Iin, H, reset_after, reverse):
     """Layer/direction `k` of a module table over x (T, B, Iin): out (T, B, H), h_n (B, H)."""
-    base = M_HEAD + 4 * k
+    base = K.BOUND_HEAD + K.BOUND_ROW * k  # the module's table (`infer.Plan`)
     G = 3 * H
     few_rows(
         x, _a2(tab[base], G, Iin, zero), _a1(tab[base + 2], G, zero), h0,
