@@ -75,7 +75,6 @@ class _CpuProgram:
         last = self.layers[-1][1]
         self.outputs = last.units if last is not None else self.units[-1]
         self.launched = False
-        self.batch = 0  # rows of the states, once started
         self.states: list[np.ndarray] = []  # (B, H) per GRU layer, once started
         self.bind()
 
@@ -115,21 +114,38 @@ class _CpuProgram:
                 arrays += [dense.kernel.detach().numpy()]
                 arrays += [np.zeros(dense.units, nd) if bias is None else bias.detach().numpy()]
             self.arrays.append(arrays)
-        self._table()
+        if self.states:
+            self._table()
+
+    @property
+    def batch(self) -> int:
+        """Rows of the states (0 before `start`)."""
+        return self.states[0].shape[0] if self.states else 0
 
     def start(self, batch: int) -> None:
         """Zero states for `batch` rows."""
-        self.batch = batch
         self.states = [np.zeros((batch, H), self.np_dtype) for H in self.units]
         self._table()
 
     def _table(self) -> None:
         rows = []
         for i, (gru, _) in enumerate(self.layers):
-            state = self.states[i] if self.states else None
             arrays = self.arrays[i]  # w_ih, w_hh, b_ih, b_hh[, Dense kernel, bias]
-            rows.append(SK.layer_row(*arrays[:4], gru.reset_after, state, *arrays[4:]))
-        self.table = SK.model_table(rows, self.states[0].shape[0] if self.states else 0)
+            rows.append(SK.layer_row(*arrays[:4], gru.reset_after, self.states[i], *arrays[4:]))
+        self.table = SK.model_table(rows, self.batch)
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        """One observation of the `batch` started rows, x flat (B * F,) -> y flat (B * outputs,),
+        a new array (earlier outputs are never overwritten); the states advance in place."""
+        if list(map(_DATA_PTR, self.params)) != self.ptrs:
+            self.bind()
+        y = np.empty(self.batch * self.outputs, self.np_dtype)
+        if self.launched:
+            SK.model_step(self.table, x, y)
+        else:  # first call: may compile (and says so)
+            launch(SK.model_step, self.dtype, self.table, x, y)
+            self.launched = True
+        return y
 
 
 def _first_compute(model):
@@ -222,14 +238,7 @@ class Stepper:
             self._states = [next(hs_t) if n else [] for _, n in self._fns]
         elif prog.batch != B:
             raise self._bad_batch(B)
-        if list(map(_DATA_PTR, prog.params)) != prog.ptrs:
-            prog.bind()
-        y = np.empty(B * prog.outputs, prog.np_dtype)  # new: earlier outputs are never overwritten
-        if prog.launched:
-            SK.model_step(prog.table, x, y)
-        else:  # first call: may compile (and says so)
-            launch(SK.model_step, prog.dtype, prog.table, x, y)
-            prog.launched = True
+        y = prog.step(x)
         if len(shape) == 2:
             y = y.reshape(B, -1)
         return torch.from_numpy(y) if as_tensor else y

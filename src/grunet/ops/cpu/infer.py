@@ -223,26 +223,25 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
     grad = torch.is_grad_enabled()
     if grad and (input.requires_grad or (hx is not None and hx.requires_grad)):
         return None
+    if module.backend not in ("auto", "cpu") or (module.training and module.dropout):
+        return None
     plan = module.__dict__.get(_PLAN)
     if plan is None or not plan.valid_for(module):
         params = module._parameters
+        names = module._flat_weights_names
         if (
             "parametrizations" in module._modules
             or input.dtype not in _DTYPES
-            or any(not isinstance(params.get(n), torch.Tensor) for n in module._flat_weights_names)
+            or any(not isinstance(params.get(n), torch.Tensor) for n in names)
             or any(
                 w.dtype is not input.dtype or not w.is_contiguous() or not w.is_cpu
-                for w in (params[n] for n in module._flat_weights_names)
+                for w in (params[n] for n in names)
             )
+            or (grad and any(params[n].requires_grad for n in names))  # not taken: no plan
         ):
             return None
-        plan = module.__dict__[_PLAN] = Plan(module)
-    if (
-        (grad and plan.requires_grad(module))
-        or (module.training and module.dropout)
-        or input.dtype is not plan.dtype
-        or module.backend not in ("auto", "cpu")
-    ):
+        plan = module.__dict__[_PLAN] = Plan(module)  # makes the packed copies: only when taken
+    if (grad and plan.requires_grad(module)) or input.dtype is not plan.dtype:
         return None
     if module.batch_first:
         B, T, I = input.shape  # noqa: E741

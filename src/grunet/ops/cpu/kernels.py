@@ -675,31 +675,6 @@ def fwd_small(
 
 
 @njit(**_OPTS)
-def step(x, h, w_ih, b_ih, w, transposed, b_hh, h_new, reset_after):
-    """One step, input projection included: x (B, I), h (B, H) -> h_new (B, H).
-
-    w_ih (3H, I), b_ih (3H,), w: W_hh (3H, H) or packed, as in `fwd_rows`; b_hh (3H,).
-    """
-    x3 = x.reshape((1,) + x.shape)
-    fwd_small(
-        x3,
-        w_ih,
-        b_ih,
-        h,
-        w,
-        transposed,
-        b_hh,
-        h_new.reshape((1,) + h_new.shape),
-        h_new,
-        x3,
-        reset_after,
-        False,
-        False,
-        np.empty((0, 0), np.bool_),
-    )
-
-
-@njit(**_OPTS)
 def bwd_small(
     saved,
     w,

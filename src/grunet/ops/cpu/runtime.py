@@ -37,7 +37,6 @@ COMPILE_S = {
     "fwd_small": 5,
     "bwd_rows": 5,
     "bwd_small": 7,
-    "step": 5,
     "pack": 2,
     "refresh_call": 3,
     "bound_call": 20,  # grunet.nn.GRU calls of a few dozen rows: 20 s measured (idle VM)

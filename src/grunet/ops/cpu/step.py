@@ -2,9 +2,9 @@
 
 Legend:  B: batch  I: input features  H: hidden units
 
-`gru_step` takes tensors (no autograd); `GRUStepper` converts its weights to numpy once and
-carries the state between calls, each step one call of `stream_kernels.model_step` with its
-weights and state bound once in a table. A whole
+`GRUStepper` converts its weights to numpy once and carries the state between calls, each step
+one call of `stream_kernels.model_step` with its weights and state bound once in a table;
+`gru_step` is one step of a fresh `GRUStepper` (tensors in and out, no autograd). A whole
 model (stacked layers + Dense) steps through `grunet.streaming.Stepper`.
 """
 
@@ -13,10 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from grunet.ops.cpu import kernels as K
 from grunet.ops.cpu import runtime as R
 from grunet.ops.cpu import stream_kernels as SK
-from grunet.ops.cpu.autograd import np_, zeros
 
 _DTYPES = (torch.float32, torch.float64)
 
@@ -35,23 +33,8 @@ def gru_step(
 
     No autograd. Args: x_t (B, I), h (B, H), weights as in `gru`. Returns h_new (B, H).
     """
-    dtype = x_t.dtype
-    H3 = w_ih.shape[0]
-    h_new = R.empty(tuple(h.shape), dtype)
-    R.launch(
-        K.step,
-        dtype,
-        np_(x_t.contiguous()),
-        np_(h.contiguous()),
-        np_(w_ih.contiguous()),
-        zeros(H3, dtype) if b_ih is None else np_(b_ih.contiguous()),
-        np_(w_hh.contiguous()),
-        False,
-        zeros(H3, dtype) if b_hh is None else np_(b_hh.contiguous()),
-        h_new.numpy(),
-        bool(reset_after),
-    )
-    return h_new
+    stepper = GRUStepper(w_ih, w_hh, b_ih, b_hh, reset_after=reset_after, h0=h)
+    return torch.as_tensor(stepper.step(x_t))
 
 
 class GRUStepper:
