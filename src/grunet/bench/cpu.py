@@ -14,6 +14,7 @@ Legend:  B: batch  T: time steps  I: input features  H: hidden units
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -29,7 +30,8 @@ from grunet.bench.timing import Point, cases, geomean, timer
 INFER = ("grunet", "grunet_ra_false", "ort", "torch")
 TRAIN = ("grunet", "grunet_ra_false", "torch")
 GRID_B, GRID_T, GRID_H, GRID_I = (1, 16, 128), (1, 24, 96, 512), (32, 64, 128, 256), 8
-CALLS = 10  # module calls per no_grad block in the article's "call" case
+# The article's model one observation at a time (`_streaming`): timed with no_grad held, as a
+# serving loop would hold it (the grid's ``infer`` cases enter it per call).
 STREAM = ("grunet_call", "stepper_stream", "gru_stepper_stream", "ort_stream")
 
 
@@ -105,8 +107,9 @@ def _point(p: Point, all_cores: bool, train: bool, repeats, budget_s, stat: str)
     if p.group == "article":
         fns.update(_streaming(mods["grunet"], x, all_cores, row))
     for key, fn in fns.items():
-        sec, _ = timer(fn, repeats, budget_s, lambda: None, stat)
-        row[f"{key}_us"] = sec / p.T * 1e6 / (CALLS if key == "grunet_call" else 1)
+        with torch.no_grad() if key in STREAM else contextlib.nullcontext():
+            sec, _ = timer(fn, repeats, budget_s, lambda: None, stat)
+        row[f"{key}_us"] = sec / p.T * 1e6
     for other in ("ort", "torch"):
         if f"{other}_infer_us" in row:
             row[f"{other}_over_grunet_infer"] = row[f"{other}_infer_us"] / row["grunet_infer_us"]
@@ -120,8 +123,8 @@ def _point(p: Point, all_cores: bool, train: bool, repeats, budget_s, stat: str)
 def _streaming(gru, x: torch.Tensor, all_cores: bool, row: dict) -> dict[str, Callable[[], None]]:
     """The article's model one observation at a time (B = T = 1): the cases of issue 15.
 
-    ``call``: the one-step module call with ``no_grad`` entered once around the timed calls, as
-    a serving loop would (the ``infer`` column enters it per call, ~1 us more);
+    ``call``: the one-step module call (timed with ``no_grad`` held, see `STREAM`; the ``infer``
+    column enters it per call, ~1 us more);
     ``stepper``: ``grunet.streaming.Stepper`` of GRU(50) + Dense(1), numpy in and out;
     ``gru_stepper``: ``grunet.ops.cpu.GRUStepper`` (the GRU layer alone);
     ``ort_stream``: ONNX Runtime running GRU + Dense on x and the carried state, the state fed
@@ -140,21 +143,14 @@ def _streaming(gru, x: torch.Tensor, all_cores: bool, row: dict) -> dict[str, Ca
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             getattr(rnn, name).copy_(getattr(gru, f"{name}_l0"))
     stepper = Stepper(model)
-    w = [t.detach() for t in (rnn.weight_ih, rnn.weight_hh, rnn.bias_ih, rnn.bias_hh)]
-    gru_stepper = GRUStepper(*w)
+    gru_stepper = GRUStepper.from_module(gru)  # the same weights
     x_np = x[0, 0].numpy()  # (1,): one observation of one feature
     x_row = x_np.reshape(1, 1)
     cases: dict[str, Callable[[], None]] = {
         "stepper_stream": lambda: stepper.step(x_np),
         "gru_stepper_stream": lambda: gru_stepper.step(x_row),
+        "grunet_call": lambda: gru(x),
     }
-
-    def calls() -> None:  # no_grad entered once per CALLS calls (divided out by `_point`)
-        with torch.no_grad():
-            for _ in range(CALLS):
-                gru(x)
-
-    cases["grunet_call"] = calls
     if onnx_runtime.available():
         kernel, bias = dense.kernel.detach().numpy(), dense.bias.detach().numpy()
         ort_step = onnx_runtime.stream_session(gru, kernel, bias, 0 if all_cores else 1)
