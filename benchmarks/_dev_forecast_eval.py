@@ -14,6 +14,7 @@ AutoETS; 80% interval coverage; fit seconds.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ import pandas as pd
 from grunet.forecast import Forecaster
 from grunet.forecast.auto import forecast_series
 from grunet.forecast.frame import load_panel
-from grunet.forecast.statistical import scaled_error, stat_forecast
+from grunet.forecast.statistical import combination_weights, scaled_error, stat_forecast
 
 HORIZON = {12: 18, 4: 8, 1: 6, 7: 14, 48: 48, 5: 14}
 
@@ -77,14 +78,14 @@ def main() -> int:
         point, lo, hi = (fc[c].to_numpy() for c in ("forecast", "q0.1", "q0.9"))
         st = f.auto_states[0]
         alone = forecast_series(
-            type(st)(**{**st.to_dict(), "weights": {"gru": 1.0}}), f.ensembles[0], H, [0.1, 0.9]
+            dataclasses.replace(st, weights={"gru": 1.0}), f.ensembles[0], H, [0.1, 0.9]
         )
         alt = {}
         errs = {k: v for k, v in st.val_errors.items() if k in st.weights}
         if len(errs) > 1:
             best = min(errs.values())
             rules = {
-                "trim": {k: float(v <= 2 * best) for k, v in errs.items()},
+                "trim": combination_weights(errs),  # the pipeline's combine="validation"
                 "trim15": {k: float(v <= 1.5 * best) for k, v in errs.items()},
                 "inv": {k: 1 / max(v, 1e-9) for k, v in errs.items()},
                 "best": {k: float(v == best) for k, v in errs.items()},
@@ -93,7 +94,7 @@ def main() -> int:
                 tot = sum(w.values())
                 w = {k: v / tot for k, v in w.items()}
                 alt[rule] = forecast_series(
-                    type(st)(**{**st.to_dict(), "weights": w}), f.ensembles[0], H, [0.1, 0.9]
+                    dataclasses.replace(st, weights=w), f.ensembles[0], H, [0.1, 0.9]
                 )[0]
         snaive = y[-m:][np.arange(H) % m] if m > 1 else np.full(H, y[-1])
         ets = stat_forecast("ets", y, H, m)[0]

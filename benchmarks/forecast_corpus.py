@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             out=args.out,
             variants=variants,
             seed=args.seed,
-            time_limit=args.time_limit or None,
+            time_limit=args.time_limit,
         )
     except GrunetError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -32,3 +32,23 @@ def long_table() -> pd.DataFrame:
             )
         )
     return pd.concat(parts, ignore_index=True)
+
+
+class _Endless:
+    """A model whose fit never ends (statsforecast's AutoARIMA at season length 48 on a long
+    series behaves like this for minutes); it swallows ordinary exceptions as AutoARIMA's order
+    search does."""
+
+    def forecast(self, **kwargs):
+        while True:
+            try:
+                sum(range(1000))
+            except Exception:  # noqa: BLE001, S112 - the point: the budget must get through this
+                continue
+
+
+@pytest.fixture
+def endless_model() -> _Endless:
+    """A baseline model whose `forecast` never returns (for `make_model` in the time-limit
+    tests)."""
+    return _Endless()

@@ -220,7 +220,7 @@ def test_conformal_width_covers_the_folds():
         return {"gru": (zero, zero - half, zero + half)}, actual
 
     one = [fold(np.arange(H, dtype=float))]  # distances 0..9 from a forecast of 0
-    val = Validation([0], [a for _, a in one], [m for m, _ in one])
+    val = Validation([a for _, a in one], [m for m, _ in one])
     # ratios |actual - mean| / half are 0..9: the ceil(11 * 0.8) = 9th smallest is 8
     assert conformal_width({"gru": 1.0}, val) == 8.0
     assert conformal_width({"gru": 1.0}, val, level=0.5) == 5.0
@@ -228,11 +228,11 @@ def test_conformal_width_covers_the_folds():
     assert conformal_width({"gru": 0.0, "ets": 1.0}, val) == 1.0
     # three folds are three observations: at 80%, ceil(4 * 0.8) = 4 > 3, so the widest fold's
     three = [fold(np.arange(H) * s) for s in (0.5, 1.0, 0.25)]
-    val = Validation([0, 1, 2], [a for _, a in three], [m for m, _ in three])
+    val = Validation([a for _, a in three], [m for m, _ in three])
     assert conformal_width({"gru": 1.0}, val) == 8.0
     # and with nine folds, the ceil(10 * 0.8) = 8th smallest fold score
     nine = [fold(np.arange(H) * s) for s in np.linspace(0.1, 0.9, 9)]
-    val = Validation(list(range(9)), [a for _, a in nine], [m for m, _ in nine])
+    val = Validation([a for _, a in nine], [m for m, _ in nine])
     assert conformal_width({"gru": 1.0}, val) == pytest.approx(8 * 0.8)
 
 
@@ -269,14 +269,16 @@ def test_damping_shrinks_a_drift_the_folds_do_not_confirm():
         for o in origins:
             prep = Prepared(y[:o], 1, False, False)
             zf = prep.z[-1] + slope * np.arange(1, H + 1)  # the networks' forecast: a drift
-            out.append((prep, None, zf, y[o : o + H]))
+            out.append((prep, zf))
         return out
 
     flat = [np.full(H, y[o - 1]) for o in origins]  # what followed: no change at all
     gru = folds(3.0)
-    assert choose_damping(gru, flat, y, origins, 1) == 0.25
-    # the folds' GRU forecasts are damped in place: a quarter of the drift
-    np.testing.assert_allclose(gru[0][2] - y[44], 0.75 * np.arange(1, H + 1))
+    factor = choose_damping(gru, flat, y, origins, 1)
+    assert factor == 0.25
+    # the folds' GRU forecasts damped by it: a quarter of the drift
+    prep, zf = gru[0]
+    np.testing.assert_allclose(prep.damp(zf, factor) - y[44], 0.75 * np.arange(1, H + 1))
     # a drift that did continue keeps its full size
     drift = [y[o - 1] + 3.0 * np.arange(1, H + 1) for o in origins]
     assert choose_damping(folds(3.0), drift, y, origins, 1) == 1.0

@@ -65,23 +65,10 @@ def test_registry_and_errors():
         forecast_baseline("naive", [1.0, np.nan, 3.0], 2)
 
 
-class _Endless:
-    """A model whose fit never ends (statsforecast's AutoARIMA at season length 48 on a long
-    series behaves like this for minutes); it swallows ordinary exceptions as AutoARIMA's order
-    search does."""
-
-    def forecast(self, **kwargs):
-        while True:
-            try:
-                sum(range(1000))
-            except Exception:  # noqa: BLE001, S112 - the point: the budget must get through this
-                continue
-
-
-def test_a_baseline_past_its_time_limit_is_reported_as_timed_out(monkeypatch):
+def test_a_baseline_past_its_time_limit_is_reported_as_timed_out(monkeypatch, endless_model):
     import grunet.forecast.baselines as baselines
 
-    monkeypatch.setattr(baselines, "make_model", lambda name, m=1: _Endless())
+    monkeypatch.setattr(baselines, "make_model", lambda name, m=1: endless_model)
     with pytest.raises(DataError, match=r"AutoARIMA timed out: no forecast within 0.2 s"):
         forecast_baseline("arima", _series(80, 12, seed=0), 6, 12, time_limit=0.2)
 

@@ -123,18 +123,16 @@ def test_a_run_stopped_early_keeps_the_series_it_scored(corpus, tmp_path, monkey
     assert (out / "leaderboard.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_a_baseline_that_runs_past_the_time_limit_is_scored_as_timed_out(corpus, monkeypatch):
+def test_a_baseline_that_runs_past_the_time_limit_is_scored_as_timed_out(
+    corpus, monkeypatch, endless_model
+):
     import grunet.forecast.baselines as baselines
 
     real = baselines.make_model
-
-    class Endless:
-        def forecast(self, **kwargs):
-            while True:
-                pass
-
     monkeypatch.setattr(
-        baselines, "make_model", lambda name, m=1: Endless() if name == "arima" else real(name, m)
+        baselines,
+        "make_model",
+        lambda name, m=1: endless_model if name == "arima" else real(name, m),
     )
     board = evaluate(
         corpus / "undated.csv",

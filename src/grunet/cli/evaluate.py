@@ -64,7 +64,7 @@ def evaluate(
             fit_options={} if epochs is None else {"epochs": epochs},
             seed=seed,
             progress=not quiet,
-            time_limit=time_limit or None,
+            time_limit=time_limit,
         )
         typer.echo(board.to_markdown())
         typer.echo(f"wrote {', '.join(str(out / name) for name in OUTPUTS)}")

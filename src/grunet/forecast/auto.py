@@ -43,6 +43,7 @@ from grunet.forecast.seasonality import is_seasonal, wants_log
 from grunet.forecast.state import AutoSeriesState
 from grunet.forecast.validation import (
     Z80,
+    Validation,
     choose_weights,
     conformal_width,
     fold_origins,
@@ -159,11 +160,13 @@ def fit_series(y: np.ndarray, opts: AutoOptions, series_id=None, last_index=None
         zp = np.log(part) if use_log else part
         return Prepared(part, period, use_log, deseason and is_seasonal(zp, period))
 
-    val = None
-    errors: dict[str, float] = {}
+    val = (
+        run_folds(y, origins, prepare, ens, steps, m, member_m if with_stats else None)
+        if origins
+        else Validation()  # no folds: no errors, a random walk's spread, no damping
+    )
+    errors = val.mean_errors()
     if origins:
-        val = run_folds(y, origins, prepare, ens, steps, m, member_m if with_stats else None)
-        errors = val.mean_errors()
         reasons.append(
             f"validation: {len(origins)} rolling-origin fold(s) inside the training part "
             f"(origins {origins}, {H} steps each): mean MASE "
@@ -177,12 +180,12 @@ def fit_series(y: np.ndarray, opts: AutoOptions, series_id=None, last_index=None
     stats = stat_members(y, H, member_m) if with_stats else {}
     weights = choose_weights(opts.combine, errors, list(stats))
     reasons.append("combination: " + ", ".join(f"{key} {w:.2f}" for key, w in weights.items()))
-    factor = conformal_width(weights, val) if val is not None else 1.0
+    factor = conformal_width(weights, val)  # 1 without folds
     reasons.append(
         f"intervals: the members' intervals averaged with the same weights, x {factor:.2f} "
         + (
             "(split conformal over the folds)"
-            if val is not None
+            if origins
             else "(no folds; at least a random walk's width)"
         )
     )
@@ -198,13 +201,13 @@ def fit_series(y: np.ndarray, opts: AutoOptions, series_id=None, last_index=None
         seeds=[s[1] for s in specs],
         weights=weights,
         val_errors=errors,
-        sigma=val.sigma if val is not None else 1.25,
+        sigma=val.sigma,
         width_factor=factor,
         reasons=reasons,
         history=y.tolist(),
         last_index=last_index,
         stat_forecasts={key: [v.tolist() for v in fc] for key, fc in stats.items()},
-        damping=val.damping if val is not None else 1.0,
+        damping=val.damping,
     )
     return state, ens
 

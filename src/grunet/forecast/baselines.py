@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -87,7 +88,8 @@ class _OutOfTime(BaseException):
 def time_budget(seconds: float | None) -> Iterator[None]:
     """Raise `_OutOfTime` in the block after `seconds` of wall time (a SIGALRM timer; the
     signal is handled between Python bytecodes, so a long compiled call ends first). No budget
-    when `seconds` is None or off the main thread (signals reach only the main thread)."""
+    when `seconds` is None or 0, or off the main thread (signals reach only the main thread).
+    A timer already running (ITIMER_REAL) is restored afterwards."""
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -96,12 +98,16 @@ def time_budget(seconds: float | None) -> Iterator[None]:
         raise _OutOfTime
 
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    start = time.monotonic()
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0.0)
         signal.signal(signal.SIGALRM, previous)
+        if outer:  # an enclosing timer keeps running, less the time spent here (due: at once)
+            left = outer - (time.monotonic() - start)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-6), interval)
 
 
 def forecast_baseline(

@@ -14,12 +14,21 @@ from grunet.forecast.state import AutoSeriesState
 
 class Prepared:
     """A series in model units: z = log(y) (or y) minus the seasonal index of each position
-    (indices of period m from `y` itself, when `deseasonalise`)."""
+    (indices of period m from `y` itself when `deseasonalise`, or the given `seasonal`)."""
 
-    def __init__(self, y: np.ndarray, m: int, log: bool, deseasonalise: bool) -> None:
-        self.log, self.m = log, m
+    def __init__(
+        self,
+        y: np.ndarray,
+        m: int,
+        log: bool,
+        deseasonalise: bool,
+        seasonal: np.ndarray | None = None,
+    ) -> None:
+        self.log = log
         z0 = np.log(y) if log else np.asarray(y, dtype=np.float64)
-        self.seasonal = seasonal_indices(z0, m) if deseasonalise else np.zeros(max(m, 1))
+        if seasonal is None:
+            seasonal = seasonal_indices(z0, m) if deseasonalise else np.zeros(max(m, 1))
+        self.seasonal = seasonal  # given: a fitted state's stored indices, not recomputed
         self.z = z0 - self.season(np.arange(len(y)))
         d = np.abs(np.diff(self.z))
         self.scale = float(d.mean()) if len(d) and d.mean() > 0 else 1.0
@@ -31,6 +40,11 @@ class Prepared:
         v = np.asarray(z) + self.season(positions)
         return np.exp(v) if self.log else v
 
+    def damp(self, zf: np.ndarray, factor: float) -> np.ndarray:
+        """The forecast `zf` (H,) in model units with its change from the last value times
+        `factor` (1: unchanged; 0: the last value, i.e. no change)."""
+        return self.z[-1] + factor * (zf - self.z[-1])
+
 
 def gru_forecast(
     prep: Prepared, ens: Ensemble, horizon: int, damping: float = 1.0
@@ -39,19 +53,13 @@ def gru_forecast(
     units) times `damping` (1: as the networks say; 0: the last value, i.e. no change):
     (values (H,), model units (H,))."""
     n = len(prep.z)
-    zf = ens.predict(prep.z, prep.scale)
-    zf = prep.z[-1] + damping * (zf - prep.z[-1])
+    zf = prep.damp(ens.predict(prep.z, prep.scale), damping)
     return prep.restore(zf, np.arange(n, n + horizon)), zf
 
 
 def prepared_of(state: AutoSeriesState) -> Prepared:
     """The state's series in model units, rebuilt from its stored choices (no refitting)."""
-    y = np.asarray(state.history, dtype=np.float64)
-    prep = Prepared(y, state.season_length, state.log, False)
-    if state.deseasonalise:
-        prep.seasonal = np.asarray(state.seasonal, dtype=np.float64)
-        z0 = np.log(y) if state.log else y
-        prep.z = z0 - prep.season(np.arange(len(y)))
-        d = np.abs(np.diff(prep.z))
-        prep.scale = float(d.mean()) if len(d) and d.mean() > 0 else 1.0
-    return prep
+    seasonal = np.asarray(state.seasonal, dtype=np.float64) if state.deseasonalise else None
+    return Prepared(
+        np.asarray(state.history, dtype=np.float64), state.season_length, state.log, False, seasonal
+    )

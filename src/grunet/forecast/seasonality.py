@@ -55,26 +55,25 @@ def season_length_for(freq: str | None) -> int:
         return 1
     mult, base = int(m.group(1) or 1), m.group(2)
     if base in SEASON_BY_ALIAS:
-        if base == "D" and mult > 1:
-            return 1
         return SEASON_BY_ALIAS[base] if mult == 1 else 1
-    try:
-        step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq).nanos, unit="ns")
-    except (ValueError, TypeError):
-        return 1  # annual and other non-fixed offsets: no season
-    if step < DAY and DAY % step == pd.Timedelta(0):
-        return int(DAY // step)
-    return 1
+    return _steps_per_day(freq) or 1  # annual and other non-fixed offsets: no season
 
 
 def long_season_for(freq: str | None) -> int:
     """A second, longer season to test for: the week (7 x steps per day) of sub-daily data
     (hourly 168, half-hourly 336); 0 for every other frequency."""
     m = season_length_for(freq)
-    base = None if freq is None else re.fullmatch(r"\d*([A-Za-z]+)(?:-\w+)?", freq)
-    if m <= 1 or base is None or base.group(1) in SEASON_BY_ALIAS:
+    return 7 * m if m > 1 and freq is not None and m == _steps_per_day(freq) else 0
+
+
+def _steps_per_day(freq: str) -> int:
+    """The steps per day of a fixed frequency that divides a day ("h" 24, "30min" 48); 0 for
+    any other (a day or longer, not a divisor of a day, or not fixed: months, years)."""
+    try:
+        step = pd.Timedelta(pd.tseries.frequencies.to_offset(freq).nanos, unit="ns")
+    except (ValueError, TypeError):
         return 0
-    return 7 * m
+    return int(DAY // step) if step < DAY and DAY % step == pd.Timedelta(0) else 0
 
 
 def is_seasonal(z: np.ndarray, m: int) -> bool:

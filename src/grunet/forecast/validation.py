@@ -63,7 +63,6 @@ def stat_members(y: np.ndarray, horizon: int, m: int) -> dict[str, tuple]:
 class Validation:
     """The folds' forecasts: per fold, each member's (mean, lo80, hi80) and the actual values."""
 
-    origins: list[int]
     actuals: list[np.ndarray] = field(default_factory=list)  # per fold (H,)
     members: list[dict[str, tuple]] = field(default_factory=list)  # per fold: member -> 3 x (H,)
     errors: dict[str, list[float]] = field(default_factory=dict)  # member -> MASE per fold
@@ -95,51 +94,59 @@ def run_folds(
         member_m: the statistical members' season length, or None for no statistical members.
     """
     H = ens.horizon
-    val = Validation(origins)
+    val = Validation()
     h = np.arange(1, H + 1)
-    gru = []
+    folds = []  # per fold: (prepared part, the GRU's undamped forecast in model units (H,))
     for i, o in enumerate(origins):
         past, future = y[:o], y[o : o + H]
         prep = prepare(past)
         if i == 0:
             ens.fit(prep.z, prep.scale, steps)
-        f, zf = gru_forecast(prep, ens, H)
-        gru.append((prep, f, zf, future))
+        folds.append((prep, gru_forecast(prep, ens, H)[1]))
         val.actuals.append(future)
         val.members.append({} if member_m is None else stat_members(past, H, member_m))
-    val.damping = choose_damping(gru, val.actuals, y, origins, m)
-    r = np.stack([g[3] for g in gru])  # (K, H) residuals in scale units
-    val.sigma = float(np.sqrt(np.mean(r**2 / h)))
-    for (prep, f, zf, _), members, o in zip(gru, val.members, origins, strict=True):
-        sd = Z80 * val.sigma * prep.scale * np.sqrt(h)
+    val.damping = choose_damping(folds, val.actuals, y, origins, m)
+    gru = []  # per fold: (prepared part, positions, damped forecast in model units)
+    residuals = []  # per fold (H,): actual less damped forecast, in scale units
+    for (prep, zf), actual, o in zip(folds, val.actuals, origins, strict=True):
         pos = np.arange(o, o + H)
-        members["gru"] = (f, prep.restore(zf - sd, pos), prep.restore(zf + sd, pos))
+        zd = prep.damp(zf, val.damping)
+        z_true = (np.log(actual) if prep.log else actual) - prep.season(pos)
+        gru.append((prep, pos, zd))
+        residuals.append((z_true - zd) / prep.scale)
+    val.sigma = float(np.sqrt(np.mean(np.stack(residuals) ** 2 / h)))  # (K, H) -> one number
+    for (prep, pos, zd), members in zip(gru, val.members, strict=True):
+        sd = Z80 * val.sigma * prep.scale * np.sqrt(h)
+        members["gru"] = (
+            prep.restore(zd, pos),
+            prep.restore(zd - sd, pos),
+            prep.restore(zd + sd, pos),
+        )
     for members, actual, o in zip(val.members, val.actuals, origins, strict=True):
         for key, (mean, _, _) in members.items():
             val.errors.setdefault(key, []).append(scaled_error(actual, mean, y[:o], m))
     return val
 
 
-def choose_damping(gru: list, actuals: list, y: np.ndarray, origins: list[int], m: int) -> float:
+def choose_damping(
+    folds: list[tuple[Prepared, np.ndarray]],
+    actuals: list[np.ndarray],
+    y: np.ndarray,
+    origins: list[int],
+    m: int,
+) -> float:
     """The factor in DAMPING on the GRU's forecast change from the last value with the lowest
-    mean MASE over the folds (ties: the larger), and the folds' GRU forecasts damped by it, in
-    place: `gru` holds (prepared part, values, model units, actual) per fold and becomes
-    (prepared part, values, model units, residual in scale units). Random-walk-like series,
+    mean MASE over the folds (ties: the larger). `folds` holds (prepared part, undamped forecast
+    in model units (H,)) per fold, `actuals` the values that followed. Random-walk-like series,
     where a learnt drift does not continue, get a factor below 1."""
     best, best_err = 1.0, np.inf
     for lam in sorted(DAMPING, reverse=True):
         err = 0.0
-        for (prep, _, zf, _), actual, o in zip(gru, actuals, origins, strict=True):
-            zd = prep.z[-1] + lam * (zf - prep.z[-1])
+        for (prep, zf), actual, o in zip(folds, actuals, origins, strict=True):
+            zd = prep.damp(zf, lam)
             err += scaled_error(actual, prep.restore(zd, np.arange(o, o + len(zf))), y[:o], m)
         if err < best_err - 1e-12:
             best, best_err = lam, err
-    for i, (prep, _, zf, actual) in enumerate(gru):
-        o = origins[i]
-        pos = np.arange(o, o + len(zf))
-        zd = prep.z[-1] + best * (zf - prep.z[-1])
-        z_true = (np.log(actual) if prep.log else actual) - prep.season(pos)
-        gru[i] = (prep, prep.restore(zd, pos), zd, (z_true - zd) / prep.scale)
     return best
 
 
