@@ -75,6 +75,7 @@ class _CpuProgram:
         last = self.layers[-1][1]
         self.outputs = last.units if last is not None else self.units[-1]
         self.launched = False
+        self.batch = 0  # rows of the states, once started
         self.states: list[np.ndarray] = []  # (B, H) per GRU layer, once started
         self.bind()
 
@@ -117,13 +118,9 @@ class _CpuProgram:
         if self.states:
             self._table()
 
-    @property
-    def batch(self) -> int:
-        """Rows of the states (0 before `start`)."""
-        return self.states[0].shape[0] if self.states else 0
-
     def start(self, batch: int) -> None:
         """Zero states for `batch` rows."""
+        self.batch = batch  # rows of the states (read on every step: kept, not derived)
         self.states = [np.zeros((batch, H), self.np_dtype) for H in self.units]
         self._table()
 
