@@ -87,7 +87,7 @@ class Plan:
         # them when the bits change, `kernels.refresh`). They are made here, before the plan is
         # published, so no kernel ever reads them half made (the kernels release the GIL: calls
         # from several threads run at once). `weights` and `made` keep every address alive, so
-        # a moved weight always shows as a changed address (`valid_for`).
+        # a moved weight always shows as a changed address (checked by `module_forward`).
         bits = np.uint32 if self.nd().itemsize == 4 else np.uint64
         self.made: list[tuple[np.ndarray, ...]] = []
         rows, pw = K.packed_shape(self.H, self.nd().itemsize)
@@ -108,14 +108,6 @@ class Plan:
     def __reduce__(self):
         """Copies and pickles of a module drop its plan (the next call binds a new one)."""
         return _no_plan, ()
-
-    def valid_for(self, module) -> bool:
-        """Whether the module's parameters are still the tensors (and storage) bound here."""
-        params = module._parameters
-        try:
-            return [params[n].data_ptr() for n in self.names] == self.ptrs
-        except (KeyError, AttributeError):  # a weight removed or no longer a tensor
-            return False
 
     def requires_grad(self, module) -> bool:
         params = module._parameters
@@ -226,8 +218,12 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
     if module.backend not in ("auto", "cpu") or (module.training and module.dropout):
         return None
     plan = module.__dict__.get(_PLAN)
-    if plan is None or not plan.valid_for(module):
-        params = module._parameters
+    params = module._parameters
+    try:  # the parameters are still the tensors (and storage) bound in the plan
+        valid = plan is not None and [params[n].data_ptr() for n in plan.names] == plan.ptrs
+    except (KeyError, AttributeError):  # a weight removed or no longer a tensor
+        valid = False
+    if not valid:
         names = module._flat_weights_names
         if (
             "parametrizations" in module._modules
