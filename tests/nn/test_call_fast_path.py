@@ -326,17 +326,26 @@ def test_fx_records_the_gru_as_torch_nn_grus_call(mode, buffer_input):
     assert torch.equal(out, expected[0]) and torch.equal(h_n, expected[1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="fx's default tracer keeps only modules defined in torch.nn whole and traces into "
-    "the others; grunet's forward needs tensors, not Proxies (trace with a Tracer whose "
-    "is_leaf_module accepts grunet.nn.GRU, as _GRULeafTracer does)",
-)
-def test_fx_default_tracer_keeps_the_gru_whole_as_torch_nn_grus():
-    gru = _gru(0)
-    torch.fx.symbolic_trace(_Wrapper(gru.to_torch()))  # torch.nn.GRU: a leaf
-    torch.fx.symbolic_trace(_Wrapper(gru))
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("cell", ["GRU", "LSTM", "RNN"])
+def test_fx_default_tracer_records_one_call_as_for_torch_nn(mode, cell):
+    """fx's default tracer keeps only torch.nn's modules whole and traces into grunet's: its
+    forward then records one call_module node, the graph torch.nn's module gives."""
+    torch.manual_seed(0)
+    ours = getattr(grunet.nn, cell)(H_IN, H_OUT).eval()
+    theirs = getattr(torch.nn, cell)(H_IN, H_OUT).eval()
+    theirs.load_state_dict(ours.state_dict())
+    with _inference(mode, ours, theirs):
+        traced = torch.fx.symbolic_trace(_Wrapper(ours))
+        torch_traced = torch.fx.symbolic_trace(_Wrapper(theirs))
+        x = _input(1, 4, 2)
+        got, want = traced(x), _Wrapper(ours)(x)
+    nodes = [(n.op, n.target) for n in traced.graph.nodes]
+    assert nodes == [(n.op, n.target) for n in torch_traced.graph.nodes]
+    assert ("call_module", "gru") in nodes
+    flat = [got[0], *(got[1] if cell == "LSTM" else [got[1]])]
+    expected = [want[0], *(want[1] if cell == "LSTM" else [want[1]])]
+    assert all(torch.equal(a, b) for a, b in zip(flat, expected, strict=True))
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")

@@ -111,6 +111,12 @@ class _OpsForward:
         return False
 
     def forward(self, input, hx=None):
+        if isinstance(input, torch.fx.Proxy):
+            # torch.fx traces into modules defined outside torch.nn: record one call of this
+            # module, as it records for torch.nn.GRU/LSTM/RNN (its leaves).
+            tracer = input.tracer
+            args = (input,) if hx is None else (input, hx)
+            return tracer.create_proxy("call_module", tracer.path_of_module(self), args, {})
         backend = self.backend
         if backend == "auto" and _is_tracing():
             # torch.jit.trace records torch ops, and grunet's CPU kernels compute through numpy
