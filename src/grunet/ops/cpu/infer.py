@@ -225,6 +225,8 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
         valid = False
     if not valid:
         names = module._flat_weights_names
+        if grad and True in [getattr(params.get(n), "requires_grad", False) for n in names]:
+            return None  # training: autograd records the call (before the checks below)
         if (
             "parametrizations" in module._modules
             or input.dtype not in _DTYPES
@@ -233,7 +235,6 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
                 w.dtype is not input.dtype or not w.is_contiguous() or not w.is_cpu
                 for w in (params[n] for n in names)
             )
-            or (grad and any(params[n].requires_grad for n in names))  # not taken: no plan
         ):
             return None
         plan = module.__dict__[_PLAN] = Plan(module)  # makes the packed copies: only when taken

@@ -22,9 +22,12 @@ import torch
 
 from grunet.ops.cpu import kernels as K
 
-# Below these a call stays on one thread: rows per thread, and T * B * H * H (~ multiply-adds / 3).
+# Each thread of a call gets at least PAR_MIN_ROWS rows and PAR_MIN_WORK of T * B * H * H
+# (~ multiply-adds / 3). Measured on 2 cores, one thread against two, same process (inference and
+# training alike): a call of 1.0-1.6 M ran 0.85-0.99x as fast on two, 3.1 M 1.01-1.19x, 6.3 M
+# 1.2-1.3x (B 16-128, T 8-96, H 32-64).
 PAR_MIN_ROWS = 8
-PAR_MIN_WORK = 1 << 20
+PAR_MIN_WORK = 3 << 19  # ~1.5 M
 # A first call still running after this long is compiling, not loading from the disk cache
 # (a load, LLVM's start-up included, takes ~0.2-1.3 s on a busy 2-core VM).
 _NOTICE_AFTER_S = 2.0
@@ -110,8 +113,8 @@ def get_pool(workers: int) -> ThreadPoolExecutor:
 
 def threads(T: int, B: int, H: int) -> int:
     """How many threads `rows` will use for this call (1: the calling thread only)."""
-    n = min(numba.get_num_threads(), B // PAR_MIN_ROWS)
-    return n if n >= 2 and T * B * H * H >= PAR_MIN_WORK else 1
+    n = min(numba.get_num_threads(), B // PAR_MIN_ROWS, T * B * H * H // max(PAR_MIN_WORK, 1))
+    return n if n >= 2 else 1
 
 
 class TorchSerial:
