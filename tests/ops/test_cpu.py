@@ -57,7 +57,7 @@ def test_equals_reference_outputs_and_grads(dtype, reset_after, reverse, shape, 
 def test_batch_first_transposed_input_and_threaded_rows(reset_after, monkeypatch):
     # x is a (T, B, I) view of a batch-first tensor; force the multi-thread row split too.
     monkeypatch.setattr(cpu.runtime, "PAR_MIN_ROWS", 1)
-    monkeypatch.setattr(cpu.runtime, "PAR_MIN_WORK", 0)
+    monkeypatch.setattr(cpu.runtime, "PAR_MIN_WORK", 1)
     T, B, I, H = 9, 11, 3, 16  # noqa: E741
     x, *rest = gru_inputs(T, B, I, H, seed=5, dtype=F64)
     x_bf = x.detach().transpose(0, 1).contiguous().requires_grad_()

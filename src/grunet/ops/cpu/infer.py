@@ -109,10 +109,6 @@ class Plan:
         """Copies and pickles of a module drop its plan (the next call binds a new one)."""
         return _no_plan, ()
 
-    def requires_grad(self, module) -> bool:
-        params = module._parameters
-        return True in [params[n].requires_grad for n in self.names]
-
     def __call__(self, x: np.ndarray, h0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """x (T, B, I) contiguous, h0 (L*D, B, H) contiguous or None -> out (T, B, D*H),
         h_n (L*D, B, H)."""
@@ -217,16 +213,16 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
         return None
     if module.backend not in ("auto", "cpu") or (module.training and module.dropout):
         return None
-    plan = module.__dict__.get(_PLAN)
     params = module._parameters
+    names = module._flat_weights_names
+    if grad and True in [getattr(params.get(n), "requires_grad", False) for n in names]:
+        return None  # training: autograd records the call
+    plan = module.__dict__.get(_PLAN)
     try:  # the parameters are still the tensors (and storage) bound in the plan
         valid = plan is not None and [params[n].data_ptr() for n in plan.names] == plan.ptrs
     except (KeyError, AttributeError):  # a weight removed or no longer a tensor
         valid = False
     if not valid:
-        names = module._flat_weights_names
-        if grad and True in [getattr(params.get(n), "requires_grad", False) for n in names]:
-            return None  # training: autograd records the call (before the checks below)
         if (
             "parametrizations" in module._modules
             or input.dtype not in _DTYPES
@@ -238,7 +234,7 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
         ):
             return None
         plan = module.__dict__[_PLAN] = Plan(module)  # makes the packed copies: only when taken
-    if (grad and plan.requires_grad(module)) or input.dtype is not plan.dtype:
+    if input.dtype is not plan.dtype:
         return None
     if module.batch_first:
         B, T, I = input.shape  # noqa: E741

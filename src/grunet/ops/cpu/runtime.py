@@ -113,7 +113,7 @@ def get_pool(workers: int) -> ThreadPoolExecutor:
 
 def threads(T: int, B: int, H: int) -> int:
     """How many threads `rows` will use for this call (1: the calling thread only)."""
-    n = min(numba.get_num_threads(), B // PAR_MIN_ROWS, T * B * H * H // max(PAR_MIN_WORK, 1))
+    n = min(numba.get_num_threads(), B // PAR_MIN_ROWS, T * B * H * H // PAR_MIN_WORK)
     return n if n >= 2 else 1
 
 
