@@ -84,8 +84,9 @@ def test_fast_path_equals_reference(dtype, config, T, B, with_hx, route, monkeyp
     assert_close(h_n, h_ref)
 
 
-def test_routes_by_size():
-    # A few rows: module_call; a few dozen: bound_call; else GEMMs + rows.
+def test_routes_by_size(monkeypatch):
+    # A few rows: module_call; a few dozen: bound_call; else GEMMs + rows (one thread per row).
+    monkeypatch.setattr(infer.R, "split_parts", lambda *a: 1)
     assert infer._short_pays(1, 1, 50) and infer._short_pays(2, 2, 256)
     assert not infer._short_pays(5, 1, 50)
     assert infer._bound_pays(64, 1, 256, 4) and infer._bound_pays(1, 64, 50, 8)
@@ -95,6 +96,9 @@ def test_routes_by_size():
         assert infer._bound_pays(1, 128, 32, 4)  # one thread -> one call
     with mock.patch.object(infer.R, "threads", return_value=2):
         assert not infer._bound_pays(1, 128, 32, 4)  # rows on threads
+    # a row whose steps are split over threads (`runtime.split_parts`) never takes bound_call
+    monkeypatch.setattr(infer.R, "split_parts", lambda *a: 2)
+    assert not infer._bound_pays(512, 1, 256, 4) and not infer._bound_pays(24, 1, 256, 4)
 
 
 def test_grad_mode_takes_the_autograd_path():

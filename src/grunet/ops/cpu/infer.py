@@ -130,7 +130,12 @@ class Plan:
             for d in range(D):
                 k = layer * D + d
                 out = R.empty_np((T, B, H), nd)
-                _rows(x, zero if h0 is None else h0[k], out, h_n[k], self, k, d == 1)
+                h = zero if h0 is None else h0[k]
+                parts = R.split_parts(T, B, H, x.itemsize)
+                if parts > 1:
+                    _split(x, h, out, h_n[k], self, k, d == 1, parts)
+                else:
+                    _rows(x, h, out, h_n[k], self, k, d == 1)
                 outs.append(out)
             x = outs[0] if D == 1 else np.concatenate(outs, axis=2)  # (T, B, D*H)
         return x, h_n
@@ -178,6 +183,24 @@ def _rows(x, h, out, h_n, plan, k, reverse) -> None:
             (gi.numpy().reshape(n, B, H3), h if i == 0 else h_n, w, True, b_hh,
              out[t0 : t0 + n], h_n, out, plan.reset_after, reverse, False, NO_MASK),
         )  # fmt: skip
+
+
+def _split(x, h, out, h_n, plan, k, reverse, parts) -> None:
+    """One layer and direction of a few rows, each step split over `parts` threads by units
+    (`split_kernels.fwd_part`, projections included), over chunks of steps as `_rows`."""
+    T, B, _ = x.shape
+    H = plan.H
+    w_t, w = plan.derived(k)
+    _, _, b_ih, b_hh = plan.weights[k]
+    tc = max(1, CHUNK_BYTES // (B * 3 * H * x.itemsize))
+    gi = _scratch(min(tc, T) * B * 3 * H, plan.dtype).numpy()
+    hbuf, qbuf = np.empty((2, B, H), x.dtype), np.empty((B, H), x.dtype)
+    starts = list(range(0, T, tc))
+    for i, t0 in enumerate(reversed(starts) if reverse else starts):
+        n = min(T, t0 + tc) - t0
+        g3 = gi[: n * B * 3 * H].reshape(n, B, 3 * H)
+        args = (x[t0 : t0 + n], w_t, b_ih, g3, h if i == 0 else h_n, w, b_hh, out[t0 : t0 + n])
+        R.split(plan.dtype, parts, (*args, h_n, hbuf, qbuf, plan.reset_after, reverse))
 
 
 _local = threading.local()
@@ -265,6 +288,8 @@ def _bound_pays(T: int, B: int, H: int, itemsize: int) -> bool:
     1.0-1.2x for one row of up to 512 steps (its projections, all steps at once, up to
     `CHUNK_BYTES`); for several steps of several rows, 0.8-1.0x (torch's GEMM projects faster than
     the micro-kernel's narrow tiles), and `fwd_rows` can run on several threads."""
+    if R.split_parts(T, B, H, itemsize) > 1:
+        return False
     if T * B <= MID_ROWS:
         return True
     one_row = B == 1 and T * 3 * H * itemsize <= CHUNK_BYTES

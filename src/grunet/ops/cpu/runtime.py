@@ -11,6 +11,7 @@ training epoch of `grunet.models.fused` does not compile the streaming kernels, 
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from grunet.ops.cpu import kernels as K
+from grunet.ops.cpu import split_kernels as SK
 
 # Each thread of a call gets at least PAR_MIN_ROWS rows and PAR_MIN_WORK of T * B * H * H
 # (~ multiply-adds / 3). Measured on 2 cores, one thread against two, same process (inference and
@@ -44,7 +46,8 @@ COMPILE_S = {
     "refresh_call": 3,
     "bound_call": 20,  # grunet.nn.GRU calls of a few dozen rows: 20 s measured (idle VM)
     "module_call": 10,  # short grunet.nn.GRU calls (stream_kernels): 7.9-15 s measured
-    "model_step": 5,  # streaming.Stepper, GRUStepper: 4.1-13 s measured
+    "model_step": 5,
+    "fwd_part": 5,  # streaming.Stepper, GRUStepper: 4.1-13 s measured
 }
 
 _seen: set = set()
@@ -159,6 +162,107 @@ def rows(kernel, dtype: torch.dtype, T: int, B: int, H: int, args: tuple) -> Non
     kernel(0, per, *args)
     for f in futures:
         f.result()
+
+
+# The recurrence of a few rows (B <= 4) is split over threads by hidden units (`split_kernels`)
+# when each part gets SPLIT_MIN_UNITS * max(B, 2) units or more and SPLIT_MIN_WORK of T * B * H * H.
+# Measured on the 2-core VM, split against one thread, same process, interleaved, us a step:
+# B=1 H=256: T=96 5.7 / 9.3, T=512 5.5 / 10.7; B=1 H=128 T=512 1.9 / 2.3 (T <= 96: 0.92-0.99x);
+# B=4 H=256 T=96 12.5 / 19.5, B=4 H=128 0.82x. A step's barrier costs ~0.25 us between the
+# cores plus reading the other part's units of the state; a call ~3 us to start when the helper
+# still spins.
+SPLIT_MIN_UNITS = 64
+SPLIT_MIN_WORK = 1 << 20
+# How long a helper of `Team` spins for the next job after one (`split_kernels.serve` rounds:
+# 50,000 took 1.4 ms here) before it sleeps: calls in a row then start in a few us instead of
+# the ~30-70 us it takes to wake a sleeping thread on a VM.
+SPIN_ROUNDS = 50_000
+
+
+def split_parts(T: int, B: int, H: int, itemsize: int) -> int:
+    """Threads `split` would use for a recurrence of B rows (1: don't split)."""
+    if B > K.TILE or H < SPLIT_MIN_UNITS * max(B, 2) or H % (K.PANEL_BYTES // itemsize):
+        return 1
+    n = min(numba.get_num_threads(), H // SPLIT_MIN_UNITS, T * B * H * H // SPLIT_MIN_WORK)
+    return n if n >= 2 else 1
+
+
+class Team:
+    """Helper threads that run parts 1.. of `split_kernels.fwd_part` while the caller runs part 0.
+
+    A helper lives in `split_kernels.serve` (numba, no GIL): it spins for the next job for a
+    while after each one, then returns to sleep on its Event until `run` wakes it. A job is
+    posted in an int64 table of addresses (`split_kernels.lead`), so a helper never needs the
+    GIL between jobs (handing the GIL over between threads costs ~30-70 us on a VM: a split call
+    through a Python helper was slower than one thread up to T = 4 at H = 256). One job at a
+    time: a caller that finds the team busy (another Python thread's call) runs unsplit.
+    """
+
+    def __init__(self, helpers: int, dtype: torch.dtype) -> None:
+        self.helpers = helpers
+        self.zero = (np.float32 if dtype == torch.float32 else np.float64)(0)
+        self.ctl = SK.sync_array(helpers)
+        self.job = np.zeros(SK.JOB, np.int64)
+        self.seq = 0
+        self.sync = SK.sync_array(helpers + 1)  # for the team's life: its counters only grow
+        self.phase = 0
+        self.events = [threading.Event() for _ in range(helpers)]
+        self.lock = threading.Lock()
+        SK.serve(self.ctl, self.job, 0, 0, 0, self.zero)  # compile here, not in a helper
+        for i in range(helpers):
+            threading.Thread(
+                target=self._serve, args=(i,), daemon=True, name="grunet-split"
+            ).start()
+
+    def _serve(self, i: int) -> None:
+        seen = 0
+        while True:
+            seen = SK.serve(self.ctl, self.job, i, seen, SPIN_ROUNDS, self.zero)
+            self.events[i].wait()
+            self.events[i].clear()
+
+    def run(self, parts: int, args: tuple) -> bool:
+        """`split_kernels.fwd_part(part, parts, *args, sync)` on `parts` threads; False if it
+        did not run (the team was busy)."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            self.seq += 1
+            ph0 = self.phase
+            self.phase += SK.phases(args[0].shape[0], args[11])
+            if not SK.lead(self.ctl, self.job, self.seq, 1, parts, *args, self.sync, ph0):
+                for e in self.events[: parts - 1]:  # a helper sleeps: wake it
+                    e.set()
+                SK.lead(self.ctl, self.job, self.seq, 0, parts, *args, self.sync, ph0)
+            return True
+        finally:
+            self.lock.release()
+
+
+_teams: dict[torch.dtype, Team] = {}
+_team_lock = threading.Lock()
+
+
+def _forget_teams() -> None:
+    """In a forked child: the helpers were not copied (new teams start on demand)."""
+    global _teams, _team_lock
+    _teams, _team_lock = {}, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_teams)
+
+
+def split(dtype: torch.dtype, parts: int, args: tuple) -> None:
+    """`split_kernels.fwd_part` for every part, on `parts` threads when it can: the first call
+    per dtype (which may compile) and a call finding the team busy run as one part."""
+    if (SK.fwd_part, dtype) in _seen:
+        with _team_lock:
+            team = _teams.get(dtype)
+            if team is None or team.helpers < parts - 1:
+                team = _teams[dtype] = Team(parts - 1, dtype)
+        if team.run(parts, args):
+            return
+    launch(SK.fwd_part, dtype, 0, 1, *args, SK.sync_array(1), 0)
 
 
 def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
