@@ -168,10 +168,11 @@ def test_split_parts_rule(monkeypatch):
     monkeypatch.setattr(runtime.numba, "get_num_threads", lambda: 2)
     assert runtime.split_parts(512, 1, 256, 4) == 2
     assert runtime.split_parts(512, 1, 128, 4) == 2
-    assert runtime.split_parts(96, 4, 256, 4) == 2
+    assert runtime.split_parts(96, 1, 256, 8) == 2  # float64 too
     assert runtime.split_parts(1, 1, 256, 4) == 1  # too little work to pay the barriers
+    assert runtime.split_parts(96, 1, 128, 4) == 1
     assert runtime.split_parts(512, 16, 256, 4) == 1  # rows: threads over rows instead
-    assert runtime.split_parts(512, 4, 128, 4) == 1  # 4 rows of 128 units: one thread is faster
+    assert runtime.split_parts(512, 4, 256, 4) == 1  # one thread reuses W_hh over the rows
     assert runtime.split_parts(512, 1, 64, 4) == 1  # too few units for two parts
     assert runtime.split_parts(512, 1, 200, 4) == 1  # not whole panels of units
     monkeypatch.setattr(runtime.numba, "get_num_threads", lambda: 1)

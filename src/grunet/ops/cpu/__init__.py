@@ -8,6 +8,8 @@ Modules, one job each:
   autograd   launch functions and the `torch.autograd.Function` (double backward included)
   infer      the pre-bound inference path ``grunet.nn.GRU`` takes when autograd records nothing
   step       streaming: `gru_step`, `GRUStepper`
+  stream_kernels  the one-call kernels of the shortest calls (addresses in one table)
+  split_kernels   one row's recurrence split over threads by hidden units
 Here: the public `gru`, registered as backend "cpu".
 """
 

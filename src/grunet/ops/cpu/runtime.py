@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numba
 import numpy as np
@@ -47,13 +48,15 @@ COMPILE_S = {
     "bound_call": 20,  # grunet.nn.GRU calls of a few dozen rows: 20 s measured (idle VM)
     "module_call": 10,  # short grunet.nn.GRU calls (stream_kernels): 7.9-15 s measured
     "model_step": 5,
-    "fwd_part": 5,  # streaming.Stepper, GRUStepper: 4.1-13 s measured
+    "fwd_part": 5,
+    "serve": 8,  # split_kernels: fwd_part inside, for a team's helpers
+    "lead": 8,  # streaming.Stepper, GRUStepper: 4.1-13 s measured
 }
 
 _seen: set = set()
 
 
-def _first_call(kernel, dtype: torch.dtype, args: tuple) -> None:
+def _first_call(kernel, dtype: torch.dtype, args: tuple):
     """Run `kernel(*args)` for the first time with `dtype` in this process.
 
     When the call is still running after `_NOTICE_AFTER_S` it is compiling: say in one line what
@@ -78,13 +81,14 @@ def _first_call(kernel, dtype: torch.dtype, args: tuple) -> None:
     t0 = time.perf_counter()
     timer.start()
     try:
-        kernel(*args)
+        result = kernel(*args)
     finally:
         timer.cancel()
     if said:
         compiled = misses is None or _misses(kernel) != misses
         how = "compiled" if compiled else "loaded from the disk cache"
         print(f"grunet: {name} {how} in {time.perf_counter() - t0:.1f} s.", file=sys.stderr)
+    return result
 
 
 def _misses(kernel) -> int | None:
@@ -93,13 +97,13 @@ def _misses(kernel) -> int | None:
     return None if stats is None else sum(stats.cache_misses.values())
 
 
-def launch(kernel, dtype: torch.dtype, *args) -> None:
+def launch(kernel, dtype: torch.dtype, *args):
     """`kernel(*args)`; the first call per (kernel, dtype) in a process may compile (see above)."""
     if (kernel, dtype) in _seen:
-        kernel(*args)
-        return
-    _first_call(kernel, dtype, args)
+        return kernel(*args)
+    result = _first_call(kernel, dtype, args)
     _seen.add((kernel, dtype))
+    return result
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -164,13 +168,14 @@ def rows(kernel, dtype: torch.dtype, T: int, B: int, H: int, args: tuple) -> Non
         f.result()
 
 
-# The recurrence of a few rows (B <= 4) is split over threads by hidden units (`split_kernels`)
-# when each part gets SPLIT_MIN_UNITS * max(B, 2) units or more and SPLIT_MIN_WORK of T * B * H * H.
-# Measured on the 2-core VM, split against one thread, same process, interleaved, us a step:
-# B=1 H=256: T=96 5.7 / 9.3, T=512 5.5 / 10.7; B=1 H=128 T=512 1.9 / 2.3 (T <= 96: 0.92-0.99x);
-# B=4 H=256 T=96 12.5 / 19.5, B=4 H=128 0.82x. A step's barrier costs ~0.25 us between the
-# cores plus reading the other part's units of the state; a call ~3 us to start when the helper
-# still spins.
+# The recurrence of one row is split over threads by hidden units (`split_kernels`) when each
+# part gets SPLIT_MIN_UNITS units or more and SPLIT_MIN_WORK of T * H * H. Measured on the 2-core
+# VM, split against one thread through grunet.nn.GRU, same process, interleaved, us a step:
+# H=256: T=24 10.0 / 11.2, T=96 5.7-7.2 / 9.3-10.1, T=512 5.5 / 10.7; H=128: T=512 1.9-2.4 /
+# 2.3-2.7, T=24 0.64x, T=96 0.92-0.99x. Several rows gained less or lost (B=2 0.91-0.92x, B=4
+# H=128 0.82x, B=16 T=1 0.64-0.97x; B=4 H=256 1.4-1.6x): one thread reuses each weight for
+# several rows, and a step's barrier costs ~0.25 us plus reading the other part's units of the
+# state. A call costs ~3 us to start while the helper still spins.
 SPLIT_MIN_UNITS = 64
 SPLIT_MIN_WORK = 1 << 20
 # How long a helper of `Team` spins for the next job after one (`split_kernels.serve` rounds:
@@ -181,9 +186,9 @@ SPIN_ROUNDS = 50_000
 
 def split_parts(T: int, B: int, H: int, itemsize: int) -> int:
     """Threads `split` would use for a recurrence of B rows (1: don't split)."""
-    if B > K.TILE or H < SPLIT_MIN_UNITS * max(B, 2) or H % (K.PANEL_BYTES // itemsize):
+    if B != 1 or H % (K.PANEL_BYTES // itemsize):
         return 1
-    n = min(numba.get_num_threads(), H // SPLIT_MIN_UNITS, T * B * H * H // SPLIT_MIN_WORK)
+    n = min(numba.get_num_threads(), H // SPLIT_MIN_UNITS, T * H * H // SPLIT_MIN_WORK)
     return n if n >= 2 else 1
 
 
@@ -208,7 +213,8 @@ class Team:
         self.phase = 0
         self.events = [threading.Event() for _ in range(helpers)]
         self.lock = threading.Lock()
-        SK.serve(self.ctl, self.job, 0, 0, 0, self.zero)  # compile here, not in a helper
+        self.dtype = dtype
+        launch(SK.serve, dtype, self.ctl, self.job, 0, 0, 0, self.zero)  # compile it here
         for i in range(helpers):
             threading.Thread(
                 target=self._serve, args=(i,), daemon=True, name="grunet-split"
@@ -230,7 +236,10 @@ class Team:
             self.seq += 1
             ph0 = self.phase
             self.phase += SK.phases(args[0].shape[0], args[11])
-            if not SK.lead(self.ctl, self.job, self.seq, 1, parts, *args, self.sync, ph0):
+            lead = (
+                SK.lead if (SK.lead, self.dtype) in _seen else partial(launch, SK.lead, self.dtype)
+            )
+            if not lead(self.ctl, self.job, self.seq, 1, parts, *args, self.sync, ph0):
                 for e in self.events[: parts - 1]:  # a helper sleeps: wake it
                     e.set()
                 SK.lead(self.ctl, self.job, self.seq, 0, parts, *args, self.sync, ph0)

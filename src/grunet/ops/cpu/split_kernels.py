@@ -1,7 +1,7 @@
-"""Numba kernel of one recurrence split over threads by hidden units: a few rows, many cores.
+"""Numba kernels of one recurrence split over threads by hidden units: one row, several cores.
 
-Legend:  T: time steps  B: batch (a few rows, one tile)  H: hidden units  G = 3H: gate rows
-         P: parts (threads)  U: units of one part
+Legend:  T: time steps  B: batch rows (one, in practice: `runtime.split_parts`)  H: hidden units
+         G = 3H: gate rows  P: parts (threads)  U: units of one part
 
 Threads over batch rows (`kernels.fwd_rows` per block) need a dozen rows or more. One row, or a
 few, at H >= 128 is a chain of matrix-vector products each bound by reading W_hh (3H x H: 786 KB
@@ -120,7 +120,7 @@ def fwd_part(
     part, parts, x, w_t, b_ih, gi, h0, w, b_hh, out, h_n, hbuf, qbuf, reset_after, reverse,
     sync, phase0,
 ):  # fmt: skip
-    """Part `part` of `parts` of a layer's inference over rows [0, B) (B <= `kernels.TILE`).
+    """Part `part` of `parts` of a layer's inference over rows [0, B) (by tiles of rows).
 
     x (T, B, I) contiguous.  w_t: W_ih^T (I, 3H).  b_ih (3H,).  gi (T, B, 3H): scratch for the
     input projections (each part projects its own columns: no torch GEMM, whose OpenMP
@@ -142,60 +142,114 @@ def fwd_part(
     x1, g1, wt1 = x2.reshape(-1), g2.reshape(-1), w_t.reshape(-1)
     for c0 in (u0, H + u0, H2 + u0):  # this part's columns of the projections
         for r in range(n):
-            g2[r, c0 : c0 + U] = b_ih[c0 : c0 + U]
+            for j in range(c0, c0 + U):
+                g2[r, j] = b_ih[j]
         for r0 in range(0, n, K.TILE):
             K._gemm(min(K.TILE, n - r0), x2, x1, r0, 0, I, w_t, wt1, False, c0, c0 + U, g2, g1, r0)
-    acc = np.empty((K.TILE, width), dt)  # this part's columns only are used
-    rz = np.empty((K.TILE, 2 * U), dt)
+    acc = np.empty((K.TILE, width), dt)  # a tile's pre-activations (this part's columns)
+    rz = np.empty((B, 2 * U), dt)  # gates r, z of this part's units, every row
+    nn = np.empty((K.TILE, U), dt)  # a tile's candidates
     acc1, w1, q1 = acc.reshape(-1), w.reshape(-1), qbuf.reshape(-1)
     for b in range(B):
-        hbuf[0, b, u0:u1] = h0[b, u0:u1]
+        for j in range(u0, u1):
+            hbuf[0, b, j] = h0[b, j]
     phase = phase0 + 1
     meet(sync, part, parts, phase)  # the whole h0 is in hbuf[0]
     for step in range(T):
         t = T - 1 - step if reverse else step
         hp, hn = hbuf[step % 2], hbuf[(step + 1) % 2]
         hp1 = hp.reshape(-1)
-        for i in range(B):
-            acc[i, u0:u1] = b_hh[u0:u1]
-            acc[i, H + u0 : H + u1] = b_hh[H + u0 : H + u1]
-            acc[i, cn + u0 : cn + u1] = b_hh[H2 + u0 : H2 + u1]
-        K._gemm(B, hp, hp1, 0, 0, H, w, w1, True, u0, u1, acc, acc1, 0)
-        K._gemm(B, hp, hp1, 0, 0, H, w, w1, True, H + u0, H + u1, acc, acc1, 0)
-        for i in range(B):
-            ar, gr, zr = acc[i, u0:u1], gi[t, i, u0:u1], rz[i, :U]
-            for j in range(U):
-                zr[j] = K._sigmoid(gr[j] + ar[j])
-            ar, gr, zr = acc[i, H + u0 : H + u1], gi[t, i, H + u0 : H + u1], rz[i, U:]
-            for j in range(U):
-                zr[j] = K._sigmoid(gr[j] + ar[j])
-        if reset_after:
-            K._gemm(B, hp, hp1, 0, 0, H, w, w1, True, cn + u0, cn + u1, acc, acc1, 0)
-        else:
-            for i in range(B):
-                rr, hr, qr = rz[i, :U], hp[i, u0:u1], qbuf[i, u0:u1]
+        for s in range(0, B, K.TILE):  # r and z (and with reset_after, n) by tiles of rows
+            nb = min(K.TILE, B - s)
+            for i in range(nb):  # (loops over 1-D views: they vectorize)
+                ar, az, an = acc[i, u0:u1], acc[i, H + u0 : H + u1], acc[i, cn + u0 : cn + u1]
+                br, bz, bn = b_hh[u0:u1], b_hh[H + u0 : H + u1], b_hh[H2 + u0 : H2 + u1]
                 for j in range(U):
-                    qr[j] = rr[j] * hr[j]
+                    ar[j] = br[j]
+                for j in range(U):
+                    az[j] = bz[j]
+                for j in range(U):
+                    an[j] = bn[j]
+            K._gemm(nb, hp, hp1, s, 0, H, w, w1, True, u0, u1, acc, acc1, 0)
+            K._gemm(nb, hp, hp1, s, 0, H, w, w1, True, H + u0, H + u1, acc, acc1, 0)
+            for i in range(nb):
+                ar, gr, zr = acc[i, u0:u1], gi[t, s + i, u0:u1], rz[s + i, :U]
+                for j in range(U):
+                    zr[j] = K._sigmoid(gr[j] + ar[j])
+                ar, gr, zr = acc[i, H + u0 : H + u1], gi[t, s + i, H + u0 : H + u1], rz[s + i, U:]
+                for j in range(U):
+                    zr[j] = K._sigmoid(gr[j] + ar[j])
+            if reset_after:
+                K._gemm(nb, hp, hp1, s, 0, H, w, w1, True, cn + u0, cn + u1, acc, acc1, 0)
+                _finish(
+                    acc, rz, nn, gi, hp, hn, out, h_n, t, s, nb, u0, u1, cn, H2, True, step == T - 1
+                )
+            else:
+                for i in range(nb):
+                    rr, hr, qr = rz[s + i, :U], hp[s + i, u0:u1], qbuf[s + i, u0:u1]
+                    for j in range(U):
+                        qr[j] = rr[j] * hr[j]
+        if not reset_after:
             phase += 1
             meet(sync, part, parts, phase)  # all of r * h_prev is in qbuf
-            K._gemm(B, qbuf, q1, 0, 0, H, w, w1, True, cn + u0, cn + u1, acc, acc1, 0)
-        for i in range(B):
-            r_, z_, a_ = rz[i, :U], rz[i, U:], acc[i, cn + u0 : cn + u1]
-            gin, hr, hw, o = (
-                gi[t, i, H2 + u0 : H2 + u1],
-                hp[i, u0:u1],
-                hn[i, u0:u1],
-                out[t, i, u0:u1],
-            )
-            for j in range(U):
-                a = r_[j] * a_[j] if reset_after else a_[j]
-                n = K._tanh(gin[j] + a)
-                hw[j] = n + z_[j] * (hr[j] - n)  # = z * h_prev + (1 - z) * n
-            o[:] = hw
-            if step == T - 1:
-                h_n[i, u0:u1] = hw
+            for s in range(0, B, K.TILE):
+                nb = min(K.TILE, B - s)
+                for i in range(nb):
+                    an, bn = acc[i, cn + u0 : cn + u1], b_hh[H2 + u0 : H2 + u1]
+                    for j in range(U):
+                        an[j] = bn[j]
+                K._gemm(nb, qbuf, q1, s, 0, H, w, w1, True, cn + u0, cn + u1, acc, acc1, 0)
+                _finish(
+                    acc,
+                    rz,
+                    nn,
+                    gi,
+                    hp,
+                    hn,
+                    out,
+                    h_n,
+                    t,
+                    s,
+                    nb,
+                    u0,
+                    u1,
+                    cn,
+                    H2,
+                    False,
+                    step == T - 1,
+                )
         phase += 1
         meet(sync, part, parts, phase)  # the new state is whole; hbuf[step % 2] is free
+
+
+@njit(**_OPTS)
+def _finish(acc, rz, nn, gi, hp, hn, out, h_n, t, s, nb, u0, u1, cn, H2, reset_after, last):
+    """The candidate and the new state of this part's units for rows [s, s + nb) of step t.
+
+    The candidate goes into a buffer of its own first (nn): a loop that writes one part of an
+    array (hbuf) while reading another part of it does not vectorize, and tanh is most of it."""
+    U = u1 - u0
+    for i in range(nb):
+        b = s + i
+        r_, z_, a_, nr = rz[b, :U], rz[b, U:], acc[i, cn + u0 : cn + u1], nn[i, :U]
+        gin, hr, hw = gi[t, b, H2 + u0 : H2 + u1], hp[b, u0:u1], hn[b, u0:u1]
+        if reset_after:
+            for j in range(U):
+                nr[j] = K._tanh(gin[j] + r_[j] * a_[j])
+        else:
+            for j in range(U):
+                nr[j] = K._tanh(gin[j] + a_[j])
+        for j in range(U):
+            n = nr[j]
+            nr[j] = n + z_[j] * (hr[j] - n)  # = z * h_prev + (1 - z) * n
+        o = out[t, b, u0:u1]
+        for j in range(U):
+            hw[j] = nr[j]
+            o[j] = nr[j]
+        if last:
+            hl = h_n[b, u0:u1]
+            for j in range(U):
+                hl[j] = nr[j]
 
 
 # The job of a team (`lead` writes it, `serve` reads it): sizes, flags and addresses.
