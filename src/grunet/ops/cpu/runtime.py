@@ -186,8 +186,8 @@ SPIN_ROUNDS = 50_000
 
 def split_parts(T: int, B: int, H: int, itemsize: int) -> int:
     """Threads `split` would use for a recurrence of B rows (1: don't split)."""
-    if B != 1 or H % (K.PANEL_BYTES // itemsize):
-        return 1
+    if B != 1 or H % (K.PANEL_BYTES // itemsize) or T * H * H < 2 * SPLIT_MIN_WORK:
+        return 1  # (before asking numba: its get_num_threads costs ~0.9 us a call)
     n = min(numba.get_num_threads(), H // SPLIT_MIN_UNITS, T * H * H // SPLIT_MIN_WORK)
     return n if n >= 2 else 1
 
