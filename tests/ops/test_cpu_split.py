@@ -165,9 +165,10 @@ def test_a_forked_child_starts_its_own_team(monkeypatch):
 
 
 def test_split_parts_rule(monkeypatch):
-    monkeypatch.setattr(runtime.numba, "get_num_threads", lambda: 2)
-    assert runtime.split_parts(512, 1, 256, 4) == 2
+    monkeypatch.setattr(runtime.numba, "get_num_threads", lambda: 16)
+    assert runtime.split_parts(512, 1, 256, 4) == 2  # two parts at most (the measured case)
     assert runtime.split_parts(512, 1, 128, 4) == 2
+    assert runtime.split_parts(24, 1, 256, 4) == 2
     assert runtime.split_parts(96, 1, 256, 8) == 2  # float64 too
     assert runtime.split_parts(1, 1, 256, 4) == 1  # too little work to pay the barriers
     assert runtime.split_parts(96, 1, 128, 4) == 1

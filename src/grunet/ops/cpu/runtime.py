@@ -168,16 +168,18 @@ def rows(kernel, dtype: torch.dtype, T: int, B: int, H: int, args: tuple) -> Non
         f.result()
 
 
-# The recurrence of one row is split over threads by hidden units (`split_kernels`) when each
-# part gets SPLIT_MIN_UNITS units or more and SPLIT_MIN_WORK of T * H * H. Measured on the 2-core
-# VM, split against one thread through grunet.nn.GRU, same process, interleaved, us a step:
-# H=256: T=24 10.0 / 11.2, T=96 5.7-7.2 / 9.3-10.1, T=512 5.5 / 10.7; H=128: T=512 1.9-2.4 /
-# 2.3-2.7, T=24 0.64x, T=96 0.92-0.99x. Several rows gained less or lost (B=2 0.91-0.92x, B=4
-# H=128 0.82x, B=16 T=1 0.64-0.97x; B=4 H=256 1.4-1.6x): one thread reuses each weight for
-# several rows, and a step's barrier costs ~0.25 us plus reading the other part's units of the
-# state. A call costs ~3 us to start while the helper still spins.
+# The recurrence of one row is split over two threads by hidden units (`split_kernels`) when H is
+# at least 2 * SPLIT_MIN_UNITS and T * H**3 reaches SPLIT_MIN_T_H3 (H = 256 from 16 steps, H = 128
+# from 128: the gain grows with W_hh's size, whose halves then stay in each core's cache).
+# Measured on the 2-core VM, split against one thread through grunet.nn.GRU, same process,
+# interleaved, us a step: H=256: T=16 8.9 / 10.6, T=24 7.4-10.5 / 9.9-11.3, T=96 5.7-7.2 /
+# 9.3-10.1, T=512 5.5 / 10.7; H=128: T=512 1.9-2.4 / 2.3-2.7, T=96 0.92-1.03x, T=24 0.64-0.70x.
+# Several rows gained less or lost (B=2 0.91-0.92x, B=4 H=128 0.82x, B=16 T=1 0.64-0.97x; B=4
+# H=256 1.4-1.6x): one thread reuses each weight over the rows, and a step's barrier costs
+# ~0.25 us plus reading the other part's units of the state. A call costs ~3 us to start while
+# the helper still spins. Only two parts were measured (a 2-core machine): no more are used.
 SPLIT_MIN_UNITS = 64
-SPLIT_MIN_WORK = 1 << 20
+SPLIT_MIN_T_H3 = 1 << 28
 # How long a helper of `Team` spins for the next job after one (`split_kernels.serve` rounds:
 # 50,000 took 1.4 ms here) before it sleeps: calls in a row then start in a few us instead of
 # the ~30-70 us it takes to wake a sleeping thread on a VM.
@@ -186,10 +188,11 @@ SPIN_ROUNDS = 50_000
 
 def split_parts(T: int, B: int, H: int, itemsize: int) -> int:
     """Threads `split` would use for a recurrence of B rows (1: don't split)."""
-    if B != 1 or H % (K.PANEL_BYTES // itemsize) or T * H * H < 2 * SPLIT_MIN_WORK:
+    if B != 1 or H < 2 * SPLIT_MIN_UNITS or H % (K.PANEL_BYTES // itemsize):
+        return 1
+    if T * H**3 < SPLIT_MIN_T_H3:
         return 1  # (before asking numba: its get_num_threads costs ~0.9 us a call)
-    n = min(numba.get_num_threads(), H // SPLIT_MIN_UNITS, T * H * H // SPLIT_MIN_WORK)
-    return n if n >= 2 else 1
+    return 2 if numba.get_num_threads() >= 2 else 1
 
 
 class Team:
