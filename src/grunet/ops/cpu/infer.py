@@ -186,7 +186,7 @@ def _rows(x, h, out, h_n, plan, k, reverse) -> None:
 
 
 def _split(x, h, out, h_n, plan, k, reverse, parts) -> None:
-    """One layer and direction of a few rows, each step split over `parts` threads by units
+    """One layer and direction of one row, each step split over `parts` threads by units
     (`split_kernels.fwd_part`, projections included), over chunks of steps as `_rows`."""
     T, B, _ = x.shape
     H = plan.H

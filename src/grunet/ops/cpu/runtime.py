@@ -47,10 +47,10 @@ COMPILE_S = {
     "refresh_call": 3,
     "bound_call": 20,  # grunet.nn.GRU calls of a few dozen rows: 20 s measured (idle VM)
     "module_call": 10,  # short grunet.nn.GRU calls (stream_kernels): 7.9-15 s measured
-    "model_step": 5,
-    "fwd_part": 5,
-    "serve": 8,  # split_kernels: fwd_part inside, for a team's helpers
-    "lead": 8,  # streaming.Stepper, GRUStepper: 4.1-13 s measured
+    "model_step": 5,  # streaming.Stepper, GRUStepper: 4.1-13 s measured
+    "fwd_part": 5,  # split_kernels (one row over two threads): 2.4-7.6 s measured
+    "serve": 8,  # fwd_part inside, for a team's helper (estimated from fwd_part)
+    "lead": 8,
 }
 
 _seen: set = set()
