@@ -620,12 +620,18 @@ def bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask)
 
 
 @njit(**_OPTS)
-def _project(x2, w_t, g2):
-    """g2 (n, 3H) += x2 (n, I) @ w_t (I, 3H), by tiles of rows through `_gemm`."""
+def _project(x2, w_t, b, g2, c0, c1):
+    """g2[:, c0:c1] = b[c0:c1] + x2 (n, I) @ w_t[:, c0:c1] (w_t: I x 3H), by tiles of rows through
+    `_gemm` (`split_kernels` projects one part's columns at a time)."""
     n, I = x2.shape  # noqa: E741
+    br = b[c0:c1]
+    for r in range(n):
+        gr = g2[r, c0:c1]
+        for j in range(c1 - c0):
+            gr[j] = br[j]
     x1, g1, wt1 = x2.reshape(-1), g2.reshape(-1), w_t.reshape(-1)
     for r0 in range(0, n, TILE):
-        _gemm(min(TILE, n - r0), x2, x1, r0, 0, I, w_t, wt1, False, 0, w_t.shape[1], g2, g1, r0)
+        _gemm(min(TILE, n - r0), x2, x1, r0, 0, I, w_t, wt1, False, c0, c1, g2, g1, r0)
 
 
 @njit(**_OPTS)
@@ -637,10 +643,7 @@ def infer_mid(x, w_t, b_ih, h0, w, b_hh, out, h_n, reset_after, reverse):
     H3 = w_t.shape[1]
     n = T * B
     gi = np.empty((T, B, H3), x.dtype)
-    g2 = gi.reshape((n, H3))
-    for r in range(n):
-        g2[r, :] = b_ih
-    _project(x.reshape((n, I)), w_t, g2)
+    _project(x.reshape((n, I)), w_t, b_ih, gi.reshape((n, H3)), 0, H3)
     fwd_rows(
         0, B, gi, h0, w, True, b_hh, out, h_n, out, reset_after, reverse, False,
         np.empty((0, 0), np.bool_),

@@ -45,37 +45,51 @@ def sync_array(parts: int) -> np.ndarray:
     return np.zeros((parts + 1) * LINE, np.int64)
 
 
-@intrinsic
-def _load_acquire(typingctx, arr, idx):
-    """arr[idx] read with acquire ordering (never hoisted out of a spin loop)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1):
-        return None
+def _atomic_load(ordering: str):
+    """An intrinsic: arr[idx] of a 1-D int64 array, read atomically with `ordering` (never
+    hoisted out of a spin loop)."""
 
-    def codegen(context, builder, sig, args):
-        ptr = cgutils.get_item_pointer(
-            context, builder, sig.args[0], context.make_array(sig.args[0])(context, builder, args[0]),
-            [args[1]], wraparound=False,
-        )  # fmt: skip
-        return builder.load_atomic(ptr, "acquire", 8)
+    @intrinsic
+    def load(typingctx, arr, idx):
+        if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1):
+            return None
 
-    return types.int64(arr, types.intp), codegen
+        def codegen(context, builder, sig, args):
+            return builder.load_atomic(_item_ptr(context, builder, sig, args), ordering, 8)
+
+        return types.int64(arr, types.intp), codegen
+
+    return load
 
 
-@intrinsic
-def _store_release(typingctx, arr, idx, val):
-    """arr[idx] = val with release ordering (what was written before is seen with it)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1):
-        return None
+def _atomic_store(ordering: str):
+    """An intrinsic: arr[idx] = val for a 1-D int64 array, stored atomically with `ordering`."""
 
-    def codegen(context, builder, sig, args):
-        ptr = cgutils.get_item_pointer(
-            context, builder, sig.args[0], context.make_array(sig.args[0])(context, builder, args[0]),
-            [args[1]], wraparound=False,
-        )  # fmt: skip
-        builder.store_atomic(args[2], ptr, "release", 8)
-        return context.get_dummy_value()
+    @intrinsic
+    def store(typingctx, arr, idx, val):
+        if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1):
+            return None
 
-    return types.void(arr, types.intp, types.int64), codegen
+        def codegen(context, builder, sig, args):
+            builder.store_atomic(args[2], _item_ptr(context, builder, sig, args), ordering, 8)
+            return context.get_dummy_value()
+
+        return types.void(arr, types.intp, types.int64), codegen
+
+    return store
+
+
+def _item_ptr(context, builder, sig, args):
+    """The address of arr[idx] (args[0], args[1]) in a codegen."""
+    ary = context.make_array(sig.args[0])(context, builder, args[0])
+    return cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]], wraparound=False)
+
+
+# Acquire/release for the barrier (what a part wrote before its counter is seen with it);
+# sequentially consistent where a thread's store must come before its next load (a helper going
+# to sleep and a caller posting a job each store, then read the other's flag).
+_load_acquire, _store_release = _atomic_load("acquire"), _atomic_store("release")
+_load_seq, _store_seq = _atomic_load("seq_cst"), _atomic_store("seq_cst")
 
 
 @intrinsic
@@ -137,15 +151,9 @@ def fwd_part(
     u0, u1 = units(part, parts, H, pw)
     U = u1 - u0
     cn, width = -(-H2 // pw) * pw, w.size // H
-    n = T * B
-    x2, g2 = x.reshape((n, I)), gi.reshape((n, 3 * H))
-    x1, g1, wt1 = x2.reshape(-1), g2.reshape(-1), w_t.reshape(-1)
+    x2, g2 = x.reshape((T * B, I)), gi.reshape((T * B, 3 * H))
     for c0 in (u0, H + u0, H2 + u0):  # this part's columns of the projections
-        for r in range(n):
-            for j in range(c0, c0 + U):
-                g2[r, j] = b_ih[j]
-        for r0 in range(0, n, K.TILE):
-            K._gemm(min(K.TILE, n - r0), x2, x1, r0, 0, I, w_t, wt1, False, c0, c0 + U, g2, g1, r0)
+        K._project(x2, w_t, b_ih, g2, c0, c0 + U)
     acc = np.empty((K.TILE, width), dt)  # a tile's pre-activations (this part's columns)
     rz = np.empty((B, 2 * U), dt)  # gates r, z of this part's units, every row
     nn = np.empty((K.TILE, U), dt)  # a tile's candidates
@@ -257,39 +265,6 @@ JOB = 23  # parts, T, B, H, I, packed rows, panel width, reset_after, reverse, p
 # addresses of x, w_t, b_ih, gi, h0, w, b_hh, out, h_n, hbuf, qbuf, sync, then the job's number
 # (0 while `lead` writes the table: a helper reads a table only between two equal numbers)
 # `ctl` of a team: ctl[0] the last job posted; ctl[(1 + i) * LINE] 1 while helper i sleeps.
-
-
-@intrinsic
-def _load_seq(typingctx, arr, idx):
-    """arr[idx] read sequentially consistent (ordered after this thread's earlier stores)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1):
-        return None
-
-    def codegen(context, builder, sig, args):
-        ptr = cgutils.get_item_pointer(
-            context, builder, sig.args[0], context.make_array(sig.args[0])(context, builder, args[0]),
-            [args[1]], wraparound=False,
-        )  # fmt: skip
-        return builder.load_atomic(ptr, "seq_cst", 8)
-
-    return types.int64(arr, types.intp), codegen
-
-
-@intrinsic
-def _store_seq(typingctx, arr, idx, val):
-    """arr[idx] = val, sequentially consistent (later loads of this thread come after it)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1):
-        return None
-
-    def codegen(context, builder, sig, args):
-        ptr = cgutils.get_item_pointer(
-            context, builder, sig.args[0], context.make_array(sig.args[0])(context, builder, args[0]),
-            [args[1]], wraparound=False,
-        )  # fmt: skip
-        builder.store_atomic(args[2], ptr, "seq_cst", 8)
-        return context.get_dummy_value()
-
-    return types.void(arr, types.intp, types.int64), codegen
 
 
 @njit(**_OPTS)
