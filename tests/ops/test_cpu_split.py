@@ -29,6 +29,11 @@ def _force_split(monkeypatch, parts: int) -> None:
     monkeypatch.setattr(infer, "_short_pays", lambda *a: False)
     monkeypatch.setattr(infer, "_bound_pays", lambda *a: False)
     monkeypatch.setattr(runtime, "split_parts", lambda *a: parts)
+    # no back-off (`runtime.CONTENDED_ROUNDS`): with three parts on two cores, or a busy CI
+    # machine, the team would rightly step aside, and these tests check the team's results
+    monkeypatch.setattr(runtime, "CONTENDED_ROUNDS", 1 << 62)
+    for team in runtime._teams.values():
+        team.backoff_until = 0.0
 
 
 def _pair(dtype, seed, H, **kwargs):
@@ -129,6 +134,27 @@ def test_calls_from_several_threads_share_one_team(monkeypatch):
         assert not t.is_alive()
     for out, w in zip(outs, want, strict=True):
         assert_close(out, w)
+
+
+def test_a_team_that_found_a_core_busy_backs_off(monkeypatch):
+    # A call whose barriers waited long (another program on the other core) makes the next calls
+    # run on one thread for a while; they stay right. Any wait counts as long here.
+    _force_split(monkeypatch, 2)
+    monkeypatch.setattr(runtime, "CONTENDED_ROUNDS", -1)
+    fast, ref = _pair(F32, 9, 128)
+    x = torch.randn(11, 1, 5)
+    with torch.no_grad():
+        fast(x)  # the first call per dtype may run as one part
+        want = ref(x)[0]
+        runtime._teams[F32].backoff_until = 0.0
+        before = _team_jobs(F32)
+        assert_close(fast(x)[0], want)  # on the team: it waited, so it backs off
+        assert _team_jobs(F32) == before + 1
+        assert_close(fast(x)[0], want)  # on one thread
+        assert _team_jobs(F32) == before + 1
+        runtime._teams[F32].backoff_until = 0.0  # the back-off is over: the team again
+        assert_close(fast(x)[0], want)
+        assert _team_jobs(F32) == before + 2
 
 
 def _child(conn) -> None:

@@ -184,6 +184,14 @@ SPLIT_MIN_T_H3 = 1 << 28
 # 50,000 took 1.4 ms here) before it sleeps: calls in a row then start in a few us instead of
 # the ~30-70 us it takes to wake a sleeping thread on a VM.
 SPIN_ROUNDS = 50_000
+# A split call whose part 0 waited more than CONTENDED_ROUNDS spin rounds a barrier phase on
+# average found the other core busy (another process: its part ran only between the other
+# program's time slices). Measured with `yes` on the second core, B=1, T=200, H=256: 26 us a step
+# split against 9.7 on one thread, part 0 waiting ~8,700 rounds a phase; uncontended, 0-40 a
+# phase with spikes to ~180 (the first barrier, where a sleeping helper wakes, is not counted).
+# The team then runs calls on one thread for BACKOFF_S and tries again.
+CONTENDED_ROUNDS = 1000
+BACKOFF_S = 1.0
 
 
 def split_parts(T: int, B: int, H: int, itemsize: int) -> int:
@@ -203,7 +211,8 @@ class Team:
     posted in an int64 table of addresses (`split_kernels.lead`), so a helper never needs the
     GIL between jobs (handing the GIL over between threads costs ~30-70 us on a VM: a split call
     through a Python helper was slower than one thread up to T = 4 at H = 256). One job at a
-    time: a caller that finds the team busy (another Python thread's call) runs unsplit.
+    time: a caller that finds the team busy (another Python thread's call) runs unsplit, and so
+    does every call for a while after one that waited long at the barriers (`CONTENDED_ROUNDS`).
     """
 
     def __init__(self, helpers: int, dtype: torch.dtype) -> None:
@@ -217,6 +226,7 @@ class Team:
         self.events = [threading.Event() for _ in range(helpers)]
         self.lock = threading.Lock()
         self.dtype = dtype
+        self.backoff_until = 0.0  # time.monotonic() before which calls run on one thread
         launch(SK.serve, dtype, self.ctl, self.job, 0, 0, 0, self.zero)  # compile it here
         for i in range(helpers):
             threading.Thread(
@@ -232,20 +242,24 @@ class Team:
 
     def run(self, parts: int, args: tuple) -> bool:
         """`split_kernels.fwd_part(part, parts, *args, sync)` on `parts` threads; False if it
-        did not run (the team was busy)."""
-        if not self.lock.acquire(blocking=False):
+        did not run (the team was busy, or backing off after a call that found a core busy)."""
+        if time.monotonic() < self.backoff_until or not self.lock.acquire(blocking=False):
             return False
         try:
             self.seq += 1
             ph0 = self.phase
-            self.phase += SK.phases(args[0].shape[0], args[11])
+            phases = SK.phases(args[0].shape[0], args[11])
+            self.phase += phases
             lead = (
                 SK.lead if (SK.lead, self.dtype) in _seen else partial(launch, SK.lead, self.dtype)
             )
-            if not lead(self.ctl, self.job, self.seq, 1, parts, *args, self.sync, ph0):
-                for e in self.events[: parts - 1]:  # a helper sleeps: wake it
+            waited = lead(self.ctl, self.job, self.seq, 1, parts, *args, self.sync, ph0)
+            if waited < 0:  # a helper sleeps: wake it
+                for e in self.events[: parts - 1]:
                     e.set()
-                SK.lead(self.ctl, self.job, self.seq, 0, parts, *args, self.sync, ph0)
+                waited = SK.lead(self.ctl, self.job, self.seq, 0, parts, *args, self.sync, ph0)
+            if waited > CONTENDED_ROUNDS * phases:
+                self.backoff_until = time.monotonic() + BACKOFF_S
             return True
         finally:
             self.lock.release()

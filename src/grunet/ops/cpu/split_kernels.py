@@ -109,12 +109,16 @@ def _pause(typingctx):
 
 @njit(**_OPTS)
 def meet(sync, part, parts, count):
-    """Barrier: this part has done `count` phases; wait until every part has."""
+    """Barrier: this part has done `count` phases; wait until every part has. Returns the spin
+    rounds it waited (`runtime.Team` backs off when they say another part was not running)."""
     _store_release(sync, (part + 1) * LINE, count)
+    waited = 0
     for p in range(parts):
         if p != part:
             while _load_acquire(sync, (p + 1) * LINE) < count:
                 _pause()
+                waited += 1
+    return waited
 
 
 @njit(**_OPTS)
@@ -142,6 +146,8 @@ def fwd_part(
     multiple of its panel width).  b_hh (3H,).  Writes this part's units of out (T, B, H) and
     h_n (B, H).  hbuf (2, B, H) and qbuf (B, H): shared by the parts.  sync: `sync_array`, its
     counters at `phase0` or more (`phases` later they are all at phase0 + phases).
+    Returns the spin rounds this part waited at the barriers after the first (which includes
+    waking a helper that slept).
     """
     T, B, I = x.shape  # noqa: E741
     H = h0.shape[1]
@@ -162,7 +168,8 @@ def fwd_part(
         for j in range(u0, u1):
             hbuf[0, b, j] = h0[b, j]
     phase = phase0 + 1
-    meet(sync, part, parts, phase)  # the whole h0 is in hbuf[0]
+    meet(sync, part, parts, phase)  # the whole h0 is in hbuf[0] (and a sleeping helper woke)
+    waited = 0
     for step in range(T):
         t = T - 1 - step if reverse else step
         hp, hn = hbuf[step % 2], hbuf[(step + 1) % 2]
@@ -199,7 +206,7 @@ def fwd_part(
                         qr[j] = rr[j] * hr[j]
         if not reset_after:
             phase += 1
-            meet(sync, part, parts, phase)  # all of r * h_prev is in qbuf
+            waited += meet(sync, part, parts, phase)  # all of r * h_prev is in qbuf
             for s in range(0, B, K.TILE):
                 nb = min(K.TILE, B - s)
                 for i in range(nb):
@@ -227,7 +234,8 @@ def fwd_part(
                     step == T - 1,
                 )
         phase += 1
-        meet(sync, part, parts, phase)  # the new state is whole; hbuf[step % 2] is free
+        waited += meet(sync, part, parts, phase)  # the new state is whole; hbuf[step % 2] free
+    return waited
 
 
 @njit(**_OPTS)
@@ -286,8 +294,9 @@ def lead(ctl, job, seq, check, parts, x, w_t, b_ih, gi, h0, w, b_hh, out, h_n, h
          rev, sync, ph0):  # fmt: skip
     """Post job `seq` (the arguments of `fwd_part`) to the team and run its part 0.
 
-    Returns True when done, False (nothing run, the job posted) when `check` and a helper
-    sleeps: the caller wakes it and calls again with check False.
+    Returns the spin rounds part 0 waited at the barriers when done, or -1 (nothing run, the
+    job posted) when `check` and a helper sleeps: the caller wakes it and calls again with check
+    False.
     """
     if ctl[0] != seq:
         _store_seq(job, JOB - 1, 0)
@@ -305,9 +314,10 @@ def lead(ctl, job, seq, check, parts, x, w_t, b_ih, gi, h0, w, b_hh, out, h_n, h
     if check:
         for p in range(1, parts):
             if _load_seq(ctl, p * LINE) != 0:
-                return False
-    fwd_part(0, parts, x, w_t, b_ih, gi, h0, w, b_hh, out, h_n, hbuf, qbuf, ra, rev, sync, ph0)
-    return True
+                return -1
+    return fwd_part(
+        0, parts, x, w_t, b_ih, gi, h0, w, b_hh, out, h_n, hbuf, qbuf, ra, rev, sync, ph0
+    )
 
 
 @njit(**_OPTS)
