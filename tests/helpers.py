@@ -125,3 +125,25 @@ def seasonal(
     rng = np.random.default_rng(seed)
     t = np.arange(n)
     return level + np.sin(2 * np.pi * t / period) + rng.normal(0, noise, n)
+
+
+def random_loss(out: torch.Tensor, h_n: torch.Tensor, seed: int) -> torch.Tensor:
+    """A scalar of out and h_n with seeded random weights: every output gets its own gradient."""
+    gen = generator(seed)
+    w_o = torch.randn(out.shape, generator=gen, dtype=out.dtype)
+    return (out * w_o).sum() + (h_n * torch.randn(h_n.shape, generator=gen, dtype=out.dtype)).sum()
+
+
+def run_with_grads(fn, leaves: list[torch.Tensor], seed: int) -> tuple:
+    """``out, h_n = fn()`` and the gradients of `random_loss` with respect to `leaves`."""
+    out, h_n = fn()
+    return out, h_n, torch.autograd.grad(random_loss(out, h_n, seed), leaves)
+
+
+def assert_same_run(got: tuple, want: tuple, dtype: torch.dtype) -> None:
+    """Two `run_with_grads` results agree: out, h_n and every gradient (`assert_close`)."""
+    (o1, h1, g1), (o2, h2, g2) = got, want
+    assert_close(o1, o2, dtype, "out")
+    assert_close(h1, h2, dtype, "h_n")
+    for i, (a, b) in enumerate(zip(g1, g2, strict=True)):
+        assert_close(a, b, dtype, f"grad {i}")

@@ -136,7 +136,7 @@ def train_epoch(
         dout = np.zeros((T, B, H), dt)
         d_gi = np.empty((T, B, H3), dt)
         d_gh = np.empty((T, B, H3), dt) if reset_after else d_gi
-        bwd_rows(0, B, saved, w_hh, dout, dh, d_gi, d_gh, reset_after, False, nomask)
+        bwd_rows(0, B, saved, w_hh, dout, dh, d_gi, d_gh, reset_after, False, nomask, False)
 
         # Weight gradients over all steps and rows of the batch.
         g_ih[:] = 0.0

@@ -76,12 +76,14 @@ def forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training, mask)
     h_n = R.empty((B, H), dtype)
     saved = R.empty((T, B, 5 * H), dtype) if training else None
     b = zeros(3 * H, dtype) if b_hh is None else np_(b_hh.contiguous())
-    transposed = transpose_pays(T, B, H)
+    h0_np = np_(h0.contiguous())
+    # One step from a zero state has no recurrent product (`kernels.fwd_rows`): nothing to pack.
+    transposed = transpose_pays(T, B, H) and (T > 1 or not K.zero_rows(h0_np, B))
     serial = R.TorchSerial(R.threads(T, B, H) > 1)
     w = R.packed(np_(w_hh.contiguous())) if transposed else np_(w_hh.contiguous())
     out_np = out.numpy()
     tail = (
-        np_(h0.contiguous()),
+        h0_np,
         w,
         transposed,
         b,
@@ -104,8 +106,9 @@ def forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training, mask)
     return out, h_n, saved
 
 
-def _backward_recurrence(saved, w_hh, dout, dh_n, reset_after, reverse, mask):
-    """Backward kernel. Returns d_gi (T, B, 3H), d_gh (T, B, 3H) (= d_gi if not reset_after), dh0."""
+def _backward_recurrence(saved, w_hh, dout, dh_n, reset_after, reverse, mask, need_dh0):
+    """Backward kernel. Returns d_gi (T, B, 3H), d_gh (T, B, 3H) (= d_gi if not reset_after), dh0
+    (not computed unless `need_dh0`)."""
     T, B, H5 = saved.shape
     H = H5 // 5
     dtype = saved.dtype
@@ -123,6 +126,7 @@ def _backward_recurrence(saved, w_hh, dout, dh_n, reset_after, reverse, mask):
             reset_after,
             reverse,
             mask,
+            need_dh0,
         )
     R.rows(K.bwd_rows, dtype, T, B, H, args)
     return d_gi, d_gh, dh
@@ -135,10 +139,12 @@ def _backward_large(saved, x, w_ih, w_hh, dout, dh_n, reset_after, reverse, mask
     (`TorchSerial`): torch's own OpenMP workers would otherwise spin on, after the last GEMM,
     into the next forward's threaded kernel and halve its speed (measured).
     """
-    need_x, need_wih, need_whh, need_bih, need_bhh = needs
+    need_x, need_h0, need_wih, need_whh, need_bih, need_bhh = needs
     T, B, I = x.shape  # noqa: E741
     H = w_hh.shape[1]
-    d_gi, d_gh, dh0 = _backward_recurrence(saved, w_hh, dout, dh_n, reset_after, reverse, mask)
+    d_gi, d_gh, dh0 = _backward_recurrence(
+        saved, w_hh, dout, dh_n, reset_after, reverse, mask, need_h0
+    )
     g_i = d_gi.view(T * B, 3 * H)
     g_h = d_gh.view(T * B, 3 * H)
     flat = saved.view(T * B, 5 * H)
@@ -153,6 +159,9 @@ def _backward_large(saved, x, w_ih, w_hh, dout, dh_n, reset_after, reverse, mask
     def recurrent_side():
         if not need_whh:
             return None
+        if T == 1 and K.zero_rows(saved.numpy()[0], B, 4 * H) and K.finite(d_gh.numpy().ravel()):
+            # one step from a zero state: every term is 0 (r * h_prev too); no GEMM
+            return torch.zeros((3 * H, H), dtype=x.dtype)
         if reset_after:
             return torch.mm(g_h.t(), h_prev)
         dw_hh = torch.empty((3 * H, H), dtype=x.dtype)
@@ -174,7 +183,7 @@ def _backward_large(saved, x, w_ih, w_hh, dout, dh_n, reset_after, reverse, mask
     return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
 
 
-def _backward_small(saved, x, w_ih, w_hh, dout, dh_n, reset_after, reverse, mask):
+def _backward_small(saved, x, w_ih, w_hh, dout, dh_n, reset_after, reverse, mask, need_dh0):
     """Backward and every gradient in one numba call (a few rows: torch calls cost more)."""
     T, B, I = x.shape  # noqa: E741
     H = w_hh.shape[1]
@@ -207,6 +216,7 @@ def _backward_small(saved, x, w_ih, w_hh, dout, dh_n, reset_after, reverse, mask
         dw_hh.numpy(),
         db_ih.numpy(),
         db_hh.numpy(),
+        need_dh0,
     )
     return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
 
@@ -250,21 +260,11 @@ class GRUFunction(torch.autograd.Function):
         T, B, _ = x.shape
         if T * B <= SMALL_ROWS:
             grads = _backward_small(
-                saved, x, w_ih, w_hh, dout, dh_n, ctx.reset_after, ctx.reverse, mask
+                saved, x, w_ih, w_hh, dout, dh_n, ctx.reset_after, ctx.reverse, mask, needs[1]
             )
         else:
-            need_x, _, need_wih, need_whh, need_bih, need_bhh = needs
             grads = _backward_large(
-                saved,
-                x,
-                w_ih,
-                w_hh,
-                dout,
-                dh_n,
-                ctx.reset_after,
-                ctx.reverse,
-                mask,
-                (need_x, need_wih, need_whh, need_bih, need_bhh),
+                saved, x, w_ih, w_hh, dout, dh_n, ctx.reset_after, ctx.reverse, mask, needs
             )
         return (*(g if n else None for g, n in zip(grads, needs, strict=True)), None, None, None)
 

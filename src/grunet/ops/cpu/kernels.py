@@ -441,6 +441,30 @@ def pack(w, out):
 
 
 @njit(**_OPTS)
+def finite(a):
+    """Whether every element of the 1-D float array `a` is finite: |x| < inf is false for an
+    infinite or NaN x (IEEE compares: FASTMATH has no "nnan"/"ninf"). One vectorized pass, no
+    early exit. (x - x summed, 0 or NaN, does not work: LLVM folds x - x to 0 here.)"""
+    inf = a.dtype.type(np.inf)
+    bad = 0
+    for j in range(a.size):
+        if not abs(a[j]) < inf:
+            bad += 1
+    return bad == 0
+
+
+@njit(**_OPTS)
+def zero_rows(a, nb, c0=0):
+    """Whether rows [0, nb) of the 2-D array `a`, from column c0 on, are all zero (a zero
+    state: its recurrent product is b_hh alone)."""
+    for i in range(nb):
+        for v in a[i, c0:]:
+            if v != 0:
+                return False
+    return True
+
+
+@njit(**_OPTS)
 def same(a, b):
     """Whether two 1-D integer arrays (float bits) of one length are equal. On the bits, a NaN
     weight equals itself (it did not change). One vectorized pass, no early exit (a loop with
@@ -466,6 +490,9 @@ def fwd_rows(
     (h_t = h_{t-1}, out[t] = h_{t-1}); saved is still written (backward ignores it there).
     Every loop writes a buffer of its own (gates, candidate, state): a loop that writes one part
     of an array while reading another part of it does not vectorize here (measured 10x slower).
+    A tile of rows starting from a zero state skips its first step's recurrent product (W_hh 0 is
+    0: the pre-activations are b_hh; half the work of a one-step call) unless W_hh holds an
+    infinite or NaN weight, whose product with 0 is NaN.
     """
     T = gi.shape[0]
     H = h0.shape[1]
@@ -483,23 +510,29 @@ def fwd_rows(
     acc1, hp1, q1, w1 = acc.reshape(-1), hp.reshape(-1), q.reshape(-1), w.reshape(-1)
     ncols = width if reset_after else cn
     masked = mask.shape[0] > 0
+    w_finite = -1  # whether every weight of W_hh is finite (-1: not checked yet)
     for s in range(b0, b1, TILE):
         nb = min(TILE, b1 - s)
         for i in range(nb):
             hr, h0r = hp[i, :], h0[s + i, :]
             for j in range(H):
                 hr[j] = h0r[j]
+        zero_start = zero_rows(hp, nb)
+        if zero_start and w_finite < 0:
+            w_finite = 1 if finite(w1) else 0
+        zero_start = zero_start and w_finite == 1
         for step in range(T):
             t = T - 1 - step if reverse else step
+            product = step > 0 or not zero_start  # W_hh h_prev is 0 at a zero start
             for i in range(nb):
                 ar, an = acc[i, :H2], acc[i, cn : cn + H]
                 for j in range(H2):
                     ar[j] = b_hh[j]
                 for j in range(H):
                     an[j] = b_hh[H2 + j]
-            if transposed:
+            if product and transposed:
                 _gemm(nb, hp, hp1, 0, 0, H, w, w1, True, 0, ncols, acc, acc1, 0)
-            else:
+            elif product:
                 _mm_dot(hp, nb, w, 0, ncols, acc, 0)
             for i in range(nb):
                 ar, gir, rzr = acc[i, :H2], gi[t, s + i, :H2], rz[i, :]
@@ -510,9 +543,9 @@ def fwd_rows(
                     rr, hr, qr = rz[i, :H], hp[i, :], q[i, :]
                     for j in range(H):
                         qr[j] = rr[j] * hr[j]
-                if transposed:
+                if product and transposed:
                     _gemm(nb, q, q1, 0, 0, H, w, w1, True, cn, width, acc, acc1, 0)
-                else:
+                elif product:
                     _mm_dot(q, nb, w, H2, H3, acc, H2)
             for i in range(nb):
                 b = s + i
@@ -546,11 +579,12 @@ def fwd_rows(
 
 
 @njit(**_OPTS)
-def bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask):
+def bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask, need_dh0):
     """BPTT for batch rows [b0, b1).
 
     saved (T, B, 5H) from the forward.  w (3H, H): W_hh.  dout (T, B, H): gradient of out.
-    dh (B, H): on entry the gradient of h_n, on exit the gradient of h0.
+    dh (B, H): on entry the gradient of h_n, on exit the gradient of h0 when `need_dh0` (else
+    not: the last step's product with W_hh, which only carries it on to h0, is skipped).
     Writes d_gi (T, B, 3H): gradient of the input projections (= of b_ih), and, for
     reset_after=True, d_gh (T, B, 3H): gradient of W_hh h_prev + b_hh (for reset_after=False
     that equals d_gi, which then serves for both).  mask as in `fwd_rows`: where a row kept
@@ -595,12 +629,14 @@ def bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask)
                         dgin[j] = dnp
                     else:
                         dn_[j] = dnp
+            carry = need_dh0 or step < T - 1  # d h_prev is wanted
             if reset_after:
                 for i in range(nb):
                     b = s + i
                     d_gi[t, b, :H2] = dg[i, :H2]
                     d_gh[t, b, :] = dg[i, :]
-                _gemm(nb, dg, dg1, 0, 0, H3, w, w1, False, 0, H, acc, acc1, 0)
+                if carry:
+                    _gemm(nb, dg, dg1, 0, 0, H3, w, w1, False, 0, H, acc, acc1, 0)
             else:
                 for i in range(nb):
                     drh[i, :] = 0
@@ -614,7 +650,8 @@ def bwd_rows(b0, b1, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask)
                         dr_[j] = dq[j] * hp_[j] * r * (one - r)
                         ac[j] += dq[j] * r
                     d_gi[t, b, :] = dg[i, :]
-                _gemm(nb, dg, dg1, 0, 0, H2, w, w1, False, 0, H, acc, acc1, 0)
+                if carry:
+                    _gemm(nb, dg, dg1, 0, 0, H2, w, w1, False, 0, H, acc, acc1, 0)
         for i in range(nb):
             dh[s + i, :] = acc[i, :]
 
@@ -656,22 +693,18 @@ def fwd_small(
 ):
     """Input projection and `fwd_rows` in one call, for a handful of rows (T * B).
 
-    x (T, B, I) contiguous, w_ih (3H, I), b_ih (3H,); the rest as in `fwd_rows`. The projection
-    is the same single product over all steps that torch does for larger calls (one GEMM); for
-    a few rows a torch call costs more than the arithmetic.
+    x (T, B, I) contiguous, T * B <= `TILE`, w_ih (3H, I), b_ih (3H,); the rest as in
+    `fwd_rows`. The projection is the same single product over all steps that torch does for
+    larger calls (one GEMM); for a few rows a torch call costs more than the arithmetic.
     """
     T, B, I = x.shape  # noqa: E741
     H3 = w_ih.shape[0]
+    n = T * B  # at most a tile
     gi = np.empty((T, B, H3), x.dtype)
-    for t in range(T):
-        for b in range(B):
-            xr, g = x[t, b, :], gi[t, b, :]
-            for j in range(H3):
-                wr = w_ih[j, :]
-                acc = b_ih[j]
-                for k in range(I):
-                    acc += wr[k] * xr[k]
-                g[j] = acc
+    g2 = gi.reshape((n, H3))
+    for r in range(n):
+        g2[r, :] = b_ih
+    _mm_dot(x.reshape((n, I)), n, w_ih, 0, H3, g2, 0)  # dot products along W_ih's rows
     fwd_rows(
         0, B, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training, mask
     )
@@ -695,18 +728,21 @@ def bwd_small(
     dw_hh,
     db_ih,
     db_hh,
+    need_dh0,
 ):
     """`bwd_rows` over all rows, then every parameter gradient, in one call for tiny T * B.
 
     The same sums over all T * B rows that torch computes with one GEMM each for larger calls
     (dW_ih = d_gi^T x, dW_hh = d_gh^T h_prev, biases, dx = d_gi W_ih); for a handful of rows,
     five torch calls cost more than the arithmetic. x (T, B, I) contiguous; outputs are written.
+    A row whose h_prev is zero adds nothing to dW_hh (skipped, unless its d_gh holds an infinite
+    or NaN value, whose product with 0 is NaN).
     """
     T, B, H5 = saved.shape
     H = H5 // 5
     H2 = 2 * H
     I = x.shape[2]  # noqa: E741
-    bwd_rows(0, B, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask)
+    bwd_rows(0, B, saved, w, dout, dh, d_gi, d_gh, reset_after, reverse, mask, need_dh0)
     dw_ih[:, :] = 0
     dw_hh[:, :] = 0
     db_ih[:] = 0
@@ -724,6 +760,10 @@ def bwd_small(
                 for k in range(I):
                     wi[k] += gij * xr[k]
                     dxr[k] += gij * wr[k]
+            if zero_rows(saved[t, b:], 1, 4 * H) and finite(g_h):
+                continue  # h_prev = 0 (and r * h_prev = 0): no dW_hh terms
+            for j in range(3 * H):
+                ghj = g_h[j]
                 src = hp if (reset_after or j < H2) else rh
                 wh = dw_hh[j, :]
                 for k in range(H):

@@ -80,7 +80,9 @@ def few_rows(x, w_ih, b_ih, h0, w_hh, b_hh, out, h_n, reset_after, reverse):
     The same recurrence as `kernels.fwd_small` (rows (r, z, n), both variants; out may not
     alias x), written for the shortest calls: row by row, weights in their own layout, no
     tiles, so it compiles in a few seconds and a step costs the arithmetic. h0 of zero rows
-    means a zero initial state (no zeros array to allocate).
+    means a zero initial state (no zeros array to allocate); its first step then skips the
+    product with W_hh (0: the pre-activations are b_hh) unless W_hh holds an infinite or NaN
+    weight (`kernels.fwd_rows` does the same).
     """
     T, B, _ = x.shape
     H = h_n.shape[1]
@@ -90,6 +92,7 @@ def few_rows(x, w_ih, b_ih, h0, w_hh, b_hh, out, h_n, reset_after, reverse):
     gi = buf[:G]  # input projection of the row and step, b_ih included
     gh = buf[G : 2 * G]  # recurrent pre-activations, b_hh included
     q = buf[2 * G :]  # r * h_prev (reset_after=False)
+    zero_start = h0.shape[0] == 0 and K.finite(w_hh.reshape(-1))
     if h0.shape[0] == 0:  # zero initial state
         h_n[:, :] = 0
     else:
@@ -100,13 +103,18 @@ def few_rows(x, w_ih, b_ih, h0, w_hh, b_hh, out, h_n, reset_after, reverse):
         for b in range(B):
             h, o = h_n[b, :], out[t, b, :]
             _matvec(w_ih, 0, G, x[t, b, :], b_ih, gi)
-            _matvec(w_hh, 0, G if reset_after else H2, h, b_hh, gh)
+            product = step > 0 or not zero_start  # W_hh h_prev is 0 at a zero start
+            if product:
+                _matvec(w_hh, 0, G if reset_after else H2, h, b_hh, gh)
+            else:
+                gh[:] = b_hh
             for j in range(H2):
                 gi[j] = K._sigmoid(gi[j] + gh[j])
             if not reset_after:
                 for j in range(H):
                     q[j] = gi[j] * h[j]
-                _matvec(w_hh, H2, G, q, b_hh, gh[H2:])
+                if product:
+                    _matvec(w_hh, H2, G, q, b_hh, gh[H2:])
             for j in range(H):
                 a = gh[H2 + j]
                 n = K._tanh(gi[H2 + j] + (gi[j] * a if reset_after else a))
