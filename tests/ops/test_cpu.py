@@ -175,11 +175,16 @@ def test_auto_dispatches_to_the_cpu_kernel(reset_after, monkeypatch):
         "cpu",
         Backend(entry.name, "gru", spy, entry.priority, entry.why_not),
     )
-    with mock.patch.object(cpu.kernels, "fwd_rows", wraps=cpu.kernels.fwd_rows) as kernel:
+    K = cpu.kernels
+    with (
+        mock.patch.object(K, "fwd_rows", wraps=K.fwd_rows) as rows,
+        mock.patch.object(K, "fwd_small", wraps=K.fwd_small) as small,
+    ):
         m = grunet.nn.GRU(3, 8, reset_after=reset_after)  # backend="auto"
-        m(torch.randn(4, 2, 3))
-    assert spy.call_count == 1
-    assert kernel.call_count == 1
+        m(torch.randn(4, 2, 3))  # 8 rows: fwd_small (`autograd.small_pays`)
+        m(torch.randn(40, 2, 3))  # 80 rows: torch's GEMM, then fwd_rows
+    assert spy.call_count == 2
+    assert (small.call_count, rows.call_count) == (1, 1)
 
 
 @pytest.mark.parametrize(

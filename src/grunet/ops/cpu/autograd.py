@@ -7,7 +7,7 @@ What runs where, per call:
   numba   the recurrence: per step (B, H) x (H, 3H) and the gates; saves r, z, n, a, h_prev
   numba   BPTT: d_gi (T, B, 3H), d_gh (T, B, 3H) and dh0
   torch   dW_ih = d_gi^T x, dW_hh = d_gh^T h_prev, dx = d_gi W_ih, biases: one GEMM/sum each
-For at most `SMALL_ROWS` rows (T * B; the article trains at T = B = 1) the same products run
+For calls of a few rows (`small_pays`; the article trains at T = B = 1) the same products run
 inside the numba call instead: there torch's per-call cost (~2-5 us an op) is the whole bill.
 
 Double backward (``create_graph=True``) re-runs the reference recurrence on the saved inputs
@@ -27,9 +27,11 @@ from grunet.ops import reference
 from grunet.ops.cpu import kernels as K
 from grunet.ops.cpu import runtime as R
 
-# Up to this many rows (T * B), the input projection (forward) and the parameter gradients
-# (backward) are computed inside the numba call: for so few rows, torch's per-call cost dominates.
-SMALL_ROWS = 4
+# Up to this many rows (T * B) and multiply-adds of the parameter gradients (rows * 3H * (I + H)),
+# the input projection (forward) and the parameter gradients (backward) are computed inside the
+# numba call (`small_pays`).
+SMALL_ROWS = 32
+SMALL_MACS = 1 << 19
 NO_MASK = np.empty((0, 0), np.bool_)
 
 _zeros_cache: dict[tuple, np.ndarray] = {}
@@ -46,6 +48,18 @@ def zeros(n: int, dtype: torch.dtype) -> np.ndarray:
 def np_(t: torch.Tensor) -> np.ndarray:
     """A contiguous CPU tensor as numpy: a view, never a copy."""
     return t.detach().numpy()
+
+
+def small_pays(T: int, B: int, I: int, H: int) -> bool:  # noqa: E741
+    """Whether a training call computes its projection and parameter gradients inside the numba
+    calls (`kernels.fwd_small`, `kernels.bwd_small`) rather than with torch. Measured side by side
+    (one thread, forward + backward, I = 8; ratios small / torch route): 0.80-0.92 up to 32 rows
+    at <= 442 k multiply-adds (B x T x H: 16x1x32, 32x1x32, 32x1x64, 4x4x64, 4x8x32, 2x1x256,
+    4x1x256), about 1.0 from there to 3.2 M (32x1x128, 16x1x256, 1x32x64, 1x16x128), 1.04-1.19
+    beyond (128x1x32, 128x1x64, 8x4x128): each torch op costs microseconds, the numba loops
+    per multiply-add more than a GEMM."""
+    rows = T * B
+    return rows <= SMALL_ROWS and rows * 3 * H * (I + H) <= SMALL_MACS
 
 
 def transpose_pays(T: int, B: int, H: int) -> bool:
@@ -95,7 +109,7 @@ def forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training, mask)
         training,
         mask,
     )
-    if T * B <= SMALL_ROWS:  # projection inside the kernel call: one call instead of three
+    if small_pays(T, B, x.shape[2], H):  # projection in the kernel call: one call, not three
         b_i = zeros(3 * H, dtype) if b_ih is None else np_(b_ih.contiguous())
         R.launch(K.fwd_small, dtype, np_(x.contiguous()), np_(w_ih.contiguous()), b_i, *tail)
         return out, h_n, saved
@@ -258,7 +272,7 @@ class GRUFunction(torch.autograd.Function):
             return (*grads, None, None, None)
         mask = NO_MASK if step_mask is None else step_mask.numpy()
         T, B, _ = x.shape
-        if T * B <= SMALL_ROWS:
+        if small_pays(T, B, x.shape[2], w_hh.shape[1]):
             grads = _backward_small(
                 saved, x, w_ih, w_hh, dout, dh_n, ctx.reset_after, ctx.reverse, mask, needs[1]
             )

@@ -453,6 +453,21 @@ def finite(a):
     return bad == 0
 
 
+# A skipped first-step product must pay for `finite`'s pass over W_hh. With W_hh in L1 (a core has
+# 32 KB of it on the machines measured) the pass is quick and a one-row product latency-bound:
+# the skip pays from one row (GRU(50), one step: 6.1 against 6.5 us a call). Larger, both stream
+# W_hh from L2 at about one speed: one row gains nothing (H = 128 8.9 against 8.4 us, H = 256
+# 20.1 against 17.3: the pass costs more than the 4-row dot products it saves), more rows do.
+L1_BYTES = 32 * 1024
+
+
+@njit(**_OPTS)
+def skip_pays(rows, w):
+    """Whether `rows` rows starting from a zero state should skip their first product with W_hh
+    (at the price of `finite(W_hh)`), see `L1_BYTES`."""
+    return rows > 1 or w.size * w.itemsize <= L1_BYTES
+
+
 @njit(**_OPTS)
 def zero_rows(a, nb, c0=0):
     """Whether rows [0, nb) of the 2-D array `a`, from column c0 on, are all zero (a zero
@@ -491,8 +506,8 @@ def fwd_rows(
     Every loop writes a buffer of its own (gates, candidate, state): a loop that writes one part
     of an array while reading another part of it does not vectorize here (measured 10x slower).
     A tile of rows starting from a zero state skips its first step's recurrent product (W_hh 0 is
-    0: the pre-activations are b_hh; half the work of a one-step call) unless W_hh holds an
-    infinite or NaN weight, whose product with 0 is NaN.
+    0: the pre-activations are b_hh; half the work of a one-step call) where that pays
+    (`skip_pays`) and W_hh holds no infinite or NaN weight (whose product with 0 is NaN).
     """
     T = gi.shape[0]
     H = h0.shape[1]
@@ -517,7 +532,7 @@ def fwd_rows(
             hr, h0r = hp[i, :], h0[s + i, :]
             for j in range(H):
                 hr[j] = h0r[j]
-        zero_start = zero_rows(hp, nb)
+        zero_start = skip_pays(nb, w) and zero_rows(hp, nb)
         if zero_start and w_finite < 0:
             w_finite = 1 if finite(w1) else 0
         zero_start = zero_start and w_finite == 1
@@ -693,13 +708,13 @@ def fwd_small(
 ):
     """Input projection and `fwd_rows` in one call, for a handful of rows (T * B).
 
-    x (T, B, I) contiguous, T * B <= `TILE`, w_ih (3H, I), b_ih (3H,); the rest as in
-    `fwd_rows`. The projection is the same single product over all steps that torch does for
-    larger calls (one GEMM); for a few rows a torch call costs more than the arithmetic.
+    x (T, B, I) contiguous, w_ih (3H, I), b_ih (3H,); the rest as in `fwd_rows`. The projection
+    is the same single product over all steps that torch does for larger calls (one GEMM); for
+    a few rows a torch call costs more than the arithmetic.
     """
     T, B, I = x.shape  # noqa: E741
     H3 = w_ih.shape[0]
-    n = T * B  # at most a tile
+    n = T * B
     gi = np.empty((T, B, H3), x.dtype)
     g2 = gi.reshape((n, H3))
     for r in range(n):

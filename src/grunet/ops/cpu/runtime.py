@@ -120,7 +120,10 @@ def get_pool(workers: int) -> ThreadPoolExecutor:
 
 def threads(T: int, B: int, H: int) -> int:
     """How many threads `rows` will use for this call (1: the calling thread only)."""
-    n = min(numba.get_num_threads(), B // PAR_MIN_ROWS, T * B * H * H // PAR_MIN_WORK)
+    n = min(B // PAR_MIN_ROWS, T * B * H * H // PAR_MIN_WORK)
+    if n < 2:  # asked first: numba.get_num_threads() costs ~0.9 us a call
+        return 1
+    n = min(n, numba.get_num_threads())
     return n if n >= 2 else 1
 
 

@@ -81,8 +81,8 @@ def few_rows(x, w_ih, b_ih, h0, w_hh, b_hh, out, h_n, reset_after, reverse):
     alias x), written for the shortest calls: row by row, weights in their own layout, no
     tiles, so it compiles in a few seconds and a step costs the arithmetic. h0 of zero rows
     means a zero initial state (no zeros array to allocate); its first step then skips the
-    product with W_hh (0: the pre-activations are b_hh) unless W_hh holds an infinite or NaN
-    weight (`kernels.fwd_rows` does the same).
+    product with W_hh (0: the pre-activations are b_hh) where that pays (`kernels.skip_pays`)
+    and W_hh holds no infinite or NaN weight (`kernels.fwd_rows` does the same).
     """
     T, B, _ = x.shape
     H = h_n.shape[1]
@@ -92,7 +92,7 @@ def few_rows(x, w_ih, b_ih, h0, w_hh, b_hh, out, h_n, reset_after, reverse):
     gi = buf[:G]  # input projection of the row and step, b_ih included
     gh = buf[G : 2 * G]  # recurrent pre-activations, b_hh included
     q = buf[2 * G :]  # r * h_prev (reset_after=False)
-    zero_start = h0.shape[0] == 0 and K.finite(w_hh.reshape(-1))
+    zero_start = h0.shape[0] == 0 and K.skip_pays(B, w_hh) and K.finite(w_hh.reshape(-1))
     if h0.shape[0] == 0:  # zero initial state
         h_n[:, :] = 0
     else:
