@@ -10,7 +10,7 @@ import grunet
 from grunet import ops
 from grunet.ops import cpu, reference
 from grunet.ops.registry import Backend, Call
-from helpers import assert_close, gru_inputs, nan_empty
+from helpers import assert_close, assert_same_run, gru_inputs, nan_empty, run_with_grads
 
 F32, F64 = torch.float32, torch.float64
 SHAPES = [(1, 1, 1, 50), (63, 1, 5, 50), (17, 7, 1, 50), (5, 7, 5, 8)]  # (T, B, I, H)
@@ -254,3 +254,20 @@ def test_stepper_from_module_and_unbatched_input():
     assert_close(h[0], full[-1])
     with pytest.raises(ValueError, match="num_layers=1"):
         cpu.GRUStepper.from_module(torch.nn.GRU(2, 4, num_layers=2))
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_buffers_from_huge_page_mappings(reset_after, monkeypatch):
+    """Every buffer of a training call from `runtime.empty`'s mapped memory (`HUGE_BYTES` lowered
+    so small calls take that branch): outputs and gradients as the reference's, and a buffer
+    outlives the name of its mapping."""
+    monkeypatch.setattr(cpu.runtime, "HUGE_BYTES", 256)
+    buf = cpu.runtime.empty((3, 100), F32)
+    assert buf.shape == (3, 100) and buf.is_contiguous()
+    inputs = gru_inputs(40, 9, 5, 24, seed=11 + reset_after)
+    leaves = [t for t in inputs if t is not None]
+    kw = {"reset_after": reset_after}
+    want = run_with_grads(lambda: reference.gru(*inputs, **kw), leaves, 5)
+    assert_same_run(run_with_grads(lambda: cpu.gru(*inputs, **kw), leaves, 5), want, F32)
+    buf.fill_(2.0)
+    assert float(buf.sum()) == 600.0

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from grunet.ops import reference
 from grunet.ops.cpu import kernels as K
@@ -113,9 +112,13 @@ def forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training, mask)
         b_i = zeros(3 * H, dtype) if b_ih is None else np_(b_ih.contiguous())
         R.launch(K.fwd_small, dtype, np_(x.contiguous()), np_(w_ih.contiguous()), b_i, *tail)
         return out, h_n, saved
+    gi = R.empty((T, B, 3 * H), dtype)  # (T, B, 3H), through `R.empty` (huge pages when large)
     with serial:
-        gi = F.linear(x.detach(), w_ih.detach(), None if b_ih is None else b_ih.detach())
-        gi = gi.contiguous()  # (T, B, 3H)
+        x2, w_t, g2 = x.detach().reshape(T * B, -1), w_ih.detach().t(), gi.view(T * B, 3 * H)
+        if b_ih is None:
+            torch.mm(x2, w_t, out=g2)
+        else:
+            torch.addmm(b_ih.detach(), x2, w_t, out=g2)
     R.rows(K.fwd_rows, dtype, T, B, H, (gi.numpy(), *tail))
     return out, h_n, saved
 

@@ -11,6 +11,8 @@ training epoch of `grunet.models.fused` does not compile the streaming kernels, 
 
 from __future__ import annotations
 
+import math
+import mmap
 import os
 import sys
 import threading
@@ -294,9 +296,27 @@ def split(dtype: torch.dtype, parts: int, args: tuple) -> None:
     launch(SK.fwd_part, dtype, 0, 1, *args, SK.sync_array(1), 0)
 
 
+# Buffers of at least this many bytes come from an anonymous mapping advised for transparent huge
+# pages (Linux). glibc's malloc (under torch.empty) maps every block this large afresh and unmaps
+# it when freed, so each training call faulted in its saved gates and gradients 4 KB at a time:
+# B=128, T=512, H=64 took 62,800 page faults a call, touching 84 MB that way took 26-30 ms against
+# 5.5-6.9 ms in huge pages (measured on the 2-core KVM guest of BENCHMARKS.md). Below it, malloc
+# reuses freed blocks, which is quicker still.
+HUGE_BYTES = 32 << 20
+_MADV_HUGEPAGE = getattr(mmap, "MADV_HUGEPAGE", None) if sys.platform == "linux" else None
+
+
 def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """Allocator for every buffer a kernel writes (tests poison it with NaN)."""
-    return torch.empty(shape, dtype=dtype)
+    """Allocator for every buffer a kernel writes (tests poison it with NaN); see `HUGE_BYTES`."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < HUGE_BYTES or _MADV_HUGEPAGE is None:
+        return torch.empty(shape, dtype=dtype)
+    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        buf.madvise(_MADV_HUGEPAGE)
+    except OSError:  # a kernel without transparent huge pages: plain pages
+        pass
+    return torch.frombuffer(buf, dtype=dtype).view(shape)  # the tensor keeps `buf` alive
 
 
 def _np_dtype(w: np.ndarray) -> torch.dtype:
