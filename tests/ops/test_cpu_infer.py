@@ -90,7 +90,9 @@ def test_routes_by_size(monkeypatch):
     assert infer._short_pays(1, 1, 50) and infer._short_pays(2, 2, 256)
     assert not infer._short_pays(5, 1, 50)
     assert infer._bound_pays(64, 1, 256, 4) and infer._bound_pays(1, 64, 50, 8)
-    assert not infer._bound_pays(24, 16, 32, 4)  # several steps of several rows: GEMMs + rows
+    assert infer._bound_pays(24, 16, 32, 4)  # several steps of a few rows: one call
+    assert not infer._bound_pays(512, 16, 32, 4)  # of many rows: GEMMs + rows
+    assert not infer._bound_pays(24, 40, 256, 4)  # projections over `CHUNK_BYTES`
     assert infer._bound_pays(512, 1, 256, 4) and not infer._bound_pays(512, 1, 256, 8)
     with mock.patch.object(infer.R, "threads", return_value=1):  # one step of many rows:
         assert infer._bound_pays(1, 128, 32, 4)  # one thread -> one call

@@ -30,7 +30,7 @@ from grunet.ops.cpu import runtime as R
 # the input projection (forward) and the parameter gradients (backward) are computed inside the
 # numba call (`small_pays`).
 SMALL_ROWS = 32
-SMALL_MACS = 1 << 19
+SMALL_MACS = 1 << 20
 NO_MASK = np.empty((0, 0), np.bool_)
 
 _zeros_cache: dict[tuple, np.ndarray] = {}

@@ -31,6 +31,7 @@ from grunet.ops.cpu.autograd import NO_MASK, zeros
 # every call takes `kernels.bound_call` (`_bound_pays`).
 SMALL_ROWS = 4
 MID_ROWS = 64
+FEW_ROWS = 1024  # and up to this many, on one thread, with projections up to `CHUNK_BYTES`
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 # Each module's plan lives in its __dict__ (a plain read: a WeakKeyDictionary look-up costs
 # ~0.2 us a call); copies and pickles of the module carry None instead (`Plan.__reduce__`).
@@ -286,14 +287,19 @@ def _bound_pays(T: int, B: int, H: int, itemsize: int) -> bool:
     beats torch GEMMs over chunks and `fwd_rows`. Measured side by side through the benchmark's
     call, one thread, I = 8: 1.05-1.8x up to 64 rows (T * B), 1.1-1.3x for one step of 128 rows,
     1.0-1.2x for one row of up to 512 steps (its projections, all steps at once, up to
-    `CHUNK_BYTES`); for several steps of several rows, 0.8-1.0x (torch's GEMM projects faster than
-    the micro-kernel's narrow tiles), and `fwd_rows` can run on several threads."""
+    `CHUNK_BYTES`). Several steps of several rows, us a step, bound / GEMM route (ONNX Runtime):
+    8x24x32 2.14 / 3.31 (2.95), 16x24x32 5.48 / 7.08 (7.69), 32x24x32 7.28 / 7.95, 4x96x64
+    2.48 / 2.62, 16x24x128 23.2 / 25.2, 16x96x64 8.52 / 8.64; beyond ~1,000 rows torch's GEMM
+    projects faster than the micro-kernel's narrow tiles (16x512x32 3.83 / 3.30, 128x24x64
+    61.8 / 58.8), and `fwd_rows` can run on several threads."""
     if R.split_parts(T, B, H, itemsize) > 1:
         return False
-    if T * B <= MID_ROWS:
+    rows = T * B
+    if rows <= MID_ROWS:
         return True
     one_row = B == 1 and T * 3 * H * itemsize <= CHUNK_BYTES
-    return (T == 1 or one_row) and R.threads(T, B, H) == 1
+    few_rows = rows <= FEW_ROWS and rows * 3 * H * itemsize <= CHUNK_BYTES
+    return (T == 1 or one_row or few_rows) and R.threads(T, B, H) == 1
 
 
 def _short(plan: Plan, module, input: torch.Tensor, hx, T: int, B: int, bound: bool = False):
