@@ -8,6 +8,7 @@ count, a team always starts its helper threads, so the parts really run concurre
 
 import multiprocessing
 import threading
+import time
 from unittest import mock
 
 import numpy as np
@@ -145,16 +146,25 @@ def test_a_team_that_found_a_core_busy_backs_off(monkeypatch):
     x = torch.randn(11, 1, 5)
     with torch.no_grad():
         fast(x)  # the first call per dtype may run as one part
+        fast(x)  # then the team starts
         want = ref(x)[0]
-        runtime._teams[F32].backoff_until = 0.0
+        team = runtime._teams[F32]
+        team.backoff_until, team.backoff_s = 0.0, runtime.BACKOFF_MIN_S
         before = _team_jobs(F32)
         assert_close(fast(x)[0], want)  # on the team: it waited, so it backs off
         assert _team_jobs(F32) == before + 1
+        assert team.backoff_until > time.monotonic()
         assert_close(fast(x)[0], want)  # on one thread
         assert _team_jobs(F32) == before + 1
-        runtime._teams[F32].backoff_until = 0.0  # the back-off is over: the team again
+        team.backoff_until = 0.0  # the back-off is over: the team again
         assert_close(fast(x)[0], want)
         assert _team_jobs(F32) == before + 2
+        assert team.backoff_s == 4 * runtime.BACKOFF_MIN_S  # busy again: twice as long
+        monkeypatch.setattr(runtime, "CONTENDED_ROUNDS", 1 << 40)  # the core is free again
+        team.backoff_until = 0.0
+        assert_close(fast(x)[0], want)
+        assert _team_jobs(F32) == before + 3
+        assert team.backoff_s == runtime.BACKOFF_MIN_S and team.backoff_until < time.monotonic()
 
 
 def _child(conn) -> None:

@@ -194,9 +194,15 @@ SPIN_ROUNDS = 50_000
 # program's time slices). Measured with `yes` on the second core, B=1, T=200, H=256: 26 us a step
 # split against 9.7 on one thread, part 0 waiting ~8,700 rounds a phase; uncontended, 0-40 a
 # phase with spikes to ~180 (the first barrier, where a sleeping helper wakes, is not counted).
-# The team then runs calls on one thread for BACKOFF_S and tries again.
+# The team then runs calls on one thread for a while and tries again: BACKOFF_MIN_S at first,
+# twice as long after each call that again finds a core busy, up to BACKOFF_MAX_S. A short first
+# back-off matters: a single call that met another pool's spinning threads (torch's OpenMP
+# workers or ONNX Runtime's, for a few ms after their own calls) kept every call of the next
+# second on one thread when the back-off was a flat 1 s (the benchmark's B=1, T=24, H=256 with
+# both cores: 13.4 us a step against 11.6 split).
 CONTENDED_ROUNDS = 1000
-BACKOFF_S = 1.0
+BACKOFF_MIN_S = 0.01
+BACKOFF_MAX_S = 1.0
 
 
 def split_parts(T: int, B: int, H: int, itemsize: int) -> int:
@@ -232,6 +238,7 @@ class Team:
         self.lock = threading.Lock()
         self.dtype = dtype
         self.backoff_until = 0.0  # time.monotonic() before which calls run on one thread
+        self.backoff_s = BACKOFF_MIN_S  # the next back-off
         launch(SK.serve, dtype, self.ctl, self.job, 0, 0, 0, self.zero)  # compile it here
         for i in range(helpers):
             threading.Thread(
@@ -264,7 +271,10 @@ class Team:
                     e.set()
                 waited = SK.lead(self.ctl, self.job, self.seq, 0, parts, *args, self.sync, ph0)
             if waited > CONTENDED_ROUNDS * phases:
-                self.backoff_until = time.monotonic() + BACKOFF_S
+                self.backoff_until = time.monotonic() + self.backoff_s
+                self.backoff_s = min(2 * self.backoff_s, BACKOFF_MAX_S)
+            else:
+                self.backoff_s = BACKOFF_MIN_S
             return True
         finally:
             self.lock.release()
