@@ -30,9 +30,10 @@ def _force_split(monkeypatch, parts: int) -> None:
     monkeypatch.setattr(infer, "_short_pays", lambda *a: False)
     monkeypatch.setattr(infer, "_bound_pays", lambda *a: False)
     monkeypatch.setattr(runtime, "split_parts", lambda *a: parts)
-    # no back-off (`runtime.CONTENDED_ROUNDS`): with three parts on two cores, or a busy CI
-    # machine, the team would rightly step aside, and these tests check the team's results
+    # no back-off (`runtime.CONTENDED_ROUNDS`, `SLOW_FACTOR`): with three parts on two cores, or
+    # a busy CI machine, the team would rightly step aside, and these tests check its results
     monkeypatch.setattr(runtime, "CONTENDED_ROUNDS", 1 << 62)
+    monkeypatch.setattr(runtime, "SLOW_FACTOR", float("inf"))
     for team in runtime._teams.values():
         team.backoff_until = 0.0
 
@@ -164,7 +165,27 @@ def test_a_team_that_found_a_core_busy_backs_off(monkeypatch):
         team.backoff_until = 0.0
         assert_close(fast(x)[0], want)
         assert _team_jobs(F32) == before + 3
-        assert team.backoff_s == runtime.BACKOFF_MIN_S and team.backoff_until < time.monotonic()
+        assert team.backoff_s == 2 * runtime.BACKOFF_MIN_S  # a quiet call halves it
+        assert team.backoff_until < time.monotonic()
+
+
+def test_a_split_call_much_slower_than_the_fastest_of_its_kind_backs_off(monkeypatch):
+    # Another program can preempt part 0's own thread, which then barely waits at the barriers:
+    # a call twice as slow a phase as the fastest of its kind counts as having found a core busy.
+    _force_split(monkeypatch, 2)
+    monkeypatch.setattr(runtime, "SLOW_FACTOR", 2.0)
+    fast, ref = _pair(F32, 9, 128)
+    x = torch.randn(11, 1, 5)
+    with torch.no_grad():
+        fast(x)
+        fast(x)
+        want = ref(x)[0]
+        team = runtime._teams[F32]
+        team.backoff_until = 0.0
+        for kind in team.best:  # as if a call of this kind had once run impossibly fast
+            team.best[kind] = 1e-12
+        assert_close(fast(x)[0], want)
+        assert team.backoff_until > time.monotonic()
 
 
 def _child(conn) -> None:

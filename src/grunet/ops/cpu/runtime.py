@@ -195,12 +195,19 @@ SPIN_ROUNDS = 50_000
 # split against 9.7 on one thread, part 0 waiting ~8,700 rounds a phase; uncontended, 0-40 a
 # phase with spikes to ~180 (the first barrier, where a sleeping helper wakes, is not counted).
 # The team then runs calls on one thread for a while and tries again: BACKOFF_MIN_S at first,
-# twice as long after each call that again finds a core busy, up to BACKOFF_MAX_S. A short first
-# back-off matters: a single call that met another pool's spinning threads (torch's OpenMP
-# workers or ONNX Runtime's, for a few ms after their own calls) kept every call of the next
-# second on one thread when the back-off was a flat 1 s (the benchmark's B=1, T=24, H=256 with
-# both cores: 13.4 us a step against 11.6 split).
+# twice as long after each call that again finds a core busy, up to BACKOFF_MAX_S, half as long
+# after one that does not, so that a passing disturbance (another pool's threads spinning for a
+# few ms after their own calls: torch's OpenMP workers, ONNX Runtime's) costs milliseconds, not a
+# second. With `yes` on the other core (same call, us a step, split-capable against one thread,
+# three blocks each, two runs): this rule 10.4-17.5 against 9.0-12.9; a flat 1 s back-off
+# 13.5-16.6 against 12.3-12.5; without the time test below, doubling and halving alone 17-38
+# against 10-12. Uncontended, the split then ran 5.6-7.7 against 10.1-11.1.
 CONTENDED_ROUNDS = 1000
+# A call SLOW_FACTOR times as slow a phase as the fastest of its kind (same shapes) found a core
+# busy too: with `yes` on the other core, split calls ran 5.6 us a step (yes off the core) or ~26,
+# and in some of the slow ones part 0 waited ~20 rounds a phase only (its own thread had been
+# preempted). Uncontended, 7-10 of 600 calls in a row counted as slow (the host's noise).
+SLOW_FACTOR = 2.0
 BACKOFF_MIN_S = 0.01
 BACKOFF_MAX_S = 1.0
 
@@ -239,6 +246,7 @@ class Team:
         self.dtype = dtype
         self.backoff_until = 0.0  # time.monotonic() before which calls run on one thread
         self.backoff_s = BACKOFF_MIN_S  # the next back-off
+        self.best: dict[tuple, float] = {}  # fastest seconds a barrier phase, per kind of call
         launch(SK.serve, dtype, self.ctl, self.job, 0, 0, 0, self.zero)  # compile it here
         for i in range(helpers):
             threading.Thread(
@@ -265,16 +273,23 @@ class Team:
             lead = (
                 SK.lead if (SK.lead, self.dtype) in _seen else partial(launch, SK.lead, self.dtype)
             )
+            t0 = time.perf_counter()
             waited = lead(self.ctl, self.job, self.seq, 1, parts, *args, self.sync, ph0)
             if waited < 0:  # a helper sleeps: wake it
                 for e in self.events[: parts - 1]:
                     e.set()
+                t0 = time.perf_counter()
                 waited = SK.lead(self.ctl, self.job, self.seq, 0, parts, *args, self.sync, ph0)
-            if waited > CONTENDED_ROUNDS * phases:
+            per_phase = (time.perf_counter() - t0) / phases
+            kind = (parts, *args[0].shape, args[4].shape[1], args[11])  # parts, T, B, I, H, variant
+            if len(self.best) > 256 and kind not in self.best:  # many kinds of calls: start again
+                self.best.clear()
+            best = self.best[kind] = min(self.best.get(kind, per_phase), per_phase)
+            if waited > CONTENDED_ROUNDS * phases or per_phase > SLOW_FACTOR * best:
                 self.backoff_until = time.monotonic() + self.backoff_s
                 self.backoff_s = min(2 * self.backoff_s, BACKOFF_MAX_S)
-            else:
-                self.backoff_s = BACKOFF_MIN_S
+            else:  # one quiet call does not mean the other program is gone: halve it only
+                self.backoff_s = max(self.backoff_s / 2, BACKOFF_MIN_S)
             return True
         finally:
             self.lock.release()
