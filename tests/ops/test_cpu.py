@@ -258,11 +258,11 @@ def test_stepper_from_module_and_unbatched_input():
 
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_buffers_from_huge_page_mappings(reset_after, monkeypatch):
-    """Every buffer of a training call from `runtime.empty`'s mapped memory (`HUGE_BYTES` lowered
-    so small calls take that branch): outputs and gradients as the reference's, and a buffer
-    outlives the name of its mapping."""
+    """A training call's scratch buffers from `runtime.scratch`'s mapped memory (`HUGE_BYTES`
+    lowered so small calls take that branch): outputs and gradients as the reference's, the
+    outputs still resizable (as torch's are), and a buffer outlives the name of its mapping."""
     monkeypatch.setattr(cpu.runtime, "HUGE_BYTES", 256)
-    buf = cpu.runtime.empty((3, 100), F32)
+    buf = cpu.runtime.scratch((3, 100), F32)
     assert buf.shape == (3, 100) and buf.is_contiguous()
     inputs = gru_inputs(40, 9, 5, 24, seed=11 + reset_after)
     leaves = [t for t in inputs if t is not None]
@@ -271,3 +271,6 @@ def test_buffers_from_huge_page_mappings(reset_after, monkeypatch):
     assert_same_run(run_with_grads(lambda: cpu.gru(*inputs, **kw), leaves, 5), want, F32)
     buf.fill_(2.0)
     assert float(buf.sum()) == 600.0
+    with torch.no_grad():
+        out, _ = cpu.gru(*inputs, **kw)
+    out.resize_(2, 3)  # a user's tensor: torch's own storage

@@ -332,10 +332,17 @@ _MADV_HUGEPAGE = getattr(mmap, "MADV_HUGEPAGE", None) if sys.platform == "linux"
 
 
 def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """Allocator for every buffer a kernel writes (tests poison it with NaN); see `HUGE_BYTES`."""
+    """Allocator for every buffer a kernel writes (tests poison it with NaN)."""
+    return torch.empty(shape, dtype=dtype)
+
+
+def scratch(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """Allocator of a call's own large buffers (saved gates, projections, their gradients; never
+    a tensor handed to the user, which must stay resizable as torch's are): `empty`, or, from
+    `HUGE_BYTES` on, memory mapped for huge pages (not resizable)."""
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < HUGE_BYTES or _MADV_HUGEPAGE is None:
-        return torch.empty(shape, dtype=dtype)
+        return empty(shape, dtype)
     buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     try:
         buf.madvise(_MADV_HUGEPAGE)
