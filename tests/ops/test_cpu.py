@@ -258,11 +258,11 @@ def test_stepper_from_module_and_unbatched_input():
 
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_buffers_from_huge_page_mappings(reset_after, monkeypatch):
-    """A training call's scratch buffers from `runtime.scratch`'s mapped memory (`HUGE_BYTES`
+    """A training call's scratch buffers from `runtime.empty_internal`'s mapped memory (`HUGE_BYTES`
     lowered so small calls take that branch): outputs and gradients as the reference's, the
     outputs still resizable (as torch's are), and a buffer outlives the name of its mapping."""
     monkeypatch.setattr(cpu.runtime, "HUGE_BYTES", 256)
-    buf = cpu.runtime.scratch((3, 100), F32)
+    buf = cpu.runtime.empty_internal((3, 100), F32)
     assert buf.shape == (3, 100) and buf.is_contiguous()
     inputs = gru_inputs(40, 9, 5, 24, seed=11 + reset_after)
     leaves = [t for t in inputs if t is not None]

@@ -55,9 +55,10 @@ def _h0(kind: str, B: int, H: int, dtype, seed: int) -> torch.Tensor:
 
 
 # (1, 1), (1, 3): the one-call small path; (1, 9), (1, 40): large T = 1 (40: no packed W_hh,
-# W_hh's gradient without a GEMM); (3, 5), (4, 9): the zero start followed by real steps. Mixed
+# W_hh's gradient without a GEMM); (3, 5), (4, 9): the zero start followed by real steps; (3, 40):
+# the same through torch's GEMMs (dW_hh without the first step's rows, either direction). Mixed
 # zero and non-zero rows need B > 5 (`_h0`).
-SHAPES = [(1, 1), (1, 3), (1, 9), (1, 40), (3, 5), (4, 9)]
+SHAPES = [(1, 1), (1, 3), (1, 9), (1, 40), (3, 5), (4, 9), (3, 40)]
 CASES = [
     (T, B, k) for T, B in SHAPES for k in ("zeros", "zeros_grad", "mixed") if k[0] == "z" or B > 5
 ]

@@ -87,11 +87,11 @@ def forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training, mask)
     dtype = x.dtype
     out = R.empty((T, B, H), dtype)
     h_n = R.empty((B, H), dtype)
-    saved = R.scratch((T, B, 5 * H), dtype) if training else None
+    saved = R.empty_internal((T, B, 5 * H), dtype) if training else None
     b = zeros(3 * H, dtype) if b_hh is None else np_(b_hh.contiguous())
     h0_np = np_(h0.contiguous())
-    # One step from a zero state has no recurrent product (`kernels.fwd_rows`): nothing to pack.
-    transposed = transpose_pays(T, B, H) and (T > 1 or not K.zero_rows(h0_np, B))
+    # From a zero state the first step has no recurrent product (`kernels.fwd_rows`).
+    transposed = transpose_pays(T - 1 if K.zero_rows(h0_np, B) else T, B, H)
     serial = R.TorchSerial(R.threads(T, B, H) > 1)
     w = R.packed(np_(w_hh.contiguous())) if transposed else np_(w_hh.contiguous())
     out_np = out.numpy()
@@ -112,7 +112,7 @@ def forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training, mask)
         b_i = zeros(3 * H, dtype) if b_ih is None else np_(b_ih.contiguous())
         R.launch(K.fwd_small, dtype, np_(x.contiguous()), np_(w_ih.contiguous()), b_i, *tail)
         return out, h_n, saved
-    gi = R.scratch((T, B, 3 * H), dtype)
+    gi = R.empty_internal((T, B, 3 * H), dtype)
     with serial:
         x2, w_t, g2 = x.detach().reshape(T * B, -1), w_ih.detach().t(), gi.view(T * B, 3 * H)
         if b_ih is None:
@@ -129,8 +129,8 @@ def _backward_recurrence(saved, w_hh, dout, dh_n, reset_after, reverse, mask, ne
     T, B, H5 = saved.shape
     H = H5 // 5
     dtype = saved.dtype
-    d_gi = R.scratch((T, B, 3 * H), dtype)
-    d_gh = R.scratch((T, B, 3 * H), dtype) if reset_after else d_gi
+    d_gi = R.empty_internal((T, B, 3 * H), dtype)
+    d_gh = R.empty_internal((T, B, 3 * H), dtype) if reset_after else d_gi
     with R.TorchSerial(R.threads(T, B, H) > 1):
         dh = dh_n.clone(memory_format=torch.contiguous_format)  # carry: d h_n in, d h0 out
         args = (
@@ -176,14 +176,13 @@ def _backward_large(saved, x, w_ih, w_hh, dout, dh_n, reset_after, reverse, mask
     def recurrent_side():
         if not need_whh:
             return None
-        if T == 1 and K.zero_rows(saved.numpy()[0], B, 4 * H) and K.finite(d_gh.numpy().ravel()):
-            # one step from a zero state: every term is 0 (r * h_prev too); no GEMM
-            return torch.zeros((3 * H, H), dtype=x.dtype)
+        rows = _dw_hh_rows(saved, d_gh, reverse)
+        g, hp = g_h[rows], h_prev[rows]
         if reset_after:
-            return torch.mm(g_h.t(), h_prev)
+            return torch.mm(g.t(), hp)
         dw_hh = torch.empty((3 * H, H), dtype=x.dtype)
-        torch.mm(g_h[:, : 2 * H].t(), h_prev, out=dw_hh[: 2 * H])
-        torch.mm(g_h[:, 2 * H :].t(), flat[:, 3 * H : 4 * H], out=dw_hh[2 * H :])
+        torch.mm(g[:, : 2 * H].t(), hp, out=dw_hh[: 2 * H])
+        torch.mm(g[:, 2 * H :].t(), flat[rows, 3 * H : 4 * H], out=dw_hh[2 * H :])
         return dw_hh
 
     if R.threads(T, B, H) > 1:
@@ -198,6 +197,17 @@ def _backward_large(saved, x, w_ih, w_hh, dout, dh_n, reset_after, reverse, mask
     if need_bhh:  # for reset_after=False the recurrent pre-activation gradient is d_gi
         db_hh = g_h.sum(0) if reset_after else db_ih.clone()
     return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
+
+
+def _dw_hh_rows(saved, d_gh, reverse: bool) -> slice:
+    """The rows (of T * B) whose terms dW_hh = d_gh^T h_prev sums: all but the first step's when
+    that step started from a zero state (h_prev, and r * h_prev, are 0: at T = 1 no GEMM is left)
+    and its d_gh is finite (0 times an infinite or NaN value is NaN)."""
+    T, B, H5 = saved.shape
+    first = T - 1 if reverse else 0
+    if K.zero_rows(saved.numpy()[first], B, 4 * H5 // 5) and K.finite(d_gh.numpy()[first].ravel()):
+        return slice(0, (T - 1) * B) if reverse else slice(B, T * B)
+    return slice(0, T * B)
 
 
 def _backward_small(saved, x, w_ih, w_hh, dout, dh_n, reset_after, reverse, mask, need_dh0):

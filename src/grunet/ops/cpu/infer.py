@@ -31,7 +31,7 @@ from grunet.ops.cpu.autograd import NO_MASK, zeros
 # every call takes `kernels.bound_call` (`_bound_pays`).
 SMALL_ROWS = 4
 MID_ROWS = 64
-FEW_ROWS = 1024  # and up to this many, on one thread, with projections up to `CHUNK_BYTES`
+FEW_ROWS = 1024  # and of several rows up to this many, on one thread, projections <= CHUNK_BYTES
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 # Each module's plan lives in its __dict__ (a plain read: a WeakKeyDictionary look-up costs
 # ~0.2 us a call); copies and pickles of the module carry None instead (`Plan.__reduce__`).
@@ -297,9 +297,8 @@ def _bound_pays(T: int, B: int, H: int, itemsize: int) -> bool:
     rows = T * B
     if rows <= MID_ROWS:
         return True
-    one_row = B == 1 and T * 3 * H * itemsize <= CHUNK_BYTES
-    few_rows = rows <= FEW_ROWS and rows * 3 * H * itemsize <= CHUNK_BYTES
-    return (T == 1 or one_row or few_rows) and R.threads(T, B, H) == 1
+    few = rows * 3 * H * itemsize <= CHUNK_BYTES and (B == 1 or rows <= FEW_ROWS)
+    return (T == 1 or few) and R.threads(T, B, H) == 1
 
 
 def _short(plan: Plan, module, input: torch.Tensor, hx, T: int, B: int, bound: bool = False):

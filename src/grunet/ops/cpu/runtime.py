@@ -268,7 +268,8 @@ class Team:
         try:
             self.seq += 1
             ph0 = self.phase
-            phases = SK.phases(args[0].shape[0], args[11])
+            x, h0, reset_after = args[0], args[4], args[11]  # (see `split_kernels.fwd_part`)
+            phases = SK.phases(x.shape[0], reset_after)
             self.phase += phases
             lead = (
                 SK.lead if (SK.lead, self.dtype) in _seen else partial(launch, SK.lead, self.dtype)
@@ -281,7 +282,7 @@ class Team:
                 t0 = time.perf_counter()
                 waited = SK.lead(self.ctl, self.job, self.seq, 0, parts, *args, self.sync, ph0)
             per_phase = (time.perf_counter() - t0) / phases
-            kind = (parts, *args[0].shape, args[4].shape[1], args[11])  # parts, T, B, I, H, variant
+            kind = (parts, *x.shape, h0.shape[1], reset_after)  # parts, T, B, I, H, variant
             if len(self.best) > 256 and kind not in self.best:  # many kinds of calls: start again
                 self.best.clear()
             best = self.best[kind] = min(self.best.get(kind, per_phase), per_phase)
@@ -336,7 +337,7 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     return torch.empty(shape, dtype=dtype)
 
 
-def scratch(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+def empty_internal(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """Allocator of a call's own large buffers (saved gates, projections, their gradients; never
     a tensor handed to the user, which must stay resizable as torch's are): `empty`, or, from
     `HUGE_BYTES` on, memory mapped for huge pages (not resizable)."""
