@@ -136,6 +136,19 @@ def test_pack_holds_w_transposed_by_panels(H, dtype):
     np.testing.assert_array_equal(flat[:, prz * pw : prz * pw + H], w[2 * H :].T)
     np.testing.assert_array_equal(flat[:, 2 * H : prz * pw], 0)
     np.testing.assert_array_equal(flat[:, prz * pw + H :], 0)
+    assert p.ctypes.data % cpu.runtime.LINE_BYTES == 0  # the micro-kernel's loads: one line each
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (150, 50), (5, 2, 9)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_aligned_arrays_and_transposed_copy(shape, dtype):
+    a = cpu.runtime.empty_aligned(shape, dtype)
+    assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
+    assert a.ctypes.data % cpu.runtime.LINE_BYTES == 0
+    w = np.random.default_rng().standard_normal(shape[:2]).astype(dtype)
+    t = cpu.runtime.transposed(w)
+    np.testing.assert_array_equal(t, w.T)
+    assert t.flags.c_contiguous and t.ctypes.data % cpu.runtime.LINE_BYTES == 0
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 5000, 1 << 21])

@@ -95,7 +95,7 @@ class Plan:
         entries = [self.I, self.H, self.L, self.D, int(self.reset_after), rows, pw]
         for w_ih, w_hh, b_ih, b_hh in self.weights:
             derived = (
-                np.ascontiguousarray(w_ih.T),
+                R.transposed(w_ih),
                 R.packed(w_hh),
                 w_ih.reshape(-1).view(bits).copy(),
                 w_hh.reshape(-1).view(bits).copy(),
