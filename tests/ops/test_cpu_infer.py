@@ -130,6 +130,28 @@ def test_weight_edits_and_replacements_are_seen():
     assert_close(out64.float(), want)
 
 
+def test_replaced_and_extra_parameters_are_seen():
+    # The plan compares the storage of every entry of _parameters: a parameter replaced by a new
+    # one rebinds it, and an extra entry (a tensor, or None) neither breaks the call nor is used.
+    torch.manual_seed(4)
+    m = grunet.nn.GRU(3, 8, backend="cpu")
+    ref = grunet.nn.GRU(3, 8, backend="reference")
+    x = torch.randn(4, 2, 3)
+    with torch.no_grad():
+        m(x)
+        m.weight_ih_l0 = torch.nn.Parameter(torch.randn(24, 3))
+        m.register_parameter("extra", torch.nn.Parameter(torch.randn(5)))
+        m.extra.mul_(2)  # not a weight of the recurrence: no effect
+        got_extra, _ = m(x)
+        m.register_parameter("unused", None)
+        got_none, _ = m(x)
+        assert got_none.data_ptr() != got_extra.data_ptr()
+        ref.load_state_dict({k: v for k, v in m.state_dict().items() if k != "extra"})
+        want, _ = ref(x)
+    assert_close(got_extra, want)
+    assert_close(got_none, want)
+
+
 def test_unusual_inputs_fall_back_to_the_general_path():
     m = grunet.nn.GRU(3, 8, backend="cpu")
     with torch.no_grad():

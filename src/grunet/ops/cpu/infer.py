@@ -36,6 +36,7 @@ _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 # Each module's plan lives in its __dict__ (a plain read: a WeakKeyDictionary look-up costs
 # ~0.2 us a call); copies and pickles of the module carry None instead (`Plan.__reduce__`).
 _PLAN = "_grunet_infer_plan"
+_DATA_PTR = torch.Tensor.data_ptr
 
 
 class Plan:
@@ -65,7 +66,9 @@ class Plan:
         params = module._parameters
         self.names = list(module._flat_weights_names)
         self.src = [params[n] for n in self.names]
-        self.ptrs = [w.data_ptr() for w in self.src]
+        # Storage addresses of every parameter in ``_parameters``' order (what `module_forward`
+        # compares per call: a map over the dict's values, ~0.5 us quicker than by names).
+        self.ptrs = list(map(_DATA_PTR, params.values()))
         self.dtype = self.src[0].dtype
         self.nd = _DTYPES[self.dtype]
         self.I, self.H, self.L = module.input_size, module.hidden_size, module.num_layers
@@ -242,15 +245,17 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
     if grad and True in [getattr(params.get(n), "requires_grad", False) for n in names]:
         return None  # training: autograd records the call
     plan = module.__dict__.get(_PLAN)
-    try:  # the parameters are still the tensors (and storage) bound in the plan
-        valid = plan is not None and [params[n].data_ptr() for n in plan.names] == plan.ptrs
-    except (KeyError, AttributeError):  # a weight removed or no longer a tensor
+    try:  # the parameters still have the storage bound in the plan (a swapped, added or
+        # removed parameter changes the list)
+        valid = plan is not None and list(map(_DATA_PTR, params.values())) == plan.ptrs
+    except TypeError:  # a parameter set to None, or no longer a tensor
         valid = False
     if not valid:
         if (
             "parametrizations" in module._modules
             or input.dtype not in _DTYPES
             or any(not isinstance(params.get(n), torch.Tensor) for n in names)
+            or any(not isinstance(p, torch.Tensor) for p in params.values())
             or any(
                 w.dtype is not input.dtype or not w.is_contiguous() or not w.is_cpu
                 for w in (params[n] for n in names)
