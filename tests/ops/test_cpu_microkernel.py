@@ -44,7 +44,7 @@ def _run(d, w, transposed, reset_after, reverse, mask, projection_inside):
         K.fwd_small(d["x"], d["w_ih"], d["b_ih"], *tail)
     else:
         gi = d["x"] @ d["w_ih"].T + d["b_ih"]
-        K.fwd_rows(0, B, np.ascontiguousarray(gi), *tail)
+        K.fwd_rows(0, B, np.ascontiguousarray(gi), *tail, -1)
     return out, h_n, saved
 
 

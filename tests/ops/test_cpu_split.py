@@ -99,7 +99,7 @@ def test_split_kernel_equals_fwd_rows_over_calls(dtype, reset_after, reverse):
         gi = np.einsum("tbi,gi->tbg", x, w_ih).astype(nd) + b_ih
         want, want_h = np.empty((T, B, H), nd), np.empty((B, H), nd)
         K.fwd_rows(0, B, gi, h0, wp, True, b_hh, want, want_h, want, reset_after, reverse,
-                   False, NO_MASK)  # fmt: skip
+                   False, NO_MASK, -1)  # fmt: skip
         out, h_n = np.full((T, B, H), np.nan, nd), np.full((B, H), np.nan, nd)
         scratch = np.full((T, B, 3 * H), np.nan, nd)
         hbuf, qbuf = np.empty((2, B, H), nd), np.empty((B, H), nd)

@@ -152,6 +152,32 @@ def test_module_with_non_finite_w_hh_from_a_zero_state(reset_after, B):
     _same_non_finite(o1, o2, "out")
 
 
+@pytest.mark.parametrize("route", ["bound_call", "rows"])
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_module_sees_w_hh_become_non_finite_and_finite_again(reset_after, route, monkeypatch):
+    # The module's plan keeps whether W_hh is all finite (`kernels.refresh`, remade with the packed
+    # copy when W_hh's bits change): one row whose W_hh is beyond L1 then starts from a zero state
+    # without the product. In-place edits that plant an inf/NaN, and remove it, must be seen.
+    monkeypatch.setattr(cpu.infer, "_short_pays", lambda *a: False)
+    monkeypatch.setattr(cpu.infer, "_bound_pays", lambda *a: route == "bound_call")
+    torch.manual_seed(7)
+    kw = {"batch_first": True, "reset_after": reset_after}
+    fast, ref = gnn.GRU(4, 96, backend="cpu", **kw), gnn.GRU(4, 96, backend="reference", **kw)
+    ref.load_state_dict(fast.state_dict())
+    x = torch.randn(1, 5, 4)
+    with torch.no_grad():
+        assert_close(fast(x)[0], ref(x)[0], torch.float32, "finite")
+        saved = fast.weight_hh_l0.clone()
+        _poison(fast.weight_hh_l0, 1)  # in place
+        ref.load_state_dict(fast.state_dict())
+        _same_non_finite(fast(x)[0], ref(x)[0], "poisoned in place")
+        fast.weight_hh_l0.copy_(saved)  # finite again, in place
+        ref.load_state_dict(fast.state_dict())
+        got = fast(x)[0]
+        assert torch.isfinite(got).all()
+        assert_close(got, ref(x)[0], torch.float32, "finite again")
+
+
 @pytest.mark.parametrize("B", [1, 40])  # the one-call small path and the large one
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_non_finite_gradient_reaches_w_hh_from_a_zero_state(reset_after, B):

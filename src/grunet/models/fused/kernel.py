@@ -108,8 +108,9 @@ def train_epoch(
         h_n = np.empty((B, H), dt)
         saved = np.empty((T, B, 5 * H), dt)
         fwd_rows(
-            0, B, gi, h0, w_hh, False, b_hh_full, out, h_n, saved, reset_after, False, True, nomask
-        )
+            0, B, gi, h0, w_hh, False, b_hh_full, out, h_n, saved, reset_after, False, True, nomask,
+            -1,
+        )  # fmt: skip
 
         # Dense + MSE: y = h_n kd + bd, loss = mean((y - Y)^2) over B * O
         dh = np.zeros((B, H), dt)

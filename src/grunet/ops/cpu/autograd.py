@@ -119,7 +119,7 @@ def forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training, mask)
             torch.mm(x2, w_t, out=g2)
         else:
             torch.addmm(b_ih.detach(), x2, w_t, out=g2)
-    R.rows(K.fwd_rows, dtype, T, B, H, (gi.numpy(), *tail))
+    R.rows(K.fwd_rows, dtype, T, B, H, (gi.numpy(), *tail, -1))  # -1: W_hh's finiteness unknown
     return out, h_n, saved
 
 

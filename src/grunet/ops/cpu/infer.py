@@ -88,7 +88,8 @@ class Plan:
         # The kernels' table (`kernels.BOUND_HEAD`, `BOUND_ROW`): sizes, then per layer and
         # direction the weights' addresses and those of what `kernels.bound_call` derives from
         # them: W_ih^T, the packed W_hh, and the weights' bits they were made from (it remakes
-        # them when the bits change, `kernels.refresh`). They are made here, before the plan is
+        # them when the bits change, `kernels.refresh`); after the rows, whether each W_hh is
+        # all finite. They are made here, before the plan is
         # published, so no kernel ever reads them half made (the kernels release the GIL: calls
         # from several threads run at once). `weights` and `made` keep every address alive, so
         # a moved weight always shows as a changed address (checked by `module_forward`).
@@ -105,6 +106,7 @@ class Plan:
             )
             self.made.append(derived)
             entries += [a.ctypes.data for a in (w_ih, w_hh, b_ih, b_hh, *derived)]
+        entries += [int(np.isfinite(w_hh).all()) for _, w_hh, _, _ in self.weights]
         self.tab = np.array(entries, np.int64)
         self.tab_ptr = self.tab.ctypes.data
         self.launched = self.bound = False  # the first call of each kernel may compile
@@ -152,11 +154,12 @@ class Plan:
             R.launch(K.bound_call, self.dtype, self.tab_ptr, x_ptr, h0_ptr, out, h_n, bf)
             self.bound = True
 
-    def derived(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(W_ih^T, packed W_hh) of layer/direction k, remade first if the weights changed."""
+    def derived(self, k: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """(W_ih^T, packed W_hh, whether W_hh is all finite: 1 or 0) of layer/direction k,
+        remade first if the weights changed."""
         Iin = self.I if k < self.D else self.D * self.H
-        R.launch(K.refresh_call, self.dtype, self.tab, k, Iin, self.nd(0))
-        return self.made[k][0], self.made[k][1]
+        finite = R.launch(K.refresh_call, self.dtype, self.tab, k, Iin, self.nd(0))
+        return self.made[k][0], self.made[k][1], int(finite)
 
 
 # Steps of input projections computed at a time: about this many bytes of them, so that they are
@@ -172,7 +175,7 @@ def _rows(x, h, out, h_n, plan, k, reverse) -> None:
     H3 = 3 * plan.H
     w_ih, _, b_ih, b_hh = plan.weights[k]
     serial = R.TorchSerial(R.threads(T, B, plan.H) > 1)
-    _, w = plan.derived(k)
+    _, w, w_finite = plan.derived(k)
     tw, tb = torch.from_numpy(w_ih), torch.from_numpy(b_ih)
     tc = max(1, CHUNK_BYTES // (B * H3 * x.itemsize))
     buf = _scratch(min(tc, T) * B * H3, plan.dtype)
@@ -185,7 +188,8 @@ def _rows(x, h, out, h_n, plan, k, reverse) -> None:
         R.rows(
             K.fwd_rows, plan.dtype, n, B, plan.H,
             (gi.numpy().reshape(n, B, H3), h if i == 0 else h_n, w, True, b_hh,
-             out[t0 : t0 + n], h_n, out, plan.reset_after, reverse, False, NO_MASK),
+             out[t0 : t0 + n], h_n, out, plan.reset_after, reverse, False, NO_MASK,
+             w_finite),
         )  # fmt: skip
 
 
@@ -194,7 +198,7 @@ def _split(x, h, out, h_n, plan, k, reverse, parts) -> None:
     (`split_kernels.fwd_part`, projections included), over chunks of steps as `_rows`."""
     T, B, _ = x.shape
     H = plan.H
-    w_t, w = plan.derived(k)
+    w_t, w, _ = plan.derived(k)
     _, _, b_ih, b_hh = plan.weights[k]
     tc = max(1, CHUNK_BYTES // (B * 3 * H * x.itemsize))
     gi = _scratch(min(tc, T) * B * 3 * H, plan.dtype).numpy()

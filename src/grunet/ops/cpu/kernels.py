@@ -492,8 +492,9 @@ def same(a, b):
 
 @njit(**_OPTS)
 def fwd_rows(
-    b0, b1, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training, mask
-):
+    b0, b1, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training, mask,
+    w_known,
+):  # fmt: skip
     """Recurrence for batch rows [b0, b1).
 
     gi (T, B, 3H): input projections incl. b_ih.  h0 (B, H).  w: W_hh (3H, H), or, when
@@ -508,6 +509,8 @@ def fwd_rows(
     A tile of rows starting from a zero state skips its first step's recurrent product (W_hh 0 is
     0: the pre-activations are b_hh; half the work of a one-step call) where that pays
     (`skip_pays`) and W_hh holds no infinite or NaN weight (whose product with 0 is NaN).
+    w_known: whether W_hh is all finite when the caller knows (1 or 0: `refresh` keeps it per
+    module), else -1 (then it is checked here, once, where a skip pays for the pass).
     """
     T = gi.shape[0]
     H = h0.shape[1]
@@ -525,14 +528,14 @@ def fwd_rows(
     acc1, hp1, q1, w1 = acc.reshape(-1), hp.reshape(-1), q.reshape(-1), w.reshape(-1)
     ncols = width if reset_after else cn
     masked = mask.shape[0] > 0
-    w_finite = -1  # whether every weight of W_hh is finite (-1: not checked yet)
+    w_finite = w_known  # whether every weight of W_hh is finite (-1: not checked yet)
     for s in range(b0, b1, TILE):
         nb = min(TILE, b1 - s)
         for i in range(nb):
             hr, h0r = hp[i, :], h0[s + i, :]
             for j in range(H):
                 hr[j] = h0r[j]
-        zero_start = skip_pays(nb, w) and zero_rows(hp, nb)
+        zero_start = (w_finite >= 0 or skip_pays(nb, w)) and zero_rows(hp, nb)
         if zero_start and w_finite < 0:
             w_finite = 1 if finite(w1) else 0
         zero_start = zero_start and w_finite == 1
@@ -687,7 +690,7 @@ def _project(x2, w_t, b, g2, c0, c1):
 
 
 @njit(**_OPTS)
-def infer_mid(x, w_t, b_ih, h0, w, b_hh, out, h_n, reset_after, reverse):
+def infer_mid(x, w_t, b_ih, h0, w, b_hh, out, h_n, reset_after, reverse, w_known):
     """Inference for a few dozen rows (T * B) in one call: x (T, B, I) contiguous, w_t: W_ih^T
     (I, 3H) and w: W_hh packed (`pack`), both made once by the caller; the rest as in
     `fwd_rows`. The projection by tiles of rows, then the recurrence."""
@@ -698,7 +701,7 @@ def infer_mid(x, w_t, b_ih, h0, w, b_hh, out, h_n, reset_after, reverse):
     _project(x.reshape((n, I)), w_t, b_ih, gi.reshape((n, H3)), 0, H3)
     fwd_rows(
         0, B, gi, h0, w, True, b_hh, out, h_n, out, reset_after, reverse, False,
-        np.empty((0, 0), np.bool_),
+        np.empty((0, 0), np.bool_), w_known,
     )  # fmt: skip
 
 
@@ -721,8 +724,9 @@ def fwd_small(
         g2[r, :] = b_ih
     _mm_dot(x.reshape((n, I)), n, w_ih, 0, H3, g2, 0)  # dot products along W_ih's rows
     fwd_rows(
-        0, B, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training, mask
-    )
+        0, B, gi, h0, w, transposed, b_hh, out, h_n, saved, reset_after, reverse, training, mask,
+        -1,
+    )  # fmt: skip
 
 
 @njit(**_OPTS)
@@ -841,6 +845,16 @@ BOUND_HEAD = 7  # I, H, L, D, reset_after, rows of packed W_hh, panel width
 BOUND_ROW = (
     8  # W_ih, W_hh, b_ih, b_hh, W_ih^T, packed W_hh, bits of the W_ih and W_hh they came from
 )
+# After the L * D rows, one flag per layer and direction: 1 when the W_hh the packed copy was made
+# from is all finite, else 0 (`refresh` keeps it; `fwd_rows`' zero start then needs no pass over
+# W_hh). After the rows, not in them: `stream_kernels` reads the rows, and its disk cache keeps
+# BOUND_ROW from when it was compiled.
+
+
+@njit(**_OPTS)
+def bound_size(L, D):
+    """Length of a module's table (`BOUND_HEAD`, `BOUND_ROW`, the finiteness flags)."""
+    return BOUND_HEAD + (BOUND_ROW + 1) * L * D
 
 
 @njit(**_OPTS)
@@ -848,7 +862,8 @@ def refresh(tab, k, Iin, zero):
     """Make W_ih^T and the packed W_hh of layer/direction `k` again if the weights' bits
     changed since they were made (in-place edits through `.data` or numpy views included, which
     torch's version counter misses); a vectorized compare of the bits, ~0.15 ns a weight. The
-    caller made them once before (`infer.Plan`). Returns (W_ih^T, packed W_hh, b_ih, b_hh)."""
+    caller made them once before (`infer.Plan`). Returns (W_ih^T, packed W_hh, b_ih, b_hh,
+    whether W_hh is all finite: 1 or 0)."""
     H, P, pw = tab[1], tab[5], tab[6]
     G = 3 * H
     o = BOUND_HEAD + BOUND_ROW * k
@@ -862,16 +877,19 @@ def refresh(tab, k, Iin, zero):
             for i in range(Iin):
                 w_t[i, j] = w_ih[j, i]
     now, was = _bits_at(tab[o + 1], G * H, zero), _bits_at(tab[o + 7], G * H, zero)
+    flag = BOUND_HEAD + BOUND_ROW * tab[2] * tab[3] + k
     if not same(now, was):
         was[:] = now
         pack(w_hh, wp)
-    return w_t, wp, b_ih, b_hh
+        tab[flag] = 1 if finite(w_hh.reshape(-1)) else 0
+    return w_t, wp, b_ih, b_hh, tab[flag]
 
 
 @njit(**_OPTS)
 def refresh_call(tab, k, Iin, zero):
-    """`refresh` alone (the GEMM path of `infer` projects in torch and then runs `fwd_rows`)."""
-    refresh(tab, k, Iin, zero)
+    """`refresh` alone (the GEMM path of `infer` projects in torch and then runs `fwd_rows`);
+    returns whether W_hh is all finite (1 or 0)."""
+    return refresh(tab, k, Iin, zero)[4]
 
 
 @njit(**_OPTS)
@@ -887,7 +905,7 @@ def bound_call(tab_ptr, x_ptr, h0_ptr, out, h_n, batch_first):
     dt = out.dtype
     head = at1(tab_ptr, BOUND_HEAD, np.int64(0))
     I, H, L, D, ra = head[0], head[1], head[2], head[3], head[4] != 0  # noqa: E741
-    tab = at1(tab_ptr, BOUND_HEAD + BOUND_ROW * L * D, np.int64(0))
+    tab = at1(tab_ptr, bound_size(L, D), np.int64(0))
     B, T = (out.shape[0], out.shape[1]) if batch_first else (out.shape[1], out.shape[0])
     h0 = np.zeros((L * D, B, H), dt) if h0_ptr == 0 else at3(h0_ptr, L * D, B, H, zero)
     x = time_major(x_ptr, B, T, I, batch_first, zero)
@@ -900,8 +918,8 @@ def bound_call(tab_ptr, x_ptr, h0_ptr, out, h_n, batch_first):
         o = y if direct else np.empty((T, B, H), dt)
         for d in range(D):  # one call site: the recurrence is compiled (and inlined) once
             k = layer * D + d
-            w_t, wp, b_ih, b_hh = refresh(tab, k, Iin, zero)
-            infer_mid(x, w_t, b_ih, h0[k], wp, b_hh, o, h_n[k], ra, d == 1)
+            w_t, wp, b_ih, b_hh, w_known = refresh(tab, k, Iin, zero)
+            infer_mid(x, w_t, b_ih, h0[k], wp, b_hh, o, h_n[k], ra, d == 1, w_known)
             if not direct:
                 y[:, :, d * H : (d + 1) * H] = o
         x = y
