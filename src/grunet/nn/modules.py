@@ -17,7 +17,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from grunet import ops
 from grunet.nn.copying import copy_module, refuse_reset_before
-from grunet.ops.cpu import module_forward
+from grunet.ops.cpu import module_forward, module_train_forward
 
 # What torch's `nn.Module.__call__` reads to decide that a call is just ``self.forward(...)``
 # (`_wrapped_call_impl`, `_call_impl`): no compiled call, no module or global hooks, no
@@ -229,10 +229,12 @@ class GRU(_OpsForward, nn.GRU):
 
     def forward(self, input, hx=None):
         # CPU, nothing for autograd to record: the pre-bound path (it reads the current
-        # parameters itself). Not under torch.jit.trace, which would record its numpy results as
-        # constants.
+        # parameters itself); a call autograd records: straight to the kernels' Function. Not
+        # under torch.jit.trace, which would record the numpy results as constants.
         if not _is_tracing():
             fast = module_forward(self, input, hx)
+            if fast is None:
+                fast = module_train_forward(self, input, hx)
             if fast is not None:
                 return fast
         return super().forward(input, hx)
@@ -272,6 +274,8 @@ class GRU(_OpsForward, nn.GRU):
                 else:
                     return super().__call__(*args, **kwargs)  # torch binds (and raises)
                 fast = module_forward(self, input, hx)
+                if fast is None:
+                    fast = module_train_forward(self, input, hx)
                 if fast is not None:
                     return fast
                 return _OpsForward.forward(self, input, hx)  # what forward does next

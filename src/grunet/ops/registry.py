@@ -98,6 +98,7 @@ def register(
             name, cell, fn, priority, why_not, auto_devices, frozenset(supports)
         )
         _ORDER[cell] = sorted(_REGISTRY[cell], key=lambda n: -_REGISTRY[cell][n].priority)
+        _AUTO.clear()
         return fn
 
     return deco
@@ -112,6 +113,21 @@ def _auto_ok(backend: Backend, call: Call) -> bool:
     if backend.auto_devices is not None and call.device not in backend.auto_devices:
         return False
     return _why_not(backend, call) is None
+
+
+_AUTO: dict[Call, str | None] = {}  # auto_choice's answers; cleared when a backend registers
+
+
+def auto_choice(call: Call) -> str | None:
+    """The name ``backend="auto"`` runs `call` with (None: none can), remembered until the next
+    `register` (the per-call shortcuts of ``ops.cpu`` ask it on every call)."""
+    try:
+        return _AUTO[call]
+    except KeyError:
+        pass
+    names = available(call)
+    choice = _AUTO[call] = names[0] if names else None
+    return choice
 
 
 def available(call: Call) -> list[str]:

@@ -7,6 +7,7 @@ Modules, one job each:
   runtime    launching them: first-call compile notice, threads over batch rows, torch threads
   autograd   launch functions and the `torch.autograd.Function` (double backward included)
   infer      the pre-bound inference path ``grunet.nn.GRU`` takes when autograd records nothing
+  train      the short path of a ``grunet.nn.GRU`` call that autograd records (to GRUFunction)
   step       streaming: `gru_step`, `GRUStepper`
   stream_kernels  the one-call kernels of the shortest calls (addresses in one table)
   split_kernels   one row's recurrence split over threads by hidden units
@@ -21,6 +22,7 @@ from grunet.ops.cpu import kernels, runtime
 from grunet.ops.cpu.autograd import NO_MASK, GRUFunction, forward
 from grunet.ops.cpu.infer import module_forward
 from grunet.ops.cpu.step import GRUStepper, gru_step
+from grunet.ops.cpu.train import module_train_forward
 from grunet.ops.registry import Call, register
 
 _DTYPES = (torch.float32, torch.float64)
@@ -113,4 +115,13 @@ def gru(
     return out, h_n
 
 
-__all__ = ["GRUStepper", "gru", "gru_step", "kernels", "module_forward", "runtime", "why_not"]
+__all__ = [
+    "GRUStepper",
+    "gru",
+    "gru_step",
+    "kernels",
+    "module_forward",
+    "module_train_forward",
+    "runtime",
+    "why_not",
+]
