@@ -1,5 +1,7 @@
 """The CPU benchmark's ONNX Runtime column computes the same GRU, and its tables add up."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -70,3 +72,25 @@ def test_streaming_cases_run_and_ort_streams_the_same_model():
     assert row["ort_stream_max_abs_diff"] < 1e-5  # 5 steps, state fed back, against Stepper
     row.update({f"{k}_us": 1.5 for k in bench_cpu.STREAM})
     assert "Stepper GRU+Dense 1.5" in bench_cpu.format_streaming(row)
+
+
+def test_interleaved_times_one_block_of_each_case_per_round(monkeypatch):
+    from grunet.bench import timing
+
+    monkeypatch.setattr(timing, "SETTLE_S", 0.0)
+    log: list[str] = []
+    entered: list[str] = []
+
+    @contextlib.contextmanager
+    def context(name):
+        entered.append(name)
+        yield
+
+    fns = {"a": lambda: log.append("a"), "b": lambda: log.append("b")}
+    secs = timing.interleaved(fns, repeats=3, budget_s=1e-9, stat="min", context=context)
+    assert set(secs) == {"a", "b"} and all(s > 0 for s in secs.values())
+    # warm-up and calibration (3 calls each: inner is 1 block call), then a, b, a, b, a, b
+    assert log[6:] == ["a", "b"] * 3
+    assert entered == ["a", "b"] + ["a", "b"] * 3
+    with pytest.raises(ValueError, match="stat"):
+        timing.interleaved(fns, 1, 1e-9, stat="mean")

@@ -5,8 +5,9 @@ Same weights everywhere, batch-first input (B, T, I), float32. grunet runs as
 torch as ``torch.nn.GRU``, ONNX Runtime as an ``InferenceSession`` of one ONNX GRU node
 (`grunet.bench.onnx_runtime`). Inference runs under ``torch.no_grad()``; training (grunet and
 torch only) is ``out, _ = gru(x); out.sum().backward()``. Each case is warmed up, then timed as
-the median of several repeats of a calibrated number of calls, in one process, interleaved per
-point, once with one thread for everyone and once with all cores. Times are microseconds per
+the median (or fastest) of several blocks of a calibrated number of calls, in one process, the
+blocks of a point's cases interleaved (`timing.interleaved`), once with one thread for everyone
+and once with all cores. Times are microseconds per
 time step (call time / T); ratios are other / grunet (above 1: grunet is faster).
 
 Legend:  B: batch  T: time steps  I: input features  H: hidden units
@@ -25,7 +26,7 @@ import numba
 import torch
 
 from grunet.bench import onnx_runtime
-from grunet.bench.timing import Point, cases, geomean, timer
+from grunet.bench.timing import Point, cases, geomean, interleaved
 
 INFER = ("grunet", "grunet_ra_false", "ort", "torch")
 TRAIN = ("grunet", "grunet_ra_false", "torch")
@@ -106,9 +107,14 @@ def _point(p: Point, all_cores: bool, train: bool, repeats, budget_s, stat: str)
             fns[f"{name}_infer"] = lambda run=run, x_np=x_np: run(x_np)
     if p.group == "article":
         fns.update(_streaming(mods["grunet"], x, all_cores, row))
-    for key, fn in fns.items():
-        with torch.no_grad() if key in STREAM else contextlib.nullcontext():
-            sec, _ = timer(fn, repeats, budget_s, lambda: None, stat)
+    secs = interleaved(
+        fns,
+        repeats,
+        budget_s,
+        stat,
+        lambda key: torch.no_grad() if key in STREAM else contextlib.nullcontext(),
+    )
+    for key, sec in secs.items():
         row[f"{key}_us"] = sec / p.T * 1e6
     for other in ("ort", "torch"):
         if f"{other}_infer_us" in row:
