@@ -256,6 +256,63 @@ def test_stepper_from_module_and_unbatched_input():
         cpu.GRUStepper.from_module(torch.nn.GRU(2, 4, num_layers=2))
 
 
+@pytest.fixture
+def small_pool(monkeypatch):
+    """`runtime`'s buffer pool for small buffers (HUGE_BYTES lowered), empty before and after."""
+    monkeypatch.setattr(cpu.runtime, "HUGE_BYTES", 256)
+    monkeypatch.setattr(cpu.runtime, "_pool", [])
+    yield cpu.runtime
+    cpu.runtime.release_memory()
+
+
+def test_pooled_buffers_are_reused_only_when_no_view_lives(small_pool):
+    R = small_pool
+    a = R.empty_internal((3, 100), F32)
+    view = a[1:].numpy()  # a numpy view of the storage outlives the tensor
+    del a
+    b = R.empty_internal((3, 100), F32)
+    addr = view.__array_interface__["data"][0] - 400  # where a started
+    del view
+    assert addr != b.data_ptr()  # b did not take a's mapping while the view lived
+    c = R.empty_internal((3, 100), F32)  # a's mapping again: nothing uses it now
+    assert c.data_ptr() == addr and len(R._pool) == 2
+    big = R.empty_internal((3, 1000), F32)  # none free: a new mapping
+    assert len(R._pool) == 3 and big.data_ptr() not in (b.data_ptr(), c.data_ptr())
+    del b, c, big
+    assert R.release_memory() > 0 and R._pool == []
+    wide = R.empty_internal((5 << 20,), torch.uint8)  # a 6 MB mapping
+    start = wide.data_ptr()
+    del wide
+    small = R.empty_internal((300,), torch.uint8)  # wants 2 MB: 6 MB is more than twice that
+    assert small.data_ptr() != start and len(R._pool) == 2
+
+
+def test_pool_keeps_at_most_pool_bytes(small_pool, monkeypatch):
+    R = small_pool
+    monkeypatch.setattr(R, "POOL_BYTES", 5 << 20)  # two of the 2 MB mappings (whole huge pages)
+    held = [R.empty_internal((3, 100), F32) for _ in range(3)]
+    assert len(R._pool) == 2  # the third is mapped outside the pool (unmapped when freed)
+    del held
+    x = R.empty_internal((2 << 20,), torch.uint8)  # 2 MB: a free pooled mapping again
+    assert len(R._pool) == 2 and x.numel() == 2 << 20
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_training_on_reused_poisoned_buffers_equals_the_reference(reset_after, small_pool):
+    # A second call reuses the first call's buffers: fill every free pooled buffer with NaN first,
+    # so that an element a kernel does not write shows up in the outputs or gradients.
+    R = small_pool
+    inputs = gru_inputs(40, 9, 5, 24, seed=17 + reset_after)
+    leaves = [t for t in inputs if t is not None]
+    kw = {"reset_after": reset_after}
+    want = run_with_grads(lambda: reference.gru(*inputs, **kw), leaves, 6)
+    assert_same_run(run_with_grads(lambda: cpu.gru(*inputs, **kw), leaves, 6), want, F32)
+    assert R._pool and all(R._is_free(i) for i in range(len(R._pool)))
+    for i in range(len(R._pool)):
+        np.frombuffer(R._pool[i], np.float32)[:] = np.nan
+    assert_same_run(run_with_grads(lambda: cpu.gru(*inputs, **kw), leaves, 6), want, F32)
+
+
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_buffers_from_huge_page_mappings(reset_after, monkeypatch):
     """A training call's scratch buffers from `runtime.empty_internal`'s mapped memory (`HUGE_BYTES`
