@@ -260,13 +260,14 @@ def test_stepper_from_module_and_unbatched_input():
 def small_pool(monkeypatch):
     """`runtime`'s buffer pool for small buffers (HUGE_BYTES lowered), empty before and after."""
     monkeypatch.setattr(cpu.runtime, "HUGE_BYTES", 256)
-    monkeypatch.setattr(cpu.runtime, "_pool", [])
+    monkeypatch.setattr(cpu.runtime, "_maps", [])
     yield cpu.runtime
     cpu.runtime.release_memory()
 
 
 def test_pooled_buffers_are_reused_only_when_no_view_lives(small_pool):
     R = small_pool
+    R.get_pool(1)  # the thread pool of threaded calls is another object (a name clash broke this)
     a = R.empty_internal((3, 100), F32)
     view = a[1:].numpy()  # a numpy view of the storage outlives the tensor
     del a
@@ -275,26 +276,26 @@ def test_pooled_buffers_are_reused_only_when_no_view_lives(small_pool):
     del view
     assert addr != b.data_ptr()  # b did not take a's mapping while the view lived
     c = R.empty_internal((3, 100), F32)  # a's mapping again: nothing uses it now
-    assert c.data_ptr() == addr and len(R._pool) == 2
+    assert c.data_ptr() == addr and len(R._maps) == 2
     big = R.empty_internal((3, 1000), F32)  # none free: a new mapping
-    assert len(R._pool) == 3 and big.data_ptr() not in (b.data_ptr(), c.data_ptr())
+    assert len(R._maps) == 3 and big.data_ptr() not in (b.data_ptr(), c.data_ptr())
     del b, c, big
-    assert R.release_memory() > 0 and R._pool == []
+    assert R.release_memory() > 0 and R._maps == []
     wide = R.empty_internal((5 << 20,), torch.uint8)  # a 6 MB mapping
     start = wide.data_ptr()
     del wide
     small = R.empty_internal((300,), torch.uint8)  # wants 2 MB: 6 MB is more than twice that
-    assert small.data_ptr() != start and len(R._pool) == 2
+    assert small.data_ptr() != start and len(R._maps) == 2
 
 
 def test_pool_keeps_at_most_pool_bytes(small_pool, monkeypatch):
     R = small_pool
     monkeypatch.setattr(R, "POOL_BYTES", 5 << 20)  # two of the 2 MB mappings (whole huge pages)
     held = [R.empty_internal((3, 100), F32) for _ in range(3)]
-    assert len(R._pool) == 2  # the third is mapped outside the pool (unmapped when freed)
+    assert len(R._maps) == 2  # the third is mapped outside the pool (unmapped when freed)
     del held
     x = R.empty_internal((2 << 20,), torch.uint8)  # 2 MB: a free pooled mapping again
-    assert len(R._pool) == 2 and x.numel() == 2 << 20
+    assert len(R._maps) == 2 and x.numel() == 2 << 20
 
 
 @pytest.mark.parametrize("reset_after", [True, False])
@@ -307,9 +308,9 @@ def test_training_on_reused_poisoned_buffers_equals_the_reference(reset_after, s
     kw = {"reset_after": reset_after}
     want = run_with_grads(lambda: reference.gru(*inputs, **kw), leaves, 6)
     assert_same_run(run_with_grads(lambda: cpu.gru(*inputs, **kw), leaves, 6), want, F32)
-    assert R._pool and all(R._is_free(i) for i in range(len(R._pool)))
-    for i in range(len(R._pool)):
-        np.frombuffer(R._pool[i], np.float32)[:] = np.nan
+    assert R._maps and all(R._is_free(i) for i in range(len(R._maps)))
+    for i in range(len(R._maps)):
+        np.frombuffer(R._maps[i], np.float32)[:] = np.nan
     assert_same_run(run_with_grads(lambda: cpu.gru(*inputs, **kw), leaves, 6), want, F32)
 
 

@@ -323,7 +323,7 @@ def split(dtype: torch.dtype, parts: int, args: tuple) -> None:
 
 
 # Buffers of at least this many bytes come from anonymous mappings advised for transparent huge
-# pages (Linux), kept for the next call (`_pool`). glibc's malloc (under torch.empty) maps every
+# pages (Linux), kept for the next call (`_maps`). glibc's malloc (under torch.empty) maps every
 # block this large afresh and unmaps it when freed, so each training call faulted in its saved
 # gates and gradients 4 KB at a time: B=128, T=512, H=64 took 62,800 page faults a call, touching
 # 84 MB that way took 26-30 ms against 5.5-6.9 ms in huge pages (measured on the 2-core KVM guest
@@ -337,8 +337,8 @@ HUGE_BYTES = 32 << 20
 # call uses ~0.95 GB of it); `release_memory` unmaps what no tensor uses.
 POOL_BYTES = 1 << 30
 _MADV_HUGEPAGE = getattr(mmap, "MADV_HUGEPAGE", None) if sys.platform == "linux" else None
-_pool: list[mmap.mmap] = []  # every pooled mapping, in use or free (see `_is_free`)
-_pool_lock = threading.Lock()
+_maps: list[mmap.mmap] = []  # every pooled mapping, in use or free (see `_is_free`)
+_maps_lock = threading.Lock()
 
 
 def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -355,7 +355,7 @@ def empty_internal(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     nbytes = n * dtype.itemsize
     if nbytes < HUGE_BYTES or _MADV_HUGEPAGE is None:
         return empty(shape, dtype)
-    with _pool_lock:  # claimed (a tensor made on it) before another thread can look
+    with _maps_lock:  # claimed (a tensor made on it) before another thread can look
         return torch.frombuffer(_mapping(nbytes), dtype=dtype, count=n).view(shape)
 
 
@@ -363,53 +363,53 @@ def _is_free(i: int) -> bool:
     """Whether no tensor uses pooled mapping i: a tensor made by torch.frombuffer holds a
     reference to its mapping for as long as any view of its storage lives (counted here: the
     list's reference and getrefcount's argument)."""
-    return sys.getrefcount(_pool[i]) == 2
+    return sys.getrefcount(_maps[i]) == 2
 
 
 def _mapping(nbytes: int) -> mmap.mmap:
     """The smallest free pooled mapping of at least nbytes and at most twice what a new one
     would take, else a new one (pooled while the pool stays within POOL_BYTES, unmapping free
-    ones to make room). Under `_pool_lock`."""
+    ones to make room). Under `_maps_lock`."""
     want = -(-nbytes // (2 << 20)) * (2 << 20)  # a new mapping: whole huge pages
     best = None
-    for i in range(len(_pool)):  # by index: a loop variable's reference would count as a user
-        size = len(_pool[i])
-        if nbytes <= size <= 2 * want and (best is None or size < len(_pool[best])):
+    for i in range(len(_maps)):  # by index: a loop variable's reference would count as a user
+        size = len(_maps[i])
+        if nbytes <= size <= 2 * want and (best is None or size < len(_maps[best])):
             if _is_free(i):
                 best = i
     if best is not None:
-        return _pool[best]
+        return _maps[best]
     size = want
     mm = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     try:
         mm.madvise(_MADV_HUGEPAGE)
     except OSError:  # a kernel without transparent huge pages: plain pages
         pass
-    total = sum(len(m) for m in _pool)
+    total = sum(len(m) for m in _maps)
     dropped = set()
-    for i in sorted(range(len(_pool)), key=lambda i: -len(_pool[i])):  # largest free first
+    for i in sorted(range(len(_maps)), key=lambda i: -len(_maps[i])):  # largest free first
         if total + size <= POOL_BYTES:
             break
         if _is_free(i):
-            total -= len(_pool[i])
-            _pool[i].close()
+            total -= len(_maps[i])
+            _maps[i].close()
             dropped.add(i)
-    _pool[:] = [_pool[i] for i in range(len(_pool)) if i not in dropped]
+    _maps[:] = [_maps[i] for i in range(len(_maps)) if i not in dropped]
     if total + size <= POOL_BYTES:
-        _pool.append(mm)
+        _maps.append(mm)
     return mm
 
 
 def release_memory() -> int:
     """Unmap the pooled buffers no tensor uses (kept for the next training call otherwise);
     returns the bytes released."""
-    with _pool_lock:
-        free = [i for i in range(len(_pool)) if _is_free(i)]
-        released = sum(len(_pool[i]) for i in free)
+    with _maps_lock:
+        free = [i for i in range(len(_maps)) if _is_free(i)]
+        released = sum(len(_maps[i]) for i in free)
         for i in free:
-            _pool[i].close()
-        keep = set(range(len(_pool))) - set(free)
-        _pool[:] = [_pool[i] for i in sorted(keep)]
+            _maps[i].close()
+        keep = set(range(len(_maps))) - set(free)
+        _maps[:] = [_maps[i] for i in sorted(keep)]
     return released
 
 
