@@ -164,10 +164,16 @@ def test_nn_gru_equals_torch_gru(dtype):
         assert_close(a, b)
 
 
+@pytest.mark.parametrize("shortcut", [True, False], ids=["shortcut", "general"])
 @pytest.mark.parametrize("reset_after", [True, False])
-def test_auto_dispatches_to_the_cpu_kernel(reset_after, monkeypatch):
+def test_auto_dispatches_to_the_cpu_kernel(reset_after, shortcut, monkeypatch):
+    # Training calls of grunet.nn.GRU go straight to the kernels' Function when "auto" would pick
+    # "cpu" (`ops.cpu.train`), else through the registry's entry: both reach the kernels.
+    from grunet.nn import modules
+
     call = Call(cell="gru", device="cpu", dtype=F32, reset_after=reset_after)
     assert ops.resolve(call, "auto").name == "cpu"
+    assert ops.registry.auto_choice(call) == "cpu"
     entry = ops.registry._REGISTRY["gru"]["cpu"]
     spy = mock.Mock(wraps=entry.fn)
     monkeypatch.setitem(
@@ -175,6 +181,8 @@ def test_auto_dispatches_to_the_cpu_kernel(reset_after, monkeypatch):
         "cpu",
         Backend(entry.name, "gru", spy, entry.priority, entry.why_not),
     )
+    if not shortcut:
+        monkeypatch.setattr(modules, "module_train_forward", lambda *a: None)
     K = cpu.kernels
     with (
         mock.patch.object(K, "fwd_rows", wraps=K.fwd_rows) as rows,
@@ -183,7 +191,7 @@ def test_auto_dispatches_to_the_cpu_kernel(reset_after, monkeypatch):
         m = grunet.nn.GRU(3, 8, reset_after=reset_after)  # backend="auto"
         m(torch.randn(4, 2, 3))  # 8 rows: fwd_small (`autograd.small_pays`)
         m(torch.randn(40, 2, 3))  # 80 rows: torch's GEMM, then fwd_rows
-    assert spy.call_count == 2
+    assert spy.call_count == (0 if shortcut else 2)
     assert (small.call_count, rows.call_count) == (1, 1)
 
 
@@ -258,16 +266,16 @@ def test_stepper_from_module_and_unbatched_input():
 
 @pytest.fixture
 def small_pool(monkeypatch):
-    """`runtime`'s buffer pool for small buffers (HUGE_BYTES lowered), empty before and after."""
-    monkeypatch.setattr(cpu.runtime, "HUGE_BYTES", 256)
-    monkeypatch.setattr(cpu.runtime, "_maps", [])
-    yield cpu.runtime
-    cpu.runtime.release_memory()
+    """`pool` for small buffers (HUGE_BYTES lowered), empty before and after."""
+    monkeypatch.setattr(cpu.pool, "HUGE_BYTES", 256)
+    monkeypatch.setattr(cpu.pool, "_maps", [])
+    yield cpu.pool
+    cpu.pool.release_memory()
 
 
 def test_pooled_buffers_are_reused_only_when_no_view_lives(small_pool):
     R = small_pool
-    R.get_pool(1)  # the thread pool of threaded calls is another object (a name clash broke this)
+    cpu.runtime.get_pool(1)  # threaded calls' thread pool: another object (a name clash broke this)
     a = R.empty_internal((3, 100), F32)
     view = a[1:].numpy()  # a numpy view of the storage outlives the tensor
     del a
@@ -316,11 +324,12 @@ def test_training_on_reused_poisoned_buffers_equals_the_reference(reset_after, s
 
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_buffers_from_huge_page_mappings(reset_after, monkeypatch):
-    """A training call's scratch buffers from `runtime.empty_internal`'s mapped memory (`HUGE_BYTES`
+    """A training call's scratch buffers from `pool.empty_internal`'s mapped memory (`HUGE_BYTES`
     lowered so small calls take that branch): outputs and gradients as the reference's, the
     outputs still resizable (as torch's are), and a buffer outlives the name of its mapping."""
-    monkeypatch.setattr(cpu.runtime, "HUGE_BYTES", 256)
-    buf = cpu.runtime.empty_internal((3, 100), F32)
+    monkeypatch.setattr(cpu.pool, "HUGE_BYTES", 256)
+    monkeypatch.setattr(cpu.pool, "_maps", [])
+    buf = cpu.pool.empty_internal((3, 100), F32)
     assert buf.shape == (3, 100) and buf.is_contiguous()
     inputs = gru_inputs(40, 9, 5, 24, seed=11 + reset_after)
     leaves = [t for t in inputs if t is not None]

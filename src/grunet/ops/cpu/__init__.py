@@ -5,6 +5,7 @@ Legend:  T: time steps  B: batch  I: input features  H: hidden units
 Modules, one job each:
   kernels    the numba kernels (forward recurrence, backward recurrence, one streaming step)
   runtime    launching them: first-call compile notice, threads over batch rows, torch threads
+  pool       a training call's large buffers: huge-page mappings kept for the next call
   autograd   launch functions and the `torch.autograd.Function` (double backward included)
   infer      the pre-bound inference path ``grunet.nn.GRU`` takes when autograd records nothing
   train      the short path of a ``grunet.nn.GRU`` call that autograd records (to GRUFunction)
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from grunet.ops.cpu import kernels, runtime
+from grunet.ops.cpu import kernels, pool, runtime
 from grunet.ops.cpu.autograd import NO_MASK, GRUFunction, forward
 from grunet.ops.cpu.infer import module_forward
 from grunet.ops.cpu.step import GRUStepper, gru_step
@@ -122,6 +123,7 @@ __all__ = [
     "kernels",
     "module_forward",
     "module_train_forward",
+    "pool",
     "runtime",
     "why_not",
 ]

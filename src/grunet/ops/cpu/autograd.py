@@ -24,6 +24,7 @@ import torch
 
 from grunet.ops import reference
 from grunet.ops.cpu import kernels as K
+from grunet.ops.cpu import pool as P
 from grunet.ops.cpu import runtime as R
 
 # Up to this many rows (T * B) and multiply-adds of the parameter gradients (rows * 3H * (I + H)),
@@ -87,7 +88,7 @@ def forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training, mask)
     dtype = x.dtype
     out = R.empty((T, B, H), dtype)
     h_n = R.empty((B, H), dtype)
-    saved = R.empty_internal((T, B, 5 * H), dtype) if training else None
+    saved = P.empty_internal((T, B, 5 * H), dtype) if training else None
     b = zeros(3 * H, dtype) if b_hh is None else np_(b_hh.contiguous())
     h0_np = np_(h0.contiguous())
     # From a zero state the first step has no recurrent product (`kernels.fwd_rows`).
@@ -112,7 +113,7 @@ def forward(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, reverse, training, mask)
         b_i = zeros(3 * H, dtype) if b_ih is None else np_(b_ih.contiguous())
         R.launch(K.fwd_small, dtype, np_(x.contiguous()), np_(w_ih.contiguous()), b_i, *tail)
         return out, h_n, saved
-    gi = R.empty_internal((T, B, 3 * H), dtype)
+    gi = P.empty_internal((T, B, 3 * H), dtype)
     with serial:
         x2, w_t, g2 = x.detach().reshape(T * B, -1), w_ih.detach().t(), gi.view(T * B, 3 * H)
         if b_ih is None:
@@ -129,8 +130,8 @@ def _backward_recurrence(saved, w_hh, dout, dh_n, reset_after, reverse, mask, ne
     T, B, H5 = saved.shape
     H = H5 // 5
     dtype = saved.dtype
-    d_gi = R.empty_internal((T, B, 3 * H), dtype)
-    d_gh = R.empty_internal((T, B, 3 * H), dtype) if reset_after else d_gi
+    d_gi = P.empty_internal((T, B, 3 * H), dtype)
+    d_gh = P.empty_internal((T, B, 3 * H), dtype) if reset_after else d_gi
     with R.TorchSerial(R.threads(T, B, H) > 1):
         dh = dh_n.clone(memory_format=torch.contiguous_format)  # carry: d h_n in, d h0 out
         args = (
