@@ -158,6 +158,10 @@ def test_unusual_inputs_fall_back_to_the_general_path():
         assert infer.module_forward(m, torch.randn(4, 3), None) is None  # unbatched
         assert infer.module_forward(m, torch.randn(4, 2, 3, dtype=F64), None) is None  # dtype
         assert infer.module_forward(m, torch.randn(4, 2, 5), None) is None  # wrong features
+        with mock.patch.object(infer, "auto_choice", return_value="another"):
+            x = torch.randn(4, 2, 3)  # "auto" would now pick another backend: general path
+            assert infer.module_forward(grunet.nn.GRU(3, 8), x, None) is None
+            assert infer.module_forward(grunet.nn.GRU(3, 8, backend="cpu"), x, None) is not None
         half = grunet.nn.GRU(3, 8, dtype=torch.bfloat16)
         assert infer.module_forward(half, torch.randn(1, 1, 3, dtype=torch.bfloat16), None) is None
         with pytest.raises(RuntimeError, match="input_size"):

@@ -26,16 +26,16 @@ class Point:
     group: str = "grid"
 
 
-def timer(
-    fn: Callable[[], None],
-    repeats: int,
-    budget_s: float,
-    sync: Callable[[], None],
-    stat: str = "median",
-):
-    """Seconds per call of `fn`: the median (or, with ``stat="min"``, the fastest) of `repeats`
-    blocks of a calibrated number of calls. On a shared, busy machine the fastest block is the
-    one least disturbed by others, so "min" gives steadier ratios there."""
+def _pick(stat: str) -> Callable[[list[float]], float]:
+    """The statistic over blocks: "median", or "min" (on a shared, busy machine the fastest block
+    is the one least disturbed by others, so "min" gives steadier ratios there)."""
+    if stat not in ("median", "min"):
+        raise ValueError(f"stat must be 'median' or 'min', got {stat!r}.")
+    return min if stat == "min" else statistics.median
+
+
+def _calibrate(fn: Callable[[], None], repeats: int, budget_s: float, sync) -> tuple[int, float]:
+    """Warm `fn` up and size its blocks: (calls per block, seconds of one call)."""
     fn()  # warm-up (compiles, allocator)
     sync()
     t0 = time.perf_counter()
@@ -45,17 +45,31 @@ def timer(
     inner = max(1, int(budget_s / repeats / once))
     for _ in range(min(inner, 10)):  # warm caches and the branch predictor
         fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        sync()
-        times.append((time.perf_counter() - t0) / inner)
-    if stat not in ("median", "min"):
-        raise ValueError(f"timer: stat must be 'median' or 'min', got {stat!r}.")
-    return (min(times) if stat == "min" else statistics.median(times)), once
+    return inner, once
+
+
+def _block(fn: Callable[[], None], n: int, sync) -> float:
+    """Seconds per call over one block of n calls."""
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    sync()
+    return (time.perf_counter() - t0) / n
+
+
+def timer(
+    fn: Callable[[], None],
+    repeats: int,
+    budget_s: float,
+    sync: Callable[[], None],
+    stat: str = "median",
+):
+    """Seconds per call of `fn` (the median, or fastest, of `repeats` blocks of a calibrated
+    number of calls; see `_pick`) and of its first timed call."""
+    pick = _pick(stat)
+    inner, once = _calibrate(fn, repeats, budget_s, sync)
+    return pick([_block(fn, inner, sync) for _ in range(repeats)]), once
 
 
 # Pause before each timed block of `interleaved`: thread pools spin for a while after their last
@@ -78,31 +92,23 @@ def interleaved(
     case rather than on all blocks of one case, so ratios between cases of one round hold up
     better than with each case timed in one go. `context(name)`, when given, is entered around
     each block of that case (e.g. ``torch.no_grad``)."""
-    if stat not in ("median", "min"):
-        raise ValueError(f"interleaved: stat must be 'median' or 'min', got {stat!r}.")
+    pick = _pick(stat)
     enter = context or (lambda name: contextlib.nullcontext())
     inner = {}
     for name, fn in fns.items():
         with enter(name):
-            fn()  # warm-up (compiles, allocator)
-            t0 = time.perf_counter()
-            fn()
-            once = max(time.perf_counter() - t0, 1e-7)
-            inner[name] = max(1, int(budget_s / repeats / once))
-            for _ in range(min(inner[name], 10)):  # warm caches and the branch predictor
-                fn()
+            inner[name] = _calibrate(fn, repeats, budget_s, _no_sync)[0]
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            n = inner[name]
             time.sleep(SETTLE_S)
             with enter(name):
-                t0 = time.perf_counter()
-                for _ in range(n):
-                    fn()
-                times[name].append((time.perf_counter() - t0) / n)
-    pick = min if stat == "min" else statistics.median
+                times[name].append(_block(fn, inner[name], _no_sync))
     return {name: pick(t) for name, t in times.items()}
+
+
+def _no_sync() -> None:
+    return None
 
 
 def cases(mod: torch.nn.Module, x: torch.Tensor) -> dict[str, Callable[[], None]]:

@@ -36,6 +36,14 @@ _FAST_CALL = (
 )
 
 
+def _shortcut(module, input, hx):
+    """The CPU backend's short path for this call, or None: the inference plan when autograd
+    records nothing (`ops.cpu.module_forward`), else straight to the kernels' Function
+    (`ops.cpu.module_train_forward`)."""
+    fast = module_forward(module, input, hx)
+    return fast if fast is not None else module_train_forward(module, input, hx)
+
+
 class _OpsForward:
     """forward() shared by GRU, LSTM and RNN: torch's checks, reshape, call grunet.ops, reshape back.
 
@@ -232,9 +240,7 @@ class GRU(_OpsForward, nn.GRU):
         # parameters itself); a call autograd records: straight to the kernels' Function. Not
         # under torch.jit.trace, which would record the numpy results as constants.
         if not _is_tracing():
-            fast = module_forward(self, input, hx)
-            if fast is None:
-                fast = module_train_forward(self, input, hx)
+            fast = _shortcut(self, input, hx)
             if fast is not None:
                 return fast
         return super().forward(input, hx)
@@ -273,9 +279,7 @@ class GRU(_OpsForward, nn.GRU):
                     input, hx = args[0] if n else kwargs["input"], kwargs.get("hx")
                 else:
                     return super().__call__(*args, **kwargs)  # torch binds (and raises)
-                fast = module_forward(self, input, hx)
-                if fast is None:
-                    fast = module_train_forward(self, input, hx)
+                fast = _shortcut(self, input, hx)
                 if fast is not None:
                     return fast
                 return _OpsForward.forward(self, input, hx)  # what forward does next

@@ -26,6 +26,7 @@ from grunet.ops.cpu import kernels as K
 from grunet.ops.cpu import runtime as R
 from grunet.ops.cpu import stream_kernels as SK
 from grunet.ops.cpu.autograd import NO_MASK, zeros
+from grunet.ops.registry import Call, auto_choice
 
 # Rows per call (T * B) that take `stream_kernels.module_call` (`_short_pays`), and up to which
 # every call takes `kernels.bound_call` (`_bound_pays`).
@@ -43,9 +44,8 @@ class Plan:
     """One module's weights as numpy views, bound once; `ptrs` tells when they moved."""
 
     __slots__ = (
-        "names",
-        "src",
         "ptrs",
+        "call",
         "tab",
         "tab_ptr",
         "launched",
@@ -64,24 +64,26 @@ class Plan:
 
     def __init__(self, module) -> None:
         params = module._parameters
-        self.names = list(module._flat_weights_names)
-        self.src = [params[n] for n in self.names]
+        src = [params[n] for n in module._flat_weights_names]
         # Storage addresses of every parameter in ``_parameters``' order (what `module_forward`
         # compares per call: a map over the dict's values, ~0.5 us quicker than by names).
         self.ptrs = list(map(_DATA_PTR, params.values()))
-        self.dtype = self.src[0].dtype
+        self.dtype = src[0].dtype
         self.nd = _DTYPES[self.dtype]
         self.I, self.H, self.L = module.input_size, module.hidden_size, module.num_layers
         self._zeros: dict[int, np.ndarray] = {}  # initial states per batch size (never written)
         self.D = 2 if module.bidirectional else 1
         self.reset_after = bool(getattr(module, "reset_after", True))
+        # What "auto" is asked per call (`registry.auto_choice`: a backend registered since may
+        # rank above "cpu", and then the general path runs it)
+        self.call = Call("gru", "cpu", self.dtype, self.reset_after)
         k = 4 if module.bias else 2
         H3 = 3 * self.H
         self.weights = []
-        for i in range(0, len(self.src), k):
-            w_ih, w_hh = self.src[i].detach().numpy(), self.src[i + 1].detach().numpy()
+        for i in range(0, len(src), k):
+            w_ih, w_hh = src[i].detach().numpy(), src[i + 1].detach().numpy()
             if module.bias:
-                b_ih, b_hh = self.src[i + 2].detach().numpy(), self.src[i + 3].detach().numpy()
+                b_ih, b_hh = src[i + 2].detach().numpy(), src[i + 3].detach().numpy()
             else:
                 b_ih = b_hh = zeros(H3, self.dtype)
             self.weights.append((w_ih, w_hh, b_ih, b_hh))
@@ -268,6 +270,8 @@ def module_forward(module, input: torch.Tensor, hx: torch.Tensor | None):
             return None
         plan = module.__dict__[_PLAN] = Plan(module)  # makes the packed copies: only when taken
     if input.dtype is not plan.dtype:
+        return None
+    if module.backend == "auto" and auto_choice(plan.call) != "cpu":
         return None
     if module.batch_first:
         B, T, I = input.shape  # noqa: E741

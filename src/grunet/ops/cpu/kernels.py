@@ -852,9 +852,15 @@ BOUND_ROW = (
 
 
 @njit(**_OPTS)
+def finite_flag(L, D, k):
+    """Where a module's table keeps the finiteness flag of layer/direction k (after its rows)."""
+    return BOUND_HEAD + BOUND_ROW * L * D + k
+
+
+@njit(**_OPTS)
 def bound_size(L, D):
     """Length of a module's table (`BOUND_HEAD`, `BOUND_ROW`, the finiteness flags)."""
-    return BOUND_HEAD + (BOUND_ROW + 1) * L * D
+    return finite_flag(L, D, L * D)
 
 
 @njit(**_OPTS)
@@ -877,7 +883,7 @@ def refresh(tab, k, Iin, zero):
             for i in range(Iin):
                 w_t[i, j] = w_ih[j, i]
     now, was = _bits_at(tab[o + 1], G * H, zero), _bits_at(tab[o + 7], G * H, zero)
-    flag = BOUND_HEAD + BOUND_ROW * tab[2] * tab[3] + k
+    flag = finite_flag(tab[2], tab[3], k)
     if not same(now, was):
         was[:] = now
         pack(w_hh, wp)
